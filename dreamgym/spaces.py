@@ -1,0 +1,83 @@
+"""Declarative JSON for Gymnasium spaces, so a manifest can describe them without pickles.
+
+    {"type": "Box", "low": -1.0, "high": 1.0, "shape": [6], "dtype": "float32"}
+    {"type": "Discrete", "n": 6}
+    {"type": "MultiDiscrete", "nvec": [3, 3]}
+    {"type": "MultiBinary", "n": 4}
+
+`low` and `high` are a number or a nested list; "inf" and "-inf" stand for unbounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from .errors import BundleError
+
+
+def _bound(value: Any) -> Any:
+    if isinstance(value, str):
+        if value in ("inf", "+inf", "-inf"):
+            return float(value)
+        raise BundleError(f"space bound {value!r} is not a number; use a number, 'inf' or '-inf'")
+    if isinstance(value, list):
+        return [_bound(v) for v in value]
+    return value
+
+
+def _json_bound(arr: np.ndarray) -> Any:
+    if np.all(arr == arr.flat[0]):
+        arr = arr.flat[0]
+    if np.ndim(arr) == 0:
+        v = float(arr)
+        return str(v) if np.isinf(v) else v
+    return [_json_bound(a) for a in arr]
+
+
+def space_from_json(d: dict) -> spaces.Space:
+    """Build a space from its JSON description; raise `BundleError` with the reason otherwise."""
+    if not isinstance(d, dict) or "type" not in d:
+        raise BundleError(f"a space must be an object with a 'type' key, got {d!r}")
+    kind = d["type"]
+    try:
+        if kind == "Box":
+            return spaces.Box(
+                low=np.asarray(_bound(d["low"]), dtype=np.float64),
+                high=np.asarray(_bound(d["high"]), dtype=np.float64),
+                shape=tuple(d["shape"]),
+                dtype=np.dtype(d.get("dtype", "float32")),
+            )
+        if kind == "Discrete":
+            return spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
+        if kind == "MultiDiscrete":
+            return spaces.MultiDiscrete(np.asarray(d["nvec"], dtype=np.int64))
+        if kind == "MultiBinary":
+            return spaces.MultiBinary(d["n"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"cannot build a {kind} space from {d!r}: {e}") from e
+    raise BundleError(f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete or MultiBinary")
+
+
+def space_to_json(space: spaces.Space) -> dict:
+    """The inverse of `space_from_json`."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": _json_bound(space.low),
+            "high": _json_bound(space.high),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Discrete):
+        out = {"type": "Discrete", "n": int(space.n)}
+        if int(space.start) != 0:
+            out["start"] = int(space.start)
+        return out
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": space.n if isinstance(space.n, int) else list(space.n)}
+    raise TypeError(f"no JSON form for {type(space).__name__}")

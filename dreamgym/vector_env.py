@@ -1,0 +1,297 @@
+"""`DreamVectorEnv`: a world model as a native batched Gymnasium environment.
+
+One onnxruntime call steps all `num_envs` dreams. The graphs are pure functions of (state, action,
+noise); this class holds the state, the step counters and the seeded generator, like Gymnasium's
+`CartPoleVectorEnv` holds its arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .bundle import Bundle
+from .engine import Engine
+from .errors import ActionError
+
+
+class DreamVectorEnv(VectorEnv):
+    """A batch of dreams of one bundle, stepped together.
+
+    Args:
+        bundle: a bundle folder, or a loaded `Bundle`.
+        num_envs: how many dreams to step together.
+        obs_mode: "state" (the decoded observation, in the real env's own space), "pixels" (the
+            rendered frame) or "latent" (the model's feature vector).
+        render_mode: None, "rgb_array" (``render()`` returns one frame per env) or "human".
+        device: "auto" (CUDA when onnxruntime offers it, else CPU), "cpu" or "cuda".
+        autoreset_mode: NEXT_STEP (Gymnasium's default), SAME_STEP or DISABLED (then reset finished
+            envs with ``reset(options={"reset_mask": mask})``).
+        max_episode_steps: truncation horizon; the manifest's by default.
+        threads: onnxruntime intra-op threads (None lets onnxruntime choose).
+
+    Action Space:
+        The bundle's action space, batched. Continuous actions outside the bounds are **clipped** to
+        them; an action of the wrong shape or dtype, a non-finite value, or a discrete action out of
+        range raises `ActionError` naming the env index, and no env's state changes.
+
+    Observation Space:
+        The bundle's observation space (obs_mode="state"), uint8 frames (``"pixels"``) or float32
+        features (``"latent"``), batched.
+
+    Rewards / Episode End:
+        The reward and the termination come from the model's heads; truncation after
+        `max_episode_steps` steps.
+
+    Reset:
+        ``reset(seed=...)`` draws real context windows from the bundle's bank with the env's
+        generator and filters them through ``reset.onnx``. ``options={"context": {"obs": ...,
+        "actions": ...}}`` starts from your own real history instead (shape [num_envs or rows, C, ...]).
+    """
+
+    def __init__(
+        self,
+        bundle: str | Path | Bundle,
+        num_envs: int = 1,
+        obs_mode: str = "state",
+        render_mode: str | None = None,
+        device: str = "auto",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+        threads: int | None = None,
+    ):
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+        b = self.bundle
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if obs_mode not in b.obs_modes:
+            raise ValueError(f"obs_mode {obs_mode!r} is not offered by {b.id}; choose one of {b.obs_modes}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.num_envs = int(num_envs)
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        self.metadata = {
+            "render_modes": ["rgb_array", "human"],
+            "render_fps": b.render_fps,
+            "autoreset_mode": self.autoreset_mode,
+        }
+        self.max_episode_steps = b.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
+
+        self.engine = Engine(b, self.num_envs, device=device, threads=threads)
+        self.device = self.engine.device
+        self.single_action_space = b.action_space
+        if obs_mode == "state":
+            self.single_observation_space = b.observation_space
+        elif obs_mode == "pixels":
+            self.single_observation_space = spaces.Box(0, 255, b.frame_shape, np.uint8)
+        else:
+            self.single_observation_space = spaces.Box(-np.inf, np.inf, (b.latent_dim,), np.float32)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+
+        n = self.num_envs
+        self._steps = np.zeros(n, np.int64)
+        self._needs_reset = np.zeros(n, bool)
+        self._obs = np.zeros((n, *b.observation_space.shape), b.observation_space.dtype)
+        self._latent = np.zeros((n, b.latent_dim or 0), np.float32)
+        self._np_random, self._np_random_seed = seeding.np_random(None)
+        self._is_box = isinstance(b.action_space, spaces.Box)
+        if self._is_box:
+            self._low = b.action_space.low.astype(self.engine.action_dtype)
+            self._high = b.action_space.high.astype(self.engine.action_dtype)
+        self._step_noise = [(nz, self.engine.inputs[nz.name]) for nz in b.noise_for("step")]
+        self._window = None
+
+    # -- reset ------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset all envs, or only those in ``options["reset_mask"]``; returns (obs, info)."""
+        super().reset(seed=seed)  # seeds self._np_random when seed is given
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        context = options.pop("context", None)
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; expected 'reset_mask' and/or 'context'")
+        if mask is None:
+            rows = np.arange(self.num_envs)
+        else:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != bool:
+                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask.dtype} {mask.shape}")
+            rows = np.flatnonzero(mask)
+        if len(rows):
+            self._reset_rows(rows, context)
+        return self._observe(), {}
+
+    def _reset_rows(self, rows: np.ndarray, context: dict | None = None) -> None:
+        b, k = self.bundle, len(rows)
+        if context is None:
+            idx = self._np_random.integers(len(b.contexts["obs"]), size=k)
+            c_obs, c_act = b.contexts["obs"][idx], b.contexts["actions"][idx]
+        else:
+            c_obs, c_act = self._check_context(context, k)
+        feeds = {
+            "context_obs": np.asarray(c_obs, dtype=np.float32),
+            "context_actions": np.asarray(c_act, dtype=self.engine.action_dtype),
+        }
+        for nz in b.noise_for("reset"):
+            feeds[nz.name] = self._draw(nz.distribution, (k, *nz.shape), nz.np_dtype)
+        out = self.engine.reset_rows(None if k == self.num_envs else rows, feeds)
+        self._obs[rows] = out["obs"]
+        if "latent" in out:
+            self._latent[rows] = out["latent"]
+        self._steps[rows] = 0
+        self._needs_reset[rows] = False
+
+    def _check_context(self, context: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+        b = self.bundle
+        try:
+            c_obs = np.asarray(context["obs"], dtype=np.float32)
+            c_act = np.asarray(context["actions"])
+        except (KeyError, TypeError) as e:
+            raise ValueError("options['context'] must be a dict with 'obs' [N, C, ...] and 'actions' [N, C, ...]") from e
+        want_o = (k, b.context_length, *b.observation_space.shape)
+        want_a = (k, b.context_length, *b.action_space.shape)
+        if c_obs.shape != want_o or c_act.shape != want_a:
+            raise ValueError(
+                f"options['context'] must hold obs of shape {want_o} and actions of shape {want_a} "
+                f"(one real window of C={b.context_length} steps per env reset), got {c_obs.shape} and {c_act.shape}"
+            )
+        if not (np.isfinite(c_obs).all() and np.isfinite(c_act.astype(np.float64)).all()):
+            raise ValueError("options['context'] holds non-finite values")
+        return c_obs, c_act
+
+    # -- step -------------------------------------------------------------------------------------
+    def step(self, actions):
+        """Step every env with `actions` [num_envs, ...]; returns (obs, reward, terminated, truncated, info)."""
+        self._write_action(actions)  # checks first: a bad action changes nothing
+        for nz, buf in self._step_noise:
+            self._draw(nz.distribution, buf.shape, buf.dtype, out=buf)
+        self.engine.step()
+        out = self.engine.outputs
+        self._obs[...] = out["obs"]
+        if "latent" in out:
+            self._latent[...] = out["latent"]
+        reward = out["reward"].astype(np.float64)
+        terminated = out["terminated"].astype(bool)
+        self._steps += 1
+        truncated = (self._steps >= self.max_episode_steps) if self.max_episode_steps else np.zeros(self.num_envs, bool)
+        truncated &= ~terminated
+        info: dict[str, Any] = {}
+
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            rows = np.flatnonzero(self._needs_reset)
+            if len(rows):  # these envs finished last step: this step is their reset
+                self._reset_rows(rows)
+                reward[rows], terminated[rows], truncated[rows] = 0.0, False, False
+            self._needs_reset = terminated | truncated
+            return self._observe(), reward, terminated, truncated, info
+        done = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            rows = np.flatnonzero(done)
+            final = self._observe()
+            info["final_obs"] = np.full(self.num_envs, None, dtype=object)
+            for i in rows:
+                info["final_obs"][i] = final[i]
+            info["_final_obs"] = done.copy()
+            info["final_info"], info["_final_info"] = {}, done.copy()
+            self._reset_rows(rows)
+        elif self.autoreset_mode == AutoresetMode.DISABLED:
+            self._needs_reset |= done
+        return self._observe(), reward, terminated, truncated, info
+
+    def _write_action(self, actions) -> None:
+        buf = self.engine.inputs["action"]
+        a = np.asarray(actions)
+        if self._is_box and a.shape == self.single_action_space.shape and self.num_envs == 1:
+            a = a[None]
+        if a.shape != buf.shape:
+            raise ActionError(
+                f"{self.bundle.id}: expected actions of shape {buf.shape} (num_envs={self.num_envs}, "
+                f"action shape {self.single_action_space.shape}), got {a.shape}"
+            )
+        if a.dtype.kind not in "biuf":
+            raise ActionError(f"{self.bundle.id}: expected numeric actions, got dtype {a.dtype}")
+        if self._is_box:
+            bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
+            if bad.any():
+                raise ActionError(
+                    f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite "
+                    "(NaN or inf); no env was stepped"
+                )
+            np.clip(a, self._low, self._high, out=buf, casting="unsafe")
+        else:
+            space = self.single_action_space
+            if a.dtype.kind == "f" and not np.all(a == np.round(a)):
+                raise ActionError(f"{self.bundle.id}: discrete actions must be integers, got {a.dtype} values")
+            lo = getattr(space, "start", 0)
+            hi = lo + (space.n if isinstance(space, spaces.Discrete) else space.nvec)
+            bad = ((a < lo) | (a >= hi)).reshape(len(a), -1).any(axis=1)
+            if bad.any():
+                raise ActionError(
+                    f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are outside "
+                    f"{space} (got {a[bad].tolist()}); no env was stepped"
+                )
+            buf[...] = a
+
+    def _draw(self, dist: str, shape, dtype, out: np.ndarray | None = None) -> np.ndarray:
+        rng = self._np_random
+        if out is None:
+            out = np.empty(shape, dtype)
+        if dist == "normal":
+            rng.standard_normal(dtype=np.float32, out=out)
+        elif dist == "uniform":
+            rng.random(dtype=np.float32, out=out)
+        else:  # gumbel: -log(-log(u)), u kept away from 0 and 1
+            rng.random(dtype=np.float32, out=out)
+            np.clip(out, 1e-6, 1 - 1e-6, out=out)
+            np.negative(np.log(-np.log(out, out=out), out=out), out=out)
+        return out
+
+    # -- observations, state and frames -----------------------------------------------------------
+    def _observe(self) -> np.ndarray:
+        if self.obs_mode == "state":
+            return self._obs.copy()
+        if self.obs_mode == "latent":
+            return self._latent.copy()
+        return self.engine.render().copy()
+
+    def render(self):
+        """One frame per env, uint8 [num_envs, H, W, 3] ("rgb_array"), or shown in a window ("human")."""
+        if self.render_mode is None:
+            return None
+        frames = self.engine.render().copy()
+        if self.render_mode == "human":
+            from ._human import show
+
+            show(self, frames)
+            return None
+        return frames
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A snapshot of everything that determines the future: model state, counters, obs (exact rewind)."""
+        snap = {f"state/{k}": v for k, v in self.engine.get_state().items()}
+        snap.update(steps=self._steps.copy(), needs_reset=self._needs_reset.copy(), obs=self._obs.copy(),
+                    latent=self._latent.copy())
+        return snap
+
+    def set_state(self, snap: dict[str, np.ndarray]) -> None:
+        self.engine.set_state({k[6:]: v for k, v in snap.items() if k.startswith("state/")})
+        self._steps[...], self._needs_reset[...] = snap["steps"], snap["needs_reset"]
+        self._obs[...], self._latent[...] = snap["obs"], snap["latent"]
+
+    @property
+    def elapsed_steps(self) -> np.ndarray:
+        return self._steps.copy()
+
+    def close_extras(self, **kwargs):
+        from . import _human
+
+        _human.close(self)
