@@ -248,7 +248,9 @@ class Bundle:
                 continue
             dtype = _ORT_DTYPES.get(arg.type, arg.type)
             tail = tuple(arg.shape[1:])
-            if dtype != spec.dtype or tail != spec.shape:
+            # symbolic dims (strings) are what exporters write when they cannot infer a size; accept them
+            fixed = len(tail) == len(spec.shape) and all(not isinstance(t, int) or t == s for t, s in zip(tail, spec.shape))
+            if dtype != spec.dtype or not fixed:
                 raise BundleError(
                     f"bundle {self.id}: {graph} tensor {arg.name!r} is {dtype} {['B', *tail]} in the graph "
                     f"but {spec.dtype} {['B', *spec.shape]} in the manifest"

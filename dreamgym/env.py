@@ -27,11 +27,12 @@ class DreamEnv(gym.Env):
         device: str = "auto",
         max_episode_steps: int | None = None,
         threads: int | None = None,
+        noise_scale: float = 1.0,
     ):
         self.venv = DreamVectorEnv(
             bundle, 1, obs_mode=obs_mode, render_mode=render_mode, device=device,
             autoreset_mode=gym.vector.AutoresetMode.DISABLED,
-            max_episode_steps=max_episode_steps, threads=threads,
+            max_episode_steps=max_episode_steps, threads=threads, noise_scale=noise_scale,
         )
         self.bundle = self.venv.bundle
         self.observation_space = self.venv.single_observation_space

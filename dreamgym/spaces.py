@@ -44,9 +44,10 @@ def space_from_json(d: dict) -> spaces.Space:
     kind = d["type"]
     try:
         if kind == "Box":
+            low, high = (np.asarray(_bound(d[k]), dtype=np.float64) for k in ("low", "high"))
             return spaces.Box(
-                low=np.asarray(_bound(d["low"]), dtype=np.float64),
-                high=np.asarray(_bound(d["high"]), dtype=np.float64),
+                low=float(low) if low.ndim == 0 else low,
+                high=float(high) if high.ndim == 0 else high,
                 shape=tuple(d["shape"]),
                 dtype=np.dtype(d.get("dtype", "float32")),
             )

@@ -35,6 +35,8 @@ class DreamVectorEnv(VectorEnv):
             envs with ``reset(options={"reset_mask": mask})``).
         max_episode_steps: truncation horizon; the manifest's by default.
         threads: onnxruntime intra-op threads (None lets onnxruntime choose).
+        noise_scale: multiplies the sampling noise fed to the graphs: 1 samples the model, 0 gives
+            its mean (Gaussian latents) or mode (categorical, Gumbel-max) -- a deterministic dream.
 
     Action Space:
         The bundle's action space, batched. Continuous actions outside the bounds are **clipped** to
@@ -65,6 +67,7 @@ class DreamVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
         threads: int | None = None,
+        noise_scale: float = 1.0,
     ):
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         b = self.bundle
@@ -83,6 +86,7 @@ class DreamVectorEnv(VectorEnv):
             "render_fps": b.render_fps,
             "autoreset_mode": self.autoreset_mode,
         }
+        self.noise_scale = float(noise_scale)
         self.max_episode_steps = b.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
 
         self.engine = Engine(b, self.num_envs, device=device, threads=threads)
@@ -245,6 +249,9 @@ class DreamVectorEnv(VectorEnv):
         rng = self._np_random
         if out is None:
             out = np.empty(shape, dtype)
+        if self.noise_scale == 0.0:
+            out.fill(0.0)
+            return out
         if dist == "normal":
             rng.standard_normal(dtype=np.float32, out=out)
         elif dist == "uniform":
@@ -253,6 +260,8 @@ class DreamVectorEnv(VectorEnv):
             rng.random(dtype=np.float32, out=out)
             np.clip(out, 1e-6, 1 - 1e-6, out=out)
             np.negative(np.log(-np.log(out, out=out), out=out), out=out)
+        if self.noise_scale != 1.0:
+            out *= self.noise_scale
         return out
 
     # -- observations, state and frames -----------------------------------------------------------

@@ -1,0 +1,115 @@
+"""The model card (bundle README.md), generated from the manifest in Gymnasium's docstring sections."""
+
+from __future__ import annotations
+
+import json
+
+
+def _fmt(x, nd=3):
+    return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def fidelity_table(f: dict) -> str:
+    rows = ["| horizon h | std. RMSE (dream) | std. RMSE (copy last) | ratio | frame PSNR (dB) |",
+            "|---:|---:|---:|---:|---:|"]
+    for h, r in f.get("horizons", {}).items():
+        rows.append(f"| {h} | {_fmt(r['std_rmse'])} | {_fmt(r['copy_last_std_rmse'])} | {_fmt(r['ratio'], 2)}× | "
+                    f"{_fmt(r.get('frame_psnr_db'), 1)} |")
+    return "\n".join(rows)
+
+
+def model_card(m: dict) -> str:
+    met = m.get("metrics", {})
+    f = met.get("fidelity", {})
+    model = m.get("model", {})
+    src = m.get("source", {})
+    lines = [
+        f"# {m['id']}",
+        "",
+        m.get("description", ""),
+        "",
+        f"Family **{m['family']}** · source env `{src.get('env_id')}` · format v{m['format_version']} · "
+        f"license {m.get('license', '—')}",
+        "",
+        "```python",
+        "import gymnasium as gym, dreamgym",
+        f'env = gym.make("{m["id"]}", render_mode="rgb_array")',
+        f'venv = gym.make_vec("{m["id"]}", num_envs=1024)',
+        "```",
+        "",
+        "## Action Space",
+        "",
+        f"`{json.dumps(m['action_space'])}` — the real env's action space. Continuous actions outside it are "
+        "clipped; non-finite actions raise `dreamgym.ActionError`.",
+        "",
+        "## Observation Space",
+        "",
+        f"`obs_mode=\"state\"`: `{json.dumps(m['observation_space'])}`, decoded by the model in the real env's "
+        f"own space. `\"pixels\"`: uint8 frames {m.get('frame_shape')}. `\"latent\"`: the model's "
+        f"{m.get('latent_dim')} features.",
+        "",
+        "## Rewards",
+        "",
+        "Predicted by the model's reward head from the latent state (regression on the real reward).",
+        "",
+        "## Episode End",
+        "",
+        f"Termination from the continue head; truncation after {m.get('max_episode_steps')} steps. A reset draws "
+        f"one of {m.get('contexts', {}).get('windows')} real context windows of C = {m['context_length']} "
+        "steps from held-out episodes and filters it with the posterior.",
+        "",
+        "## Model",
+        "",
+        f"- parameters: {model.get('parameters')} ({model.get('step_parameters')} in the step graph)",
+        f"- multiply-adds per env-step: {model.get('step_macs')}",
+        f"- config: `{json.dumps(model.get('config', {}))}`",
+        "",
+    ]
+    if "data" in met:
+        d = met["data"]
+        lines += ["## Data", "", d.get("text", ""), ""]
+    if f:
+        lines += [
+            "## Fidelity (held-out episodes)",
+            "",
+            f"Observe C = {m['context_length']} real steps, then imagine under the recorded actions; "
+            f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
+            "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
+            "`render()` with the real MuJoCo frame of the same step.",
+            "",
+            fidelity_table(f),
+            "",
+            f"Reward over the first 50 imagined steps: RMSE {_fmt(f.get('reward_rmse_50'))}, "
+            f"correlation {_fmt(f.get('reward_corr_50'))}.",
+            "",
+        ]
+        if "policy_return" in f:
+            p = f["policy_return"]
+            lines += [
+                f"Closed loop with the bundled policy from the same real start ({p['starts']} starts): 100-step "
+                f"return {p['dream_return_100']:.1f} in the dream vs {p['real_return_100']:.1f} in the real env "
+                f"(relative error of the mean {100 * p['relative_error']:.1f}%, mean per-start "
+                f"{100 * p['per_start_relative_error']:.1f}%).",
+                "",
+            ]
+        lines += ["![fidelity over horizon](fidelity.png)", ""]
+    if "parity" in met:
+        worst = max(met["parity"].items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
+        lines += ["## Export parity", "",
+                  f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
+                  f"({worst[0]}); frames within {met['parity'].get('render.frame', 0):.0f} grey level(s).", ""]
+    if "speed" in met:
+        s = met["speed"]
+        lines += ["## Speed", "", "| num_envs | env-steps/s |", "|---:|---:|"]
+        lines += [f"| {k} | {v:,.0f} |" for k, v in s.get("steps_per_s", {}).items()]
+        lines += ["", s.get("note", ""), ""]
+    if "recipe" in met:
+        r = met["recipe"]
+        lines += ["## Rebuilding", "", f"`{r.get('command')}` — measured wall time on {r.get('machine')}: "
+                  f"{r.get('wall_time_text')}.", ""]
+        if r.get("stages"):
+            lines += ["| stage | wall time (s) |", "|---|---:|"]
+            lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
+            lines.append("")
+    lines += ["## Version History", "", "- v0: first release.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,284 @@
+"""RSSM (PlaNet / DreamerV2) for vector observations, with a frame decoder for `render()`.
+
+Read top to bottom: small blocks, the config dataclass, the model. Training (`loss`) is apart from
+the inference methods that get exported (`filter_context`, `imagine_step`, `render_frame`). All
+sampling noise is an argument, so the exported graphs are pure functions and a seed fixes a dream.
+
+State: deterministic GRU path h (B, deter) and stochastic z (B, stoch) or (B, stoch * classes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * (torch.exp(torch.abs(x)) - 1)
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int = 1) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(inp if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+    mods.append(nn.Linear(hidden if layers else inp, out))
+    return nn.Sequential(*mods)
+
+
+class NormGRUCell(nn.Module):
+    """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly."""
+
+    def __init__(self, inp: int, hidden: int):
+        super().__init__()
+        self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=False)
+        self.norm = nn.LayerNorm(3 * hidden)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, cand, update = self.norm(self.lin(torch.cat([x, h], -1))).chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1)  # bias toward keeping the old state
+        return update * cand + (1 - update) * h  # (B, deter)
+
+
+class FrameDecoder(nn.Module):
+    """Observation vector -> RGB frame in [0, 1], (B, 3, S, S); transposed convolutions from 4x4."""
+
+    def __init__(self, obs_dim: int, size: int = 64, channels: int = 32):
+        super().__init__()
+        self.c = channels * 4
+        self.fc = mlp(obs_dim, 256, self.c * 16, layers=1)
+        ups, c = [], self.c
+        for _ in range(int(torch.log2(torch.tensor(size / 4)).item()) - 1):
+            ups += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.GroupNorm(1, c // 2), nn.SiLU()]
+            c //= 2
+        ups.append(nn.ConvTranspose2d(c, 3, 4, 2, 1))
+        self.up = nn.Sequential(*ups)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.fc(symlog(obs)).view(-1, self.c, 4, 4)
+        return torch.sigmoid(self.up(x))
+
+
+@dataclass(frozen=True)
+class RSSMConfig:
+    obs_dim: int = 17
+    """size of the observation vector"""
+    act_dim: int = 6
+    """size of the (continuous) action vector"""
+    deter: int = 200
+    """size of the deterministic GRU state h"""
+    stoch: int = 30
+    """Gaussian latent size, or number of categorical variables when classes > 0"""
+    classes: int = 0
+    """0: Gaussian z; > 0: DreamerV2 categorical z of stoch x classes, straight-through"""
+    hidden: int = 200
+    """width of every MLP"""
+    min_std: float = 0.1
+    """lower bound of the Gaussian latent's standard deviation"""
+    kl_balance: float = 0.8
+    """weight of the prior-side term of the balanced KL (DreamerV2)"""
+    free_nats: float = 1.0
+    """KL below this many nats per step is not penalised (free bits)"""
+    kl_scale: float = 1.0
+    """weight of the KL term"""
+    prior_recon: float = 1.0
+    """weight of decoding the observation from the prior (trains the imagination path directly)"""
+    overshoot: int = 10
+    """open-loop steps imagined from every posterior state in training (0: off)"""
+    overshoot_scale: float = 1.0
+    """weight of the open-loop observation loss"""
+    reward_scale: float = 1.0
+    """weight of the reward loss"""
+    symlog_inputs: bool = True
+    """encode symlog(obs) and predict symlog(obs)"""
+    frame_size: int = 64
+    """side of the rendered frame"""
+    frame_channels: int = 32
+    """channels of the frame decoder's last layer (x2 per layer upward)"""
+
+    @property
+    def z_dim(self) -> int:
+        return self.stoch * self.classes if self.classes else self.stoch
+
+    @property
+    def feat_dim(self) -> int:
+        return self.deter + self.z_dim
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        return (self.stoch, self.classes) if self.classes else (self.stoch,)
+
+
+class RSSM(nn.Module):
+    def __init__(self, cfg: RSSMConfig):
+        super().__init__()
+        self.cfg = c = cfg
+        stats = 2 * c.stoch if not c.classes else c.stoch * c.classes
+        self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1)
+        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), nn.LayerNorm(c.hidden), nn.SiLU())
+        self.gru = NormGRUCell(c.hidden, c.deter)
+        self.prior_net = mlp(c.deter, c.hidden, stats)
+        self.post_net = mlp(c.deter + c.hidden, c.hidden, stats)
+        self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2)
+        self.reward_head = mlp(c.feat_dim, c.hidden, 1)
+        self.cont_head = mlp(c.feat_dim, c.hidden, 1)
+        self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
+        # statistics of the observations, set from the data before training
+        self.register_buffer("obs_scale", torch.ones(c.obs_dim))
+
+    # -- latent distributions ------------------------------------------------------------------------
+    def _dist(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.cfg.classes:
+            return {"logits": stats.view(*stats.shape[:-1], self.cfg.stoch, self.cfg.classes)}
+        mean, std = stats.chunk(2, -1)
+        return {"mean": mean, "std": F.softplus(std) + self.cfg.min_std}
+
+    def _sample(self, d: dict[str, torch.Tensor], noise: torch.Tensor | None) -> torch.Tensor:
+        """noise: standard normal (Gaussian) or Gumbel (categorical); None draws it from torch."""
+        if self.cfg.classes:
+            logits = d["logits"]
+            if noise is None:
+                noise = -torch.log(-torch.log(torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)))
+            onehot = F.one_hot((logits + noise).argmax(-1), self.cfg.classes).to(logits.dtype)
+            probs = logits.softmax(-1)
+            z = onehot + probs - probs.detach()  # straight-through
+            return z.flatten(-2)
+        if noise is None:
+            noise = torch.randn_like(d["mean"])
+        return d["mean"] + d["std"] * noise
+
+    def _kl(self, post: dict, prior: dict) -> torch.Tensor:
+        """Balanced KL(post || prior), summed over latent dims; (...)."""
+        def kl(p, q):
+            if self.cfg.classes:
+                lp, lq = p["logits"].log_softmax(-1), q["logits"].log_softmax(-1)
+                return (lp.exp() * (lp - lq)).sum((-1, -2))
+            return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
+                    / (2 * q["std"] ** 2) - 0.5).sum(-1)
+
+        sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
+        a = self.cfg.kl_balance
+        lhs = kl(sg(post), prior).clamp(min=self.cfg.free_nats)  # trains the prior
+        rhs = kl(post, sg(prior)).clamp(min=self.cfg.free_nats)  # regularises the posterior
+        return a * lhs + (1 - a) * rhs
+
+    # -- the pieces every path shares ----------------------------------------------------------------
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        x = symlog(obs) if self.cfg.symlog_inputs else obs / self.obs_scale
+        return self.encoder(x)
+
+    def transition(self, h: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        h = self.gru(self.img_in(torch.cat([z, a], -1)), h)
+        return h, self._dist(self.prior_net(h))
+
+    def posterior(self, h: torch.Tensor, e: torch.Tensor) -> dict:
+        return self._dist(self.post_net(torch.cat([h, e], -1)))
+
+    def decode(self, feat: torch.Tensor) -> torch.Tensor:
+        y = self.decoder(feat)
+        return symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale
+
+    def _decode_raw(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.decoder(feat)
+
+    def _target(self, obs: torch.Tensor) -> torch.Tensor:
+        return symlog(obs) if self.cfg.symlog_inputs else obs / self.obs_scale
+
+    def initial(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.zeros(batch, self.cfg.deter, device=device), torch.zeros(batch, self.cfg.z_dim, device=device))
+
+    # -- training ------------------------------------------------------------------------------------
+    def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
+        """obs (B, L, O), prev_act (B, L, A): the action before each obs; reward (B, L) received on
+        entering obs; cont (B, L) 0 where obs is terminal; mask (B, L) 0 where reward is undefined."""
+        B, L, _ = obs.shape
+        c = self.cfg
+        e = self.embed(obs)  # (B, L, hidden)
+        h, z = self.initial(B, obs.device)
+        hs, zs, zps, kls = [], [], [], []
+        for t in range(L):
+            h, prior = self.transition(h, z, prev_act[:, t])
+            post = self.posterior(h, e[:, t])
+            z = self._sample(post, None)
+            hs.append(h), zs.append(z), kls.append(self._kl(post, prior))
+            zps.append(self._sample(prior, None))
+        H, Z, ZP = torch.stack(hs, 1), torch.stack(zs, 1), torch.stack(zps, 1)  # (B, L, .)
+        feat = torch.cat([H, Z], -1)
+        target = self._target(obs)
+        recon = ((self._decode_raw(feat) - target) ** 2).sum(-1).mean()
+        prior_recon = ((self._decode_raw(torch.cat([H, ZP], -1)) - target) ** 2).sum(-1).mean()
+        rew = (((self.reward_head(feat).squeeze(-1) - reward) ** 2) * mask).sum() / mask.sum().clamp(min=1)
+        cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont)
+        kl = torch.stack(kls, 1).mean()
+        total = recon + c.prior_recon * prior_recon + c.reward_scale * rew + cont_loss + c.kl_scale * kl
+        logs = {"recon": recon.item(), "prior_recon": prior_recon.item(), "reward": rew.item(),
+                "cont": cont_loss.item(), "kl": kl.item()}
+
+        K = min(c.overshoot, L - 1)
+        if K > 0:  # open-loop imagination from every posterior state, under the recorded actions
+            S = L - K
+            h, z = H[:, :S].reshape(B * S, -1), Z[:, :S].reshape(B * S, -1)
+            over = 0.0
+            for k in range(1, K + 1):
+                h, prior = self.transition(h, z, prev_act[:, k:k + S].reshape(B * S, -1))
+                z = self._sample(prior, None)
+                f = torch.cat([h, z], -1)
+                over = over + ((self._decode_raw(f) - target[:, k:k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
+                over = over + c.reward_scale * ((self.reward_head(f).squeeze(-1) - reward[:, k:k + S].reshape(-1)) ** 2).mean()
+            over = over / K
+            total = total + c.overshoot_scale * over
+            logs["overshoot"] = float(over.detach())
+        logs["loss"] = total.item()
+        return total, logs
+
+    def frame_loss(self, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """obs (N, O), frames (N, S, S, 3) uint8 -> MSE of the frame decoder, and its PSNR."""
+        target = frames.permute(0, 3, 1, 2).float() / 255.0
+        mse = ((self.frame_decoder(obs) - target) ** 2).mean()
+        return mse, {"frame_mse": mse.item(), "frame_psnr": float(-10 * torch.log10(mse.detach()))}
+
+    # -- inference: the exported functions -----------------------------------------------------------
+    def filter_context(self, context_obs, context_actions, noise):
+        """reset.onnx: posterior filter over C real steps. noise (B, C, *noise_shape)."""
+        B, C, _ = context_obs.shape
+        e = self.embed(context_obs)
+        h, z = self.initial(B, context_obs.device)
+        for t in range(C):
+            h, _ = self.transition(h, z, context_actions[:, t])
+            z = self._sample(self.posterior(h, e[:, t]), noise[:, t])
+        return h, z, context_obs[:, -1], torch.cat([h, z], -1)
+
+    def imagine_step(self, h, z, action, noise):
+        """step.onnx: one prior step. Returns next h, next z, obs, reward, terminated, latent."""
+        h, prior = self.transition(h, z, action)
+        z = self._sample(prior, noise)
+        feat = torch.cat([h, z], -1)
+        obs = self.decode(feat)
+        reward = self.reward_head(feat).squeeze(-1)
+        terminated = self.cont_head(feat).squeeze(-1) < 0  # continue probability below one half
+        return h, z, obs, reward, terminated, feat
+
+    def render_frame(self, h, z):
+        """render.onnx: uint8 frames (B, S, S, 3) of the decoded observation."""
+        obs = self.decode(torch.cat([h, z], -1))
+        img = self.frame_decoder(obs).permute(0, 2, 3, 1)
+        return (img * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+
+    def step_macs(self) -> int:
+        """Multiply-adds of one imagined env-step (Linear layers of the step graph)."""
+        mods = [self.img_in, self.gru, self.prior_net, self.decoder, self.reward_head, self.cont_head]
+        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+
+
+def config_from_dict(d: dict) -> RSSMConfig:
+    names = {f.name for f in dataclasses.fields(RSSMConfig)}
+    return RSSMConfig(**{k: v for k, v in d.items() if k in names})
