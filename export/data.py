@@ -36,17 +36,18 @@ def load_folder(folder: str | Path) -> list[dict[str, np.ndarray]]:
     return eps
 
 
-def load_minari(dataset_id: str) -> list[dict[str, np.ndarray]]:
-    """Episodes of a locally available Minari dataset (``pip install "minari[hdf5]"``)."""
+def load_minari(dataset: str | Path) -> list[dict[str, np.ndarray]]:
+    """Episodes of a Minari dataset: a local dataset id ("mujoco/halfcheetah/expert-v0", after
+    ``minari download``) or the path of a dataset's data folder. Needs ``pip install "minari[hdf5]"``."""
     try:
         import minari
     except ImportError as e:
         raise ImportError('reading Minari datasets needs `pip install "minari[hdf5]"`') from e
-    ds = minari.load_dataset(dataset_id)
+    ds = minari.MinariDataset(dataset) if Path(dataset).is_dir() else minari.load_dataset(str(dataset))
     eps = []
     for e in ds.iterate_episodes():
         if isinstance(e.observations, dict):
-            raise ValueError(f"{dataset_id}: dict observations are not supported by the vector RSSM; flatten them first")
+            raise ValueError(f"{dataset}: dict observations are not supported by the vector RSSM; flatten them first")
         eps.append(align({"obs": e.observations, "actions": e.actions, "rewards": e.rewards,
                           "terminations": e.terminations, "truncations": e.truncations}))
     return eps

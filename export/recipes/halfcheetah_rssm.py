@@ -42,7 +42,7 @@ FULL = {
     "train_data": CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=60, seed=1),
     "heldout_data": CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=12, seed=2),
     "model": RSSMConfig(),
-    "train": TrainConfig(),
+    "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50),
     "context_windows": 512,
 }
 TINY = {
@@ -108,7 +108,8 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
     tcfg = sizes["train"]
     done = ckpt.exists() and load_checkpoint(ckpt)["step"] >= tcfg.steps + tcfg.frame_steps
     stage("train", done, lambda: train(model, train_eps, held_eps, tcfg, work / "run", progress=progress))
-    load_checkpoint(ckpt, model)
+    timings["train"] = round(load_checkpoint(ckpt, model)["wall_s"], 1)  # summed over resumes
+    tpath.write_text(json.dumps(timings, indent=2))
     model.eval()
 
     # 4. the bundle

@@ -1,0 +1,122 @@
+"""The `dreamgym` command (also `python -m dreamgym`): list, info, rollout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def _size_mb(path) -> float:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
+
+
+def _headline(man: dict) -> str:
+    f = man.get("metrics", {}).get("fidelity", {})
+    h = f.get("horizons", {})
+    if not h:
+        return "not evaluated"
+    parts = [f"h{k} {v['ratio']:.2f}x" for k, v in h.items() if k in ("1", "50")]
+    return "std RMSE vs copy-last: " + ", ".join(parts)
+
+
+def cmd_list(args) -> int:
+    from .registration import shipped_bundles
+
+    rows = []
+    for id, path in shipped_bundles().items():
+        man = json.loads((path / "dreamgym.json").read_text())
+        rows.append((id, man["family"], man.get("source", {}).get("env_id", "?"), f"{_size_mb(path):.1f} MB", _headline(man)))
+    if not rows:
+        print("no bundles are shipped with this install")
+        return 0
+    head = ("id", "family", "source env", "size", "fidelity")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .bundle import Bundle
+    from .registration import resolve
+
+    b = Bundle.load(resolve(args.id))
+    m = b.manifest
+    model = m.get("model", {})
+    print(f"{b.id}  ({b.family})  {b.path}")
+    print(f"  {m.get('description', '')}")
+    print(f"  source env:        {m.get('source', {}).get('env_id')}")
+    print(f"  observation space: {b.observation_space}")
+    print(f"  action space:      {b.action_space}")
+    print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.get('frame_shape', ()))}")
+    print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
+    print(f"  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
+    print(f"  noise:             " + ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise))
+    print(f"  graphs:            {', '.join(m['graphs'])}")
+    print(f"  contexts:          {len(b.contexts['obs'])} real windows")
+    if model:
+        print(f"  parameters:        {model.get('parameters')}   multiply-adds per step: {model.get('step_macs')}")
+    print(f"  fidelity:          {_headline(m)}")
+    if args.json:
+        print(json.dumps(m.get("metrics", {})))
+    return 0
+
+
+def cmd_rollout(args) -> int:
+    from .registration import resolve
+    from .vector_env import DreamVectorEnv
+
+    env = DreamVectorEnv(resolve(args.id), num_envs=args.num_envs, device=args.device)
+    obs, _ = env.reset(seed=args.seed)
+    env.action_space.seed(args.seed)
+    ret = np.zeros(args.num_envs)
+    done_returns: list[float] = []
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        obs, r, term, trunc, _ = env.step(env.action_space.sample())
+        ret += r
+        done = term | trunc
+        if done.any():
+            done_returns += ret[done].tolist()
+            ret[done] = 0.0
+    dt = time.perf_counter() - t0
+    n = args.num_envs * args.steps
+    returns = done_returns or ret.tolist()
+    what = "finished episodes" if done_returns else f"{args.steps}-step partial episodes"
+    print(f"{env.bundle.id}: {args.num_envs} envs x {args.steps} steps, random actions, device {env.device}")
+    print(f"mean return {np.mean(returns):.2f} over {len(returns)} {what}")
+    print(f"{n / dt:,.0f} env-steps/s ({dt:.2f} s)")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="dreamgym", description="Trained world models as Gymnasium environments.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="the zoo of shipped dreams").set_defaults(fn=cmd_list)
+    p = sub.add_parser("info", help="everything about one dream")
+    p.add_argument("id", help="a registered id or a bundle folder")
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.set_defaults(fn=cmd_info)
+    p = sub.add_parser("rollout", help="step a batch of dreams with random actions; prints mean return and env-steps/s")
+    p.add_argument("id", help="a registered id or a bundle folder")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(fn=cmd_rollout)
+    args = ap.parse_args(argv)
+    from gymnasium.error import Error
+
+    try:
+        return args.fn(args)
+    except (Error, ValueError) as e:
+        print(f"dreamgym {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

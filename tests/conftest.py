@@ -1,0 +1,33 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import dreamgym  # noqa: E402
+
+SHIPPED = dreamgym.shipped_bundles()
+DEFAULT_ID = "Dream-HalfCheetah-v0"
+
+
+def pytest_generate_tests(metafunc):
+    # every shipped bundle is tested by adding it: tests that take `bundle_id` run once per bundle
+    if "bundle_id" in metafunc.fixturenames:
+        metafunc.parametrize("bundle_id", sorted(SHIPPED), ids=sorted(SHIPPED))
+
+
+@pytest.fixture
+def default_bundle() -> Path:
+    assert DEFAULT_ID in SHIPPED, f"{DEFAULT_ID} must be shipped in assets/"
+    return SHIPPED[DEFAULT_ID]
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, default_bundle) -> Path:
+    """A private copy of the default bundle that a test may damage."""
+    dst = tmp_path / "bundle"
+    shutil.copytree(default_bundle, dst)
+    return dst

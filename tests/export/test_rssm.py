@@ -1,0 +1,170 @@
+"""The RSSM family: losses, parity torch vs onnxruntime, checkpoints, data and a tiny end-to-end run."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dreamgym.export import exporter  # noqa: E402
+from dreamgym.export.collect import CollectConfig, collect, load_episodes  # noqa: E402
+from dreamgym.export.data import SequenceSampler, align  # noqa: E402
+from dreamgym.export.rssm import RSSM, RSSMConfig, symexp, symlog  # noqa: E402
+from dreamgym.export.train import TrainConfig, load_checkpoint, save_checkpoint  # noqa: E402
+
+TINY = dict(deter=24, stoch=6, hidden=24, frame_channels=4, overshoot=3)
+
+
+def _batch(B=3, L=12, O=17, A=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(B, L, O, generator=g), torch.rand(B, L, A, generator=g) * 2 - 1, torch.randn(B, L, generator=g),
+            torch.ones(B, L), torch.ones(B, L))
+
+
+def test_symlog_inverts():
+    x = torch.linspace(-50, 50, 101)
+    torch.testing.assert_close(symexp(symlog(x)), x, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
+def test_loss_is_finite_and_trains_every_part(classes):
+    m = RSSM(RSSMConfig(classes=classes, **TINY))
+    loss, logs = m.loss(*_batch())
+    assert torch.isfinite(loss) and set(logs) >= {"recon", "kl", "reward", "cont", "overshoot"}
+    loss.backward()
+    dyn = [p for n, p in m.named_parameters() if not n.startswith("frame_decoder")]
+    assert all(p.grad is not None for p in dyn)
+
+
+def test_free_bits_floor_the_kl():
+    m = RSSM(RSSMConfig(free_nats=5.0, **TINY))
+    _, logs = m.loss(*_batch())
+    assert logs["kl"] >= 5.0 - 1e-5
+
+
+@pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
+def test_torch_onnxruntime_parity(tmp_path, classes):
+    m = RSSM(RSSMConfig(classes=classes, **TINY)).eval()
+    graphs = exporter.export_rssm(m, tmp_path, context_length=4)
+    report = exporter.parity(m, graphs, context_length=4, batch=33)
+    obs_keys = [k for k in report if k.endswith(".obs")]
+    assert obs_keys and all(report[k] <= 1e-4 for k in obs_keys), report
+    assert all(v <= 1e-4 for k, v in report.items() if not k.endswith("frame")), report
+    assert report["render.frame"] <= 1  # uint8 rounding
+
+
+def test_export_has_dynamic_batch_and_no_external_data(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    m = RSSM(RSSMConfig(**TINY)).eval()
+    graphs = exporter.export_rssm(m, tmp_path, context_length=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["render.onnx", "reset.onnx", "step.onnx"]
+    for p in graphs.values():
+        onnx.checker.check_model(onnx.load(str(p)))
+    sess = ort.InferenceSession(str(graphs["step"]), providers=["CPUExecutionProvider"])
+    for n in (1, 7):
+        ex = exporter.example_inputs(m, n, 4, np.random.default_rng(n))["step"]
+        assert sess.run(None, ex)[2].shape == (n, 17)
+
+
+def test_categorical_noise_gives_one_hot():
+    m = RSSM(RSSMConfig(classes=4, **TINY))
+    z = m._sample(m._dist(torch.randn(5, 6 * 4)), torch.zeros(5, 6, 4))
+    assert torch.allclose(z.view(5, 6, 4).sum(-1), torch.ones(5, 6))
+
+
+def test_checkpoint_round_trip_without_pickles(tmp_path):
+    m = RSSM(RSSMConfig(**TINY))
+    opt = torch.optim.Adam(m.parameters())
+    loss, _ = m.loss(*_batch())
+    loss.backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c.npz", m, {"all": opt}, {"step": 1})
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    m2 = RSSM(RSSMConfig(**TINY))
+    opt2 = torch.optim.Adam(m2.parameters())
+    meta = load_checkpoint(tmp_path / "c.npz", m2, {"all": opt2})
+    assert meta["step"] == 1
+    for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    assert len(opt2.state_dict()["state"]) == len(opt.state_dict()["state"])
+
+
+def test_collector_writes_real_episodes(tmp_path):
+    paths = collect(CollectConfig(behaviours=("random", "sine"), episodes=2, max_steps=30, frame_size=32),
+                    tmp_path, progress=False)
+    assert len(paths) == 2
+    eps = list(load_episodes(tmp_path))
+    e = eps[0]
+    assert e["obs"].shape == (31, 17) and e["actions"].shape == (30, 6) and e["frames"].shape == (31, 32, 32, 3)
+    assert e["truncations"][-1] and not e["terminations"].any()
+    assert e["meta"]["behaviour"] == "random" and "gymnasium" in e["meta"]["packages"]
+    assert e["frames"].std() > 5
+    a = align(e)
+    np.testing.assert_array_equal(a["prev_act"][1:], e["actions"])
+    assert a["mask"][0] == 0 and a["reward"][1] == e["rewards"][0]
+    b = SequenceSampler([a], 10).sample(4)
+    assert b["obs"].shape == (4, 10, 17)
+
+
+def test_tiny_recipe_end_to_end(tmp_path):
+    """collect -> train -> export -> load -> step, through the real recipe at toy sizes."""
+    import dreamgym
+    from dreamgym.testing import check_bundle
+    from dreamgym.export.recipes import halfcheetah_rssm as recipe
+
+    out = tmp_path / "bundle"
+    res = recipe.build(tmp_path / "work", out, recipe.TINY, id="Dream-TestTiny-v0", progress=False)
+    assert all(v <= 1e-4 for k, v in res["parity"].items() if k.endswith(".obs"))
+    man = json.loads((out / "dreamgym.json").read_text())
+    assert set(man["metrics"]["fidelity"]["horizons"]) == {"1", "10", "50", "100"}
+    assert man["metrics"]["recipe"]["wall_s"] > 0 and man["model"]["step_macs"] > 0
+    assert (out / "README.md").read_text().startswith("# Dream-TestTiny-v0")
+    assert (out / "fidelity.png").exists() and (out / "policy.onnx").exists()
+    check_bundle(out)
+    env = dreamgym.make_vec(out, 5)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, r, term, trunc, _ = env.step(env.action_space.sample())
+    assert np.isfinite(obs).all() and np.isfinite(r).all()
+    # resume: a second build skips every finished stage
+    res2 = recipe.build(tmp_path / "work", out, recipe.TINY, id="Dream-TestTiny-v0", progress=False)
+    assert res2["recipe"]["stages"]["train"] == res["recipe"]["stages"]["train"]
+
+
+def test_trainer_reads_minari(tmp_path):
+    """A Minari dataset (written through Minari's own storage, which needs no jax) feeds the trainer."""
+    import gymnasium as gym
+    minari = pytest.importorskip("minari")
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+    from minari.dataset.minari_storage import MinariStorage
+
+    from dreamgym.export.data import load_minari
+
+    env = gym.make("HalfCheetah-v5")
+    eps = list(load_episodes(_collected(tmp_path)))
+    data = tmp_path / "minari" / "data"
+    data.mkdir(parents=True)
+    st = MinariStorage.new(data, observation_space=env.observation_space, action_space=env.action_space,
+                           env_spec=env.spec, data_format="hdf5")
+    st.update_episodes([EpisodeBuffer(id=i, observations=e["obs"].astype(np.float64), actions=e["actions"],
+                                      rewards=list(e["rewards"]), terminations=list(e["terminations"]),
+                                      truncations=list(e["truncations"]), infos={}) for i, e in enumerate(eps)])
+    st.update_metadata({"dataset_id": "dreamgym/test-v0", "minari_version": minari.__version__})
+    got = load_minari(data)
+    assert len(got) == len(eps)
+    np.testing.assert_allclose(got[0]["obs"], eps[0]["obs"], rtol=1e-6)
+    np.testing.assert_array_equal(got[1]["prev_act"][1:], eps[1]["actions"])
+    b = SequenceSampler(got, 8).sample(2)
+    m = RSSM(RSSMConfig(**TINY))
+    loss, _ = m.loss(*(torch.from_numpy(b[k]) for k in ("obs", "prev_act", "reward", "cont", "mask")))
+    assert torch.isfinite(loss)
+
+
+def _collected(tmp_path):
+    out = tmp_path / "collected"
+    collect(CollectConfig(behaviours=("random", "sine"), episodes=2, max_steps=25, frame_size=0), out, progress=False)
+    return out
