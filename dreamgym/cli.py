@@ -93,6 +93,15 @@ def cmd_rollout(args) -> int:
     return 0
 
 
+def cmd_play(args) -> int:
+    try:
+        from dreamgym.play import app
+    except ImportError as e:  # pygame-ce missing
+        print(f"dreamgym play: {e}; run `pip install \"dreamgym[play]\"` (it installs pygame-ce)", file=sys.stderr)
+        return 2
+    return app.main(args)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dreamgym", description="Trained world models as Gymnasium environments.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -108,6 +117,18 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(fn=cmd_rollout)
+    p = sub.add_parser("play", help="drive a dream from the keyboard in a pygame window (extra: play)")
+    p.add_argument("id", nargs="?", default="Dream-HalfCheetah-v0", help="a registered id (default Dream-HalfCheetah-v0)")
+    p.add_argument("--bundle", help="a bundle folder instead of an id")
+    p.add_argument("--scale", type=int, default=None, help="pixels per frame pixel (default: fills ~512 px)")
+    p.add_argument("--fps", type=int, default=None, help="frame rate (default: the manifest's render_fps)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keys", help="a JSON file with your own key binding (the manifest keymap's form)")
+    p.add_argument("--multiverse", type=int, default=4, help="dreams shown in the multiverse view (F6)")
+    p.add_argument("--record-dir", default=".", help="where F5 recordings go")
+    p.add_argument("--benchmark", type=int, default=0, metavar="N",
+                   help="run N frames as fast as possible with scripted keys and print fps=<frames/s> last")
+    p.set_defaults(fn=cmd_play)
     args = ap.parse_args(argv)
     from gymnasium.error import Error
 

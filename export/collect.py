@@ -5,10 +5,9 @@ Why npz and not Minari: writing Minari needs ``minari[create]``, which pulls in 
 for a feature we do not use; one npz per episode is plain numpy, loads without pickles, and the
 trainer reads Minari datasets anyway (``dreamgym.export.data.load_minari``).
 
-MuJoCo frames are rendered offscreen (``MUJOCO_GL=egl``) from the env's tracking camera with shadows,
-reflections and the skybox off (hundreds of frames per second instead of about twenty). The floor's
-checker texture is removed and the floor made large: HalfCheetah's observation leaves out the x
-position, so a textured floor's offset under the camera is not a function of anything the dream
+MuJoCo frames are rendered offscreen (``MUJOCO_GL=egl``) by `dreamgym.real.MujocoFrames`: the tracking
+camera, shadows, reflections and skybox off, and a plain floor. HalfCheetah's observation leaves out the
+x position, so a checker floor's offset under the camera is not a function of anything the dream
 models; a plain floor makes the frame a function of the pose, which a decoder can learn.
 """
 
@@ -23,33 +22,9 @@ from typing import Callable, Iterator
 import gymnasium as gym
 import numpy as np
 
+from dreamgym.real import MujocoFrames
+
 os.environ.setdefault("MUJOCO_GL", "egl")
-
-
-class MujocoFrames:
-    """Offscreen frames of a gymnasium MuJoCo env's tracking camera, cheap enough for data collection."""
-
-    def __init__(self, env: gym.Env, size: int = 64, camera: str = "track"):
-        import mujoco
-
-        u = env.unwrapped
-        self.model, self.data, self._mj = u.model, u.data, mujoco
-        floor = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
-        if floor >= 0:
-            self.model.geom_size[floor][:2] = 10000.0
-            self.model.geom_matid[floor] = -1
-        self.camera = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-        self.renderer = mujoco.Renderer(self.model, size, size)
-
-    def __call__(self) -> np.ndarray:
-        flags = self._mj.mjtRndFlag
-        self.renderer.update_scene(self.data, camera=self.camera)
-        for f in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
-            self.renderer.scene.flags[f] = 0
-        return self.renderer.render().copy()
-
-    def close(self) -> None:
-        self.renderer.close()
 
 
 # -- behaviour policies ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dreamgym.real import MUJOCO_RENDER
 from dreamgym.export.ars import ARSConfig, LinearPolicy, evaluate as ars_evaluate, train_ars
 from dreamgym.export.card import model_card
 from dreamgym.export.collect import CollectConfig, collect
@@ -120,7 +121,7 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
         description=("A learned HalfCheetah-v5: an RSSM (PlaNet/Dreamer) world model trained on random flailing "
                      "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
                      "and frames from a decoder of the model's observation."),
-        source={"env_id": ENV_ID, "packages": json.loads(
+        source={"env_id": ENV_ID, "render": {**MUJOCO_RENDER, "size": 64}, "packages": json.loads(
             np.load(next((work / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]},
         observation_space=env.observation_space, action_space=env.action_space, context_length=C,
         max_episode_steps=1000, render_fps=int(env.metadata.get("render_fps", 20)),

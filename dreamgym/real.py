@@ -1,0 +1,116 @@
+"""The real environment behind a bundle, with frames rendered the way its training data was.
+
+Used where a dream is shown beside reality (`dreamgym play`'s side-by-side view, `dreamgym record
+--compare`) and by the collector. The manifest's ``source`` names the env id and how frames were
+made (``source.render``); the simulator packages are imported only here, only when asked for, and a
+missing one is a `DependencyNotInstalled` naming the pip command.
+"""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import numpy as np
+
+from .errors import DependencyNotInstalled
+
+MUJOCO_RENDER = {"kind": "mujoco", "camera": "track", "plain_floor": True}
+
+
+class MujocoFrames:
+    """Offscreen frames of a gymnasium MuJoCo env's tracking camera, cheap enough for data collection:
+    shadows, reflections and the skybox off (hundreds of frames per second instead of about twenty).
+    With `plain_floor` the floor's checker texture is removed and the floor made large, so the frame is
+    a function of the body's pose (HalfCheetah's observation leaves out the x position that sets the
+    checker's offset under the camera)."""
+
+    def __init__(self, env: gym.Env, size: int = 64, camera: str = "track", plain_floor: bool = True):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        import mujoco
+
+        u = env.unwrapped
+        self.model, self.data, self._mj = u.model, u.data, mujoco
+        floor = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        if plain_floor and floor >= 0:
+            self.model.geom_size[floor][:2] = 10000.0
+            self.model.geom_matid[floor] = -1
+        self.camera = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        self.renderer = mujoco.Renderer(self.model, size, size)
+
+    def __call__(self) -> np.ndarray:
+        flags = self._mj.mjtRndFlag
+        self.renderer.update_scene(self.data, camera=self.camera)
+        for f in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
+            self.renderer.scene.flags[f] = 0
+        return self.renderer.render().copy()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+def _resize_nearest(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    ys = (np.arange(h) * img.shape[0] / h).astype(int)
+    xs = (np.arange(w) * img.shape[1] / w).astype(int)
+    return img[ys][:, xs]
+
+
+class RealEnv:
+    """The bundle's source env, stepping one env and returning frames of the dream's frame shape."""
+
+    def __init__(self, manifest: dict, seed: int | None = None):
+        os.environ.setdefault("MUJOCO_GL", "egl")  # before gymnasium imports mujoco; no display needed
+        src = manifest.get("source", {})
+        env_id = src.get("env_id")
+        if not env_id:
+            raise ValueError(f"bundle {manifest.get('id')} names no source env, so there is no real env to show")
+        render = src.get("render", {})
+        self.frame_shape = tuple(manifest["frame_shape"])
+        kind = render.get("kind") or ("mujoco" if env_id.split("-")[0] in _MUJOCO_ENVS else "env")
+        try:
+            if kind == "mujoco":
+                self.env = gym.make(env_id)
+                self.frames = MujocoFrames(self.env, self.frame_shape[0], render.get("camera", "track"),
+                                           render.get("plain_floor", True))
+            else:
+                self.env = gym.make(env_id, render_mode="rgb_array", **render.get("make_kwargs", {}))
+                self.frames = lambda: _resize_nearest(self.env.render(), self.frame_shape[:2])
+        except (gym.error.DependencyNotInstalled, ImportError, gym.error.NamespaceNotFound, gym.error.NameNotFound) as e:
+            raise DependencyNotInstalled(
+                f"the real env {env_id} is not installed here ({e}); run `pip install \"dreamgym[export]\"` "
+                "to get the source environments (gymnasium[mujoco], ale-py, pettingzoo)"
+            ) from e
+        self.seed = seed
+
+    def reset(self, seed: int | None = None):
+        obs, info = self.env.reset(seed=seed)
+        return obs
+
+    def step(self, action):
+        obs, r, term, trunc, _ = self.env.step(action)
+        return obs, float(r), bool(term), bool(trunc)
+
+    def frame(self) -> np.ndarray:
+        return self.frames()
+
+    def get_state(self):
+        u = self.env.unwrapped
+        if hasattr(u, "data") and hasattr(u, "set_state"):
+            return (u.data.qpos.copy(), u.data.qvel.copy())
+        return None
+
+    def set_state(self, st) -> bool:
+        if st is None:
+            return False
+        self.env.unwrapped.set_state(*st)
+        return True
+
+    def close(self) -> None:
+        if isinstance(self.frames, MujocoFrames):
+            self.frames.close()
+        self.env.close()
+
+
+_MUJOCO_ENVS = {"HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandup", "Swimmer", "Reacher",
+                "Pusher", "InvertedPendulum", "InvertedDoublePendulum"}

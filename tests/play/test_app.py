@@ -1,0 +1,173 @@
+"""The pygame front end, headless (SDL_VIDEODRIVER=dummy): keys, controls, rewind, recording, views."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+pygame = pytest.importorskip("pygame")
+
+import dreamgym  # noqa: E402
+from dreamgym.play.app import PlayApp  # noqa: E402
+from dreamgym.play.keys import KeyMap, KeymapError  # noqa: E402
+
+ID = "Dream-HalfCheetah-v0"
+
+
+def down(key):
+    return pygame.event.Event(pygame.KEYDOWN, key=pygame.key.key_code(key))
+
+
+def up(key):
+    return pygame.event.Event(pygame.KEYUP, key=pygame.key.key_code(key))
+
+
+@pytest.fixture
+def app(tmp_path):
+    a = PlayApp(dreamgym.resolve(ID), record_dir=tmp_path, seed=0)
+    yield a
+    a.close()
+
+
+def test_held_key_pushes_and_release_relaxes(app):
+    app.frame([down("a")])  # 'a' is the back thigh's positive key
+    assert app.action[0] == pytest.approx(app.keys.rate)
+    for _ in range(10):
+        app.frame()
+    assert app.action[0] == pytest.approx(1.0)  # saturates at +1
+    assert np.allclose(app.action[1:], 0)
+    app.frame([up("a")])
+    assert app.action[0] == pytest.approx(1.0 - app.keys.relax)
+    for _ in range(5):
+        app.frame()
+    assert app.action[0] == 0.0
+    app.frame([down("q")])  # the negative key of the same pair
+    assert app.action[0] == pytest.approx(-app.keys.rate)
+
+
+def test_every_action_dimension_has_a_key_pair(app):
+    dims = sorted(p[0] for p in app.keys.pairs)
+    assert dims == list(range(6))
+
+
+def test_pause_single_step_and_rewind(app):
+    for _ in range(5):
+        app.frame()
+    assert app.t == 5
+    app.frame([down("space")])  # pause
+    t = app.t
+    app.frame([up("space")])
+    app.frame()
+    assert app.t == t
+    app.frame([down("right")])  # one step while paused
+    assert app.t == t + 1
+    obs_before = app.obs.copy()
+    app.frame([up("right"), down("left")])  # rewind one step
+    assert app.t == t
+    app.frame([up("left"), down("right")])  # replaying the step gives the same dream (exact rewind)
+    np.testing.assert_array_equal(app.obs, obs_before)
+
+
+def test_rewind_holds_at_least_ten_seconds(app):
+    assert app.history.maxlen >= 10 * app.fps
+    for _ in range(12 * app.fps):
+        app.advance()
+    assert len(app.history) >= 10 * app.fps
+
+
+def test_reset_gives_a_fresh_context(app):
+    for _ in range(5):
+        app.frame()
+    app.frame([down("return")])
+    assert app.t == 1 and app.ret == pytest.approx(app.reward)  # reset then one step in this frame
+    assert len(app.history) == 1
+
+
+def test_recording_writes_a_readable_mp4(app, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from dreamgym.video import read_video
+
+    app.frame([down("f5")])
+    for _ in range(12):
+        app.frame()
+    app.frame([up("f5"), down("f5")])  # stop
+    path = app.last_recording
+    assert path.exists() and path.suffix == ".mp4"
+    frames = read_video(path)
+    assert len(frames) == 13
+    assert frames[0].shape[:2] == (app.screen.get_height(), app.screen.get_width())
+
+
+def test_multiverse_tiles_the_right_number_of_frames(app):
+    app.frame([down("f6")])
+    assert app.multiverse is not None and app.multiverse.num_envs == app.n_multiverse - 1
+    view = app.view()
+    H, W, _ = app.bundle.frame_shape
+    # 4 dreams -> a 2x2 grid with 2-pixel gaps
+    assert view.shape == (2 * H + 2, 2 * W + 2, 3)
+    app.frame()
+    app.frame([down("f6")])
+    assert app.multiverse is None and app.view().shape == (H, W, 3)
+
+
+def test_policy_drives_and_keys_override_one_dimension(app):
+    app.frame([down("tab")])
+    assert app.policy_drives
+    app.frame()
+    pol = app._policy_action(app.history[-1]["obs"])
+    np.testing.assert_allclose(app.action, pol, atol=1e-6)
+    app.frame([down("j")])  # push front thigh (dim 3) while the policy drives
+    pol = app._policy_action(app.history[-1]["obs"])
+    assert app.action[3] == pytest.approx(app.keys.rate)
+    np.testing.assert_allclose(np.delete(app.action, 3), np.delete(pol, 3), atol=1e-6)
+
+
+def test_side_by_side_real_env(app):
+    pytest.importorskip("mujoco")
+    app.frame([down("f7")])
+    assert app.real is not None
+    for _ in range(3):
+        app.frame()
+    H, W, _ = app.bundle.frame_shape
+    assert app.view().shape == (H, 2 * W + 2, 3)
+    assert app.real_frame.shape == (H, W, 3)
+
+
+def test_user_keymap_file(tmp_path):
+    space = dreamgym.Bundle.load(dreamgym.resolve(ID)).action_space
+    f = tmp_path / "keys.json"
+    f.write_text(json.dumps({"continuous": [{"dim": d, "keys": [f"[{d}]", str(d)]} for d in range(6)]}))
+    km = KeyMap.load(f, space, pygame.key.key_code)
+    a = km.update({pygame.key.key_code("3")})
+    assert a[3] > 0 and np.count_nonzero(a) == 1
+    f.write_text(json.dumps({"continuous": [{"dim": 0, "keys": ["space", "a"]}]}))
+    with pytest.raises(KeymapError, match="control keys"):
+        KeyMap.load(f, space, pygame.key.key_code)
+    with pytest.raises(KeymapError, match="does not exist"):
+        KeyMap.load(tmp_path / "nope.json", space, pygame.key.key_code)
+
+
+def test_discrete_and_latent_keymaps():
+    from gymnasium import spaces
+
+    kc = pygame.key.key_code
+    km = KeyMap({"discrete": {"default": 0, "bindings": [{"keys": ["up"], "action": 2},
+                                                        {"keys": ["up", "z"], "action": 4}]}}, spaces.Discrete(6), kc)
+    assert km.update(set()) == 0
+    assert km.update({kc("up")}) == 2
+    assert km.update({kc("up"), kc("z")}) == 4
+    lat = KeyMap({}, spaces.Discrete(8), kc)  # no keymap + Discrete: number keys pick latent actions
+    assert lat.kind == "latent" and lat.update({kc("3")}) == 2 and lat.update(set()) == 0
+
+
+def test_benchmark_prints_fps_last():
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy")
+    out = subprocess.run([sys.executable, "-m", "dreamgym", "play", ID, "--benchmark", "60"], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("fps=") and float(last[4:]) > 0
