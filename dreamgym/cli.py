@@ -93,6 +93,15 @@ def cmd_rollout(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from .record import record
+
+    path = record(args.id, args.output, steps=args.steps, num_envs=args.num_envs, policy=args.policy, seed=args.seed,
+                  fps=args.fps, scale=args.scale, compare=args.compare)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_play(args) -> int:
     try:
         from dreamgym.play import app
@@ -117,6 +126,18 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(fn=cmd_rollout)
+    p = sub.add_parser("record", help="write a video of imagined rollouts (extra: video)")
+    p.add_argument("id", help="a registered id or a bundle folder")
+    p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.gif")
+    p.add_argument("--steps", type=int, default=200, help="imagined steps (frames)")
+    p.add_argument("--num-envs", type=int, default=4, help="dreams tiled in a grid (rows with --compare)")
+    p.add_argument("--policy", default="random", help="random, zero, bundle (its policy.onnx) or PATH.onnx")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=int, default=None, help="default: the manifest's render_fps")
+    p.add_argument("--scale", type=int, default=2, help="pixels per frame pixel")
+    p.add_argument("--compare", action="store_true",
+                   help="real | dream | error from the same real start under the same actions (needs the real env)")
+    p.set_defaults(fn=cmd_record)
     p = sub.add_parser("play", help="drive a dream from the keyboard in a pygame window (extra: play)")
     p.add_argument("id", nargs="?", default="Dream-HalfCheetah-v0", help="a registered id (default Dream-HalfCheetah-v0)")
     p.add_argument("--bundle", help="a bundle folder instead of an id")
@@ -134,7 +155,7 @@ def main(argv=None) -> int:
 
     try:
         return args.fn(args)
-    except (Error, ValueError) as e:
+    except (Error, ValueError, FileNotFoundError) as e:
         print(f"dreamgym {args.cmd}: error: {e}", file=sys.stderr)
         return 2
 

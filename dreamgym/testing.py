@@ -46,7 +46,7 @@ def check_bundle(path: str | Path, steps: int = 5) -> dict:
     for g in b.manifest["graphs"]:
         venv.engine.session(g)  # opening checks inputs and outputs against the manifest
     check_vector_env(venv, steps)
-    frames = venv.render()
+    frames = np.stack(venv.render())
     if frames.shape != (3, *b.frame_shape) or frames.dtype != np.uint8:
         raise BundleError(f"render.onnx must return uint8 [B, {', '.join(map(str, b.frame_shape))}], got "
                           f"{frames.dtype} {frames.shape}")

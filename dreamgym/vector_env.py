@@ -273,7 +273,8 @@ class DreamVectorEnv(VectorEnv):
         return self.engine.render().copy()
 
     def render(self):
-        """One frame per env, uint8 [num_envs, H, W, 3] ("rgb_array"), or shown in a window ("human")."""
+        """A tuple of one uint8 (H, W, 3) frame per env ("rgb_array"), as Gymnasium's vector envs return
+        (so its RecordVideo wrappers work), or shown in a window ("human")."""
         if self.render_mode is None:
             return None
         frames = self.engine.render().copy()
@@ -282,7 +283,7 @@ class DreamVectorEnv(VectorEnv):
 
             show(self, frames)
             return None
-        return frames
+        return tuple(frames)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """A snapshot of everything that determines the future: model state, counters, obs (exact rewind)."""

@@ -35,7 +35,7 @@ def draw_text(img: np.ndarray, text: str, x: int, y: int, color=(255, 255, 255),
     y0, x0 = max(y - scale, 0), max(x - scale, 0)
     img[y0:y0 + h, x0:x0 + w] = (img[y0:y0 + h, x0:x0 + w] * 0.35).astype(img.dtype)
     for i, ch in enumerate(text):
-        bits = _GLYPHS.get(ch, _GLYPHS.get(ch.lower(), _GLYPHS[" "]))
+        bits = _GLYPHS.get(ch) or _GLYPHS.get(ch.upper()) or _GLYPHS.get(ch.lower()) or _GLYPHS[" "]
         glyph = np.array([int(b) for b in bits], bool).reshape(5, 3)
         glyph = np.kron(glyph, np.ones((scale, scale), bool))
         gx, gy = x + i * 4 * scale, y
@@ -120,6 +120,8 @@ class VideoWriter:
         img = np.ascontiguousarray(img[..., :3], dtype=np.uint8)
         if self.mp4:
             img = _even(img)
+        else:  # gif: 4 bits per channel, so flat regions stay flat and the file stays small
+            img = (img & 0xF0) | 0x08
         self.frames += 1
         if self._q is not None:
             self._q.put(img.copy())

@@ -65,6 +65,10 @@ def model_card(m: dict) -> str:
         f"- config: `{json.dumps(model.get('config', {}))}`",
         "",
     ]
+    if m.get("preview"):
+        pv = m["preview"]
+        lines += ["## Preview", "", f"![imagined rollouts]({pv['file']})", "",
+                  f"Made by `{pv['command']}`: four dreams from real contexts, the bundled policy driving.", ""]
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]

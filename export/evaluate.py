@@ -54,7 +54,7 @@ def open_loop(bundle_path, episodes: list[dict], horizon: int = 100, stride: int
         true_r.append(np.stack([episodes[i]["reward"][tt] for (i, _), tt in zip(starts, t)]))
         if has_frames:
             real = np.stack([episodes[i]["frames"][tt] for (i, _), tt in zip(starts, t)])
-            psnr.append(_psnr(env.render(), real))
+            psnr.append(_psnr(np.stack(env.render()), real))
     last = np.stack([episodes[i]["obs"][s + C - 1] for i, s in starts])
     env.close()
     return {"pred_obs": np.stack(pred_o, 1), "true_obs": np.stack(true_o, 1), "last_obs": last,

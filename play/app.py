@@ -287,7 +287,7 @@ class PlayApp:
         """The image in the main panel (before scaling): the dream, the multiverse tiles, or real | dream."""
         frame = self.env.render()[0]
         if self.multiverse is not None:
-            return tile(np.concatenate([frame[None], self.multiverse.render()]))
+            return tile(np.stack([frame, *self.multiverse.render()]))
         if self.real is not None and self.real_frame is not None:
             return tile(np.stack([self.real_frame, frame]), cols=2)
         return frame

@@ -156,7 +156,22 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
                    "train_config": dataclasses.asdict(tcfg)},
     }
     write_metrics(out, metrics, extra)
+    make_preview(out)
     return {"fidelity": metrics, **extra}
+
+
+def make_preview(out: Path, steps: int = 60) -> None:
+    """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI)."""
+    from dreamgym.bundle import MANIFEST
+    from dreamgym.export.exporter import finalize
+    from dreamgym.record import record
+
+    cmd = f"dreamgym record {out.name} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
+    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
+    man = json.loads((out / MANIFEST).read_text())
+    man["preview"] = {"file": "preview.gif", "command": cmd}
+    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
+    finalize(out, model_card)
 
 
 def main(argv=None) -> None:

@@ -55,7 +55,8 @@ def test_make_vec_native_and_render():
     assert obs.shape == (8, 17)
     obs, r, term, trunc, _ = venv.step(venv.action_space.sample())
     assert r.shape == term.shape == trunc.shape == (8,)
-    assert venv.render().shape == (8, 64, 64, 3)
+    frames = venv.render()
+    assert isinstance(frames, tuple) and len(frames) == 8 and frames[0].shape == (64, 64, 3)
 
 
 def test_make_env_from_folder(default_bundle):
