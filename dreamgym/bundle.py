@@ -5,6 +5,9 @@ the same graph signatures, with state tensors named in the manifest:
 
     reset.onnx   (context_obs, context_actions, <reset noise>...) -> (<state>..., obs[, latent])
     step.onnx    (<state>..., action, <step noise>...)            -> (next_<state>..., obs, reward, terminated[, latent])
+
+A graph may leave out state inputs it does not read (its manifest entry lists what it takes); its
+outputs are always complete.
     render.onnx  (<state>...)                                     -> (frame,)          uint8 [B, H, W, 3]
     policy.onnx  (obs,)                                           -> (action,)         optional
 
@@ -223,22 +226,35 @@ class Bundle:
         for g in manifest["graphs"]:
             ins, outs = b.expected_io(g)
             spec = manifest["graphs"][g]
-            if list(spec.get("inputs", [])) != ins or list(spec.get("outputs", [])) != outs:
+            declared = list(spec.get("inputs", []))
+            if not b._inputs_ok(g, declared) or list(spec.get("outputs", [])) != outs:
                 raise BundleError(
                     f"bundle {b.id}: graphs.{g} declares inputs {spec.get('inputs')} and outputs "
-                    f"{spec.get('outputs')}, but the contract for this manifest is inputs {ins} and outputs {outs}"
+                    f"{spec.get('outputs')}, but the contract for this manifest is inputs {ins} (state tensors the "
+                    f"graph does not read may be left out) and outputs {outs}"
                 )
         return b
+
+    def _inputs_ok(self, graph: str, declared: list[str]) -> bool:
+        """A graph takes the contract's inputs in order, except that it may leave out state tensors it
+        does not read (exporters drop unused inputs: a TSSM step recomputes h from its cache)."""
+        ins, _ = self.expected_io(graph)
+        state = {s.name for s in self.state}
+        it = iter(ins)
+        if not all(any(x == d for x in it) for d in declared):  # an ordered subsequence
+            return False
+        return all(i in declared for i in ins if i not in state)
 
     def check_session(self, graph: str, session: Any) -> None:
         """Compare an onnxruntime session's inputs and outputs with the manifest."""
         ins, outs = self.expected_io(graph)
+        declared = list(self.manifest["graphs"][graph].get("inputs", ins))
         got_in = [i.name for i in session.get_inputs()]
         got_out = [o.name for o in session.get_outputs()]
-        if got_in != ins or got_out != outs:
+        if got_in != declared or got_out != outs:
             raise BundleError(
                 f"bundle {self.id}: {self.graph_file(graph).name} has inputs {got_in} and outputs {got_out}, "
-                f"but the manifest says inputs {ins} and outputs {outs}"
+                f"but the manifest says inputs {declared} and outputs {outs}"
             )
         specs = {s.name: s for s in self.state} | {n.name: n for n in self.noise}
         specs |= {f"next_{s.name}": s for s in self.state}

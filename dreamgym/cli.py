@@ -54,8 +54,8 @@ def cmd_info(args) -> int:
     print(f"  action space:      {b.action_space}")
     print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.get('frame_shape', ()))}")
     print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
-    print(f"  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
-    print(f"  noise:             " + ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise))
+    print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
+    print("  noise:             " + ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise))
     print(f"  graphs:            {', '.join(m['graphs'])}")
     print(f"  contexts:          {len(b.contexts['obs'])} real windows")
     if model:
@@ -102,6 +102,12 @@ def cmd_record(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
 def cmd_play(args) -> int:
     try:
         from dreamgym.play import app
@@ -138,6 +144,17 @@ def main(argv=None) -> int:
     p.add_argument("--compare", action="store_true",
                    help="real | dream | error from the same real start under the same actions (needs the real env)")
     p.set_defaults(fn=cmd_record)
+    p = sub.add_parser("bench", help="throughput as ratios measured in one run (dream vs real env, ONNX vs torch)")
+    p.add_argument("id", help="a registered id or a bundle folder")
+    p.add_argument("--num-envs", default="1,16,64,256,1024,4096", help="comma-separated batch sizes")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: 1 for small batches, all cores otherwise)")
+    p.add_argument("--seconds", type=float, default=1.0, help="measuring time per figure")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--no-real", action="store_true", help="skip the real env")
+    p.add_argument("--no-torch", action="store_true", help="skip torch eager")
+    p.add_argument("--no-memory", action="store_true", help="skip the 65,536-env memory check")
+    p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("play", help="drive a dream from the keyboard in a pygame window (extra: play)")
     p.add_argument("id", nargs="?", default="Dream-HalfCheetah-v0", help="a registered id (default Dream-HalfCheetah-v0)")
     p.add_argument("--bundle", help="a bundle folder instead of an id")

@@ -18,6 +18,13 @@ from .errors import DependencyNotInstalled
 MUJOCO_RENDER = {"kind": "mujoco", "camera": "track", "plain_floor": True}
 
 
+def default_gl() -> None:
+    """Headless machines render MuJoCo through EGL; with a display, MuJoCo's own default (GLFW) works
+    beside a pygame window where EGL may be refused (EGL_BAD_ACCESS under X)."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 class MujocoFrames:
     """Offscreen frames of a gymnasium MuJoCo env's tracking camera, cheap enough for data collection:
     shadows, reflections and the skybox off (hundreds of frames per second instead of about twenty).
@@ -26,7 +33,7 @@ class MujocoFrames:
     checker's offset under the camera)."""
 
     def __init__(self, env: gym.Env, size: int = 64, camera: str = "track", plain_floor: bool = True):
-        os.environ.setdefault("MUJOCO_GL", "egl")
+        default_gl()
         import mujoco
 
         u = env.unwrapped
@@ -60,7 +67,7 @@ class RealEnv:
     """The bundle's source env, stepping one env and returning frames of the dream's frame shape."""
 
     def __init__(self, manifest: dict, seed: int | None = None):
-        os.environ.setdefault("MUJOCO_GL", "egl")  # before gymnasium imports mujoco; no display needed
+        default_gl()  # before gymnasium imports mujoco
         src = manifest.get("source", {})
         env_id = src.get("env_id")
         if not env_id:

@@ -104,6 +104,8 @@ class DreamVectorEnv(VectorEnv):
         n = self.num_envs
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
+        self._any_needs_reset = False
+        self._has_latent = "latent" in self.engine.outputs
         self._obs = np.zeros((n, *b.observation_space.shape), b.observation_space.dtype)
         self._latent = np.zeros((n, b.latent_dim or 0), np.float32)
         self._np_random, self._np_random_seed = seeding.np_random(None)
@@ -148,11 +150,14 @@ class DreamVectorEnv(VectorEnv):
         for nz in b.noise_for("reset"):
             feeds[nz.name] = self._draw(nz.distribution, (k, *nz.shape), nz.np_dtype)
         out = self.engine.reset_rows(None if k == self.num_envs else rows, feeds)
+        self._obs = self._obs.copy()  # the last array handed out stays the caller's
         self._obs[rows] = out["obs"]
         if "latent" in out:
+            self._latent = self._latent.copy()
             self._latent[rows] = out["latent"]
         self._steps[rows] = 0
         self._needs_reset[rows] = False
+        self._any_needs_reset = bool(self._needs_reset.any())
 
     def _check_context(self, context: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
         b = self.bundle
@@ -175,28 +180,35 @@ class DreamVectorEnv(VectorEnv):
     # -- step -------------------------------------------------------------------------------------
     def step(self, actions):
         """Step every env with `actions` [num_envs, ...]; returns (obs, reward, terminated, truncated, info)."""
+        # The hot path of every env-step: a handful of numpy calls around one onnxruntime call, and
+        # only the arrays handed to the caller are allocated.
         self._write_action(actions)  # checks first: a bad action changes nothing
         for nz, buf in self._step_noise:
             self._draw(nz.distribution, buf.shape, buf.dtype, out=buf)
         self.engine.step()
         out = self.engine.outputs
-        self._obs[...] = out["obs"]
-        if "latent" in out:
-            self._latent[...] = out["latent"]
+        # a fresh array each step: the caller may keep it (a replay buffer), and resets write into ours
+        self._obs = out["obs"].astype(self._obs.dtype)
+        if self._has_latent:
+            self._latent = out["latent"].copy()
         reward = out["reward"].astype(np.float64)
-        terminated = out["terminated"].astype(bool)
+        terminated = out["terminated"].copy()
         self._steps += 1
-        truncated = (self._steps >= self.max_episode_steps) if self.max_episode_steps else np.zeros(self.num_envs, bool)
-        truncated &= ~terminated
+        if self.max_episode_steps:
+            truncated = self._steps >= self.max_episode_steps
+            truncated &= ~terminated
+        else:
+            truncated = np.zeros(self.num_envs, bool)
         info: dict[str, Any] = {}
 
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            rows = np.flatnonzero(self._needs_reset)
-            if len(rows):  # these envs finished last step: this step is their reset
+            if self._any_needs_reset:  # these envs finished last step: this step is their reset
+                rows = np.flatnonzero(self._needs_reset)
                 self._reset_rows(rows)
                 reward[rows], terminated[rows], truncated[rows] = 0.0, False, False
-            self._needs_reset = terminated | truncated
-            return self._observe(), reward, terminated, truncated, info
+            np.logical_or(terminated, truncated, out=self._needs_reset)
+            self._any_needs_reset = bool(self._needs_reset.any())
+            return self._observe_fresh(), reward, terminated, truncated, info
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
             rows = np.flatnonzero(done)
@@ -213,19 +225,20 @@ class DreamVectorEnv(VectorEnv):
 
     def _write_action(self, actions) -> None:
         buf = self.engine.inputs["action"]
-        a = np.asarray(actions)
-        if self._is_box and a.shape == self.single_action_space.shape and self.num_envs == 1:
-            a = a[None]
+        a = actions if type(actions) is np.ndarray else np.asarray(actions)
         if a.shape != buf.shape:
-            raise ActionError(
-                f"{self.bundle.id}: expected actions of shape {buf.shape} (num_envs={self.num_envs}, "
-                f"action shape {self.single_action_space.shape}), got {a.shape}"
-            )
+            if self._is_box and a.shape == self.single_action_space.shape and self.num_envs == 1:
+                a = a[None]
+            else:
+                raise ActionError(
+                    f"{self.bundle.id}: expected actions of shape {buf.shape} (num_envs={self.num_envs}, "
+                    f"action shape {self.single_action_space.shape}), got {a.shape}"
+                )
         if a.dtype.kind not in "biuf":
             raise ActionError(f"{self.bundle.id}: expected numeric actions, got dtype {a.dtype}")
         if self._is_box:
-            bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
-            if bad.any():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
                 raise ActionError(
                     f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite "
                     "(NaN or inf); no env was stepped"
@@ -265,6 +278,14 @@ class DreamVectorEnv(VectorEnv):
         return out
 
     # -- observations, state and frames -----------------------------------------------------------
+    def _observe_fresh(self) -> np.ndarray:
+        """Like `_observe`, for right after a step, whose arrays are already fresh."""
+        if self.obs_mode == "state":
+            return self._obs
+        if self.obs_mode == "latent":
+            return self._latent
+        return self.engine.render().copy()
+
     def _observe(self) -> np.ndarray:
         if self.obs_mode == "state":
             return self._obs.copy()
@@ -295,7 +316,8 @@ class DreamVectorEnv(VectorEnv):
     def set_state(self, snap: dict[str, np.ndarray]) -> None:
         self.engine.set_state({k[6:]: v for k, v in snap.items() if k.startswith("state/")})
         self._steps[...], self._needs_reset[...] = snap["steps"], snap["needs_reset"]
-        self._obs[...], self._latent[...] = snap["obs"], snap["latent"]
+        self._any_needs_reset = bool(self._needs_reset.any())
+        self._obs, self._latent = snap["obs"].copy(), snap["latent"].copy()
 
     @property
     def elapsed_steps(self) -> np.ndarray:

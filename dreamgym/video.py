@@ -94,7 +94,7 @@ class VideoWriter:
         imageio = _imageio()
         if suffix == ".mp4":
             try:
-                import imageio_ffmpeg  # noqa: F401
+                import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg plugin needs it)
             except ImportError as e:
                 raise DependencyNotInstalled('writing mp4 needs imageio-ffmpeg; run `pip install "dreamgym[video]"`') from e
             self._w = imageio.get_writer(self.path, fps=fps, codec="libx264", quality=8, macro_block_size=1,

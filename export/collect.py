@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
 
-from dreamgym.real import MujocoFrames
+from dreamgym.real import MujocoFrames, default_gl
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+default_gl()  # before gymnasium imports mujoco
 
 
 # -- behaviour policies ---------------------------------------------------------------------------

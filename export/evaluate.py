@@ -101,7 +101,7 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
     for i in range(n):
         obs, _ = real_env.reset(seed=seed + i)
         warm = int(rng.integers(0, 400))  # start anywhere in a run, not only from rest
-        o_hist, a_hist, prev = [obs], [np.zeros(b.action_space.shape, np.float32)], None
+        o_hist, a_hist = [obs], [np.zeros(b.action_space.shape, np.float32)]
         for t in range(warm + C - 1):
             a = act(obs)[0]
             obs, *_ = real_env.step(a)

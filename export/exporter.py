@@ -1,7 +1,8 @@
 """torch -> ONNX: the three graphs of the bundle contract, a parity check, and the bundle writer.
 
-Every graph gets a dynamic batch axis and is written as a single file (no external data). The state
-tensors are named `h` and `z` for the RSSM; the manifest names are the contract the runtime reads.
+Family-agnostic: a model family exposes the small surface in `Exportable` (its graph signatures,
+the functions behind them, example inputs, and its state and noise tensors), and everything here works
+for it. Every graph gets a dynamic batch axis and is written as a single file (no external data).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -23,31 +24,33 @@ from dreamgym.spaces import space_to_json
 OPSET = 17
 
 
-class _Reset(nn.Module):
-    def __init__(self, m):
+class Exportable(Protocol):
+    """What a model family offers the exporter."""
+
+    family: str
+    cfg: Any
+    frame_decoder: nn.Module
+
+    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]: ...
+    def graph_functions(self) -> dict[str, Callable]: ...
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict: ...
+    def state_spec(self) -> list[dict]: ...
+    def noise_spec(self, context_length: int) -> list[dict]: ...
+    def step_macs(self) -> int: ...
+
+    @property
+    def latent_dim(self) -> int: ...
+
+
+class _Graph(nn.Module):
+    """Wraps one of a model's functions so torch.onnx sees a module whose forward is that function."""
+
+    def __init__(self, model: nn.Module, fn: Callable):
         super().__init__()
-        self.m = m
+        self.model, self.fn = model, fn
 
-    def forward(self, context_obs, context_actions, noise_context):
-        return self.m.filter_context(context_obs, context_actions, noise_context)
-
-
-class _Step(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, h, z, action, noise_z):
-        return self.m.imagine_step(h, z, action, noise_z)
-
-
-class _Render(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, h, z):
-        return self.m.render_frame(h, z)
+    def forward(self, *args):
+        return self.fn(*args)
 
 
 class LinearPolicyGraph(nn.Module):
@@ -69,48 +72,34 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), args, buf, input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+                          # no folding: every weight keeps its parameter name (onnxruntime folds at load anyway),
+                          # so a bundle's torch model can be rebuilt from its graphs by name
+                          do_constant_folding=False)
     path.write_bytes(buf.getvalue())
 
 
-def rssm_graph_io(model) -> dict[str, tuple[list[str], list[str]]]:
-    return {
-        "reset": (["context_obs", "context_actions", "noise_context"], ["h", "z", "obs", "latent"]),
-        "step": (["h", "z", "action", "noise_z"], ["next_h", "next_z", "obs", "reward", "terminated", "latent"]),
-        "render": (["h", "z"], ["frame"]),
-    }
-
-
-def example_inputs(model, batch: int, context_length: int, rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
-    """Random states, actions and noise for each graph (what the parity check feeds)."""
-    c = model.cfg
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-    if c.classes:
-        noise = lambda *s: -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, s))).astype(np.float32)  # noqa: E731
-        z = np.eye(c.classes, dtype=np.float32)[rng.integers(c.classes, size=(batch, c.stoch))].reshape(batch, -1)
-    else:
-        noise, z = f, f(batch, c.z_dim)
-    a = rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32)
-    return {
-        "reset": {"context_obs": f(batch, context_length, c.obs_dim),
-                  "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
-                  "noise_context": noise(batch, context_length, *c.noise_shape)},
-        "step": {"h": np.tanh(f(batch, c.deter)), "z": z, "action": a, "noise_z": noise(batch, *c.noise_shape)},
-        "render": {"h": np.tanh(f(batch, c.deter)), "z": z},
-    }
-
-
-def export_rssm(model, out_dir: Path, context_length: int) -> dict[str, Path]:
-    """Write reset.onnx, step.onnx and render.onnx for an RSSM into `out_dir`."""
+def export_graphs(model: Exportable, out_dir: Path, context_length: int) -> dict[str, Path]:
+    """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ex = example_inputs(model, 2, context_length, np.random.default_rng(0))
-    mods = {"reset": _Reset(model), "step": _Step(model), "render": _Render(model)}
+    model.eval()
+    ex = model.example_inputs(2, context_length, np.random.default_rng(0))
+    fns = model.graph_functions()
     paths = {}
-    for g, (ins, outs) in rssm_graph_io(model).items():
-        args = tuple(torch.from_numpy(ex[g][n]) for n in ins)
+    for g, (ins, outs) in model.graph_signatures().items():
         paths[g] = out_dir / f"{g}.onnx"
-        _export(mods[g], args, paths[g], ins, outs)
+        _export(_Graph(model, fns[g]), tuple(torch.from_numpy(ex[g][n]) for n in ins), paths[g], ins, outs)
     return paths
+
+
+def graph_inputs(path: Path) -> list[str]:
+    """The inputs a written graph takes (torch.onnx drops inputs the function does not read)."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name for i in g.initializer}
+    return [i.name for i in g.input if i.name not in inits]
 
 
 def export_policy(policy: nn.Module, obs_dim: int, path: Path) -> Path:
@@ -118,23 +107,23 @@ def export_policy(policy: nn.Module, obs_dim: int, path: Path) -> Path:
     return path
 
 
-def parity(model, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
+def parity(model: Exportable, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
     """Max abs error, torch vs onnxruntime, of every output of every graph on random inputs."""
     import onnxruntime as ort
 
-    ex = example_inputs(model, batch, context_length, np.random.default_rng(seed))
-    mods = {"reset": _Reset(model), "step": _Step(model), "render": _Render(model)}
+    ex = model.example_inputs(batch, context_length, np.random.default_rng(seed))
+    fns, sigs = model.graph_functions(), model.graph_signatures()
     report = {}
     for g, path in graphs.items():
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = sess.run(None, ex[g])
+        takes = {i.name for i in sess.get_inputs()}
+        got = sess.run(None, {k: v for k, v in ex[g].items() if k in takes})
         with torch.no_grad():
-            want = mods[g](*(torch.from_numpy(ex[g][n]) for n in rssm_graph_io(model)[g][0]))
+            want = fns[g](*(torch.from_numpy(ex[g][n]) for n in sigs[g][0]))
         want = want if isinstance(want, tuple) else (want,)
         for o, w, y in zip(sess.get_outputs(), want, got):
             w = w.numpy()
-            err = float(np.abs(w.astype(np.float64) - y.astype(np.float64)).max()) if w.size else 0.0
-            report[f"{g}.{o.name}"] = err
+            report[f"{g}.{o.name}"] = float(np.abs(w.astype(np.float64) - y.astype(np.float64)).max()) if w.size else 0.0
     return report
 
 
@@ -148,22 +137,28 @@ def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generat
     return {"obs": np.stack(obs).astype(np.float32), "actions": np.stack(act).astype(np.float32)}
 
 
-def write_bundle(out_dir: str | Path, *, model, manifest: dict[str, Any], contexts: dict[str, np.ndarray],
+def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: dict[str, Any], contexts: dict[str, np.ndarray],
                  policy: nn.Module | None = None, card: Callable[[dict], str] | None = None) -> Path:
     """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     C = manifest["context_length"]
-    graphs = export_rssm(model, out, C)
+    graphs = export_graphs(model, out, C)
     if policy is not None:
         graphs["policy"] = export_policy(policy, model.cfg.obs_dim, out / "policy.onnx")
     np.savez_compressed(out / "contexts.npz", **contexts)
-    io_map = rssm_graph_io(model) | {"policy": (["obs"], ["action"])}
+    io_map = model.graph_signatures() | {"policy": (["obs"], ["action"])}
     manifest = {"format_version": FORMAT_VERSION, **manifest}
-    manifest["graphs"] = {g: {"file": p.name, "sha256": sha256_file(p), "inputs": io_map[g][0], "outputs": io_map[g][1]}
+    manifest["graphs"] = {g: {"file": p.name, "sha256": sha256_file(p), "inputs": graph_inputs(p), "outputs": io_map[g][1]}
                           for g, p in graphs.items()}
     manifest["contexts"] = {"file": "contexts.npz", "sha256": sha256_file(out / "contexts.npz"),
                             "windows": int(len(contexts["obs"]))}
+    try:
+        from .flops import count_flops
+
+        manifest["model"]["step_flops"] = count_flops(graphs["step"])["flops"]
+    except ImportError:
+        pass
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     finalize(out, card)
     return out
@@ -171,6 +166,7 @@ def write_bundle(out_dir: str | Path, *, model, manifest: dict[str, Any], contex
 
 def finalize(out: Path, card: Callable[[dict], str] | None = None) -> dict:
     """Rewrite the model card from the manifest and refresh the hashes of the other files."""
+    out = Path(out)
     manifest = json.loads((out / MANIFEST).read_text())
     if card is not None:
         (out / "README.md").write_text(card(manifest))
@@ -181,27 +177,24 @@ def finalize(out: Path, card: Callable[[dict], str] | None = None) -> dict:
     return manifest
 
 
-def rssm_manifest(model, *, id: str, description: str, source: dict, observation_space, action_space,
+def make_manifest(model: Exportable, *, id: str, description: str, source: dict, observation_space, action_space,
                   context_length: int, max_episode_steps: int, render_fps: int, keymap: dict | None = None,
-                  action_meanings: list[str] | None = None, license: str = "MIT") -> dict[str, Any]:
-    """The manifest fields an RSSM bundle needs (graphs and hashes are added by `write_bundle`)."""
+                  action_meanings: list[str] | None = None, license: str = "MIT", **extra) -> dict[str, Any]:
+    """The manifest fields of a bundle of `model` (graphs and hashes are added by `write_bundle`)."""
     c = model.cfg
-    dist = "gumbel" if c.classes else "normal"
     n_params = sum(p.numel() for p in model.parameters())
     return {
-        "id": id, "family": "rssm", "description": description, "source": source,
+        "id": id, "family": model.family, "description": description, "source": source,
         "observation_space": space_to_json(observation_space), "action_space": space_to_json(action_space),
         "obs_modes": ["state", "pixels", "latent"],
-        "state": [{"name": "h", "shape": [c.deter], "dtype": "float32"},
-                  {"name": "z", "shape": [c.z_dim], "dtype": "float32"}],
-        "noise": [{"name": "noise_context", "graph": "reset", "shape": [context_length, *c.noise_shape], "distribution": dist},
-                  {"name": "noise_z", "graph": "step", "shape": list(c.noise_shape), "distribution": dist}],
-        "latent_dim": c.feat_dim,
+        "state": model.state_spec(),
+        "noise": model.noise_spec(context_length),
+        "latent_dim": int(model.latent_dim),
         "frame_shape": [c.frame_size, c.frame_size, 3],
         "context_length": context_length, "max_episode_steps": max_episode_steps, "render_fps": render_fps,
         "keymap": keymap or {}, "action_meanings": action_meanings,
         "model": {"config": dataclasses.asdict(c), "parameters": int(n_params),
                   "step_parameters": int(n_params - sum(p.numel() for p in model.frame_decoder.parameters())),
                   "step_macs": int(model.step_macs())},
-        "metrics": {}, "license": license,
+        "metrics": {}, "license": license, **extra,
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -273,6 +274,51 @@ class RSSM(nn.Module):
         img = self.frame_decoder(obs).permute(0, 2, 3, 1)
         return (img * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
 
+    # -- the export surface (see exporter.Exportable) -----------------------------------------------------
+    family = "rssm"
+
+    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]:
+        return {
+            "reset": (["context_obs", "context_actions", "noise_context"], ["h", "z", "obs", "latent"]),
+            "step": (["h", "z", "action", "noise_z"], ["next_h", "next_z", "obs", "reward", "terminated", "latent"]),
+            "render": (["h", "z"], ["frame"]),
+        }
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
+
+    def state_spec(self) -> list[dict]:
+        return [{"name": "h", "shape": [self.cfg.deter], "dtype": "float32"},
+                {"name": "z", "shape": [self.cfg.z_dim], "dtype": "float32"}]
+
+    def noise_spec(self, context_length: int) -> list[dict]:
+        dist = "gumbel" if self.cfg.classes else "normal"
+        return [{"name": "noise_context", "graph": "reset", "shape": [context_length, *self.cfg.noise_shape],
+                 "distribution": dist},
+                {"name": "noise_z", "graph": "step", "shape": list(self.cfg.noise_shape), "distribution": dist}]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.feat_dim
+
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
+        """Random states, actions and noise for each graph (what export traces and parity feeds)."""
+        c = self.cfg
+        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        if c.classes:
+            noise = lambda *s: -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, s))).astype(np.float32)  # noqa: E731
+            z = np.eye(c.classes, dtype=np.float32)[rng.integers(c.classes, size=(batch, c.stoch))].reshape(batch, -1)
+        else:
+            noise, z = f, f(batch, c.z_dim)
+        a = rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32)
+        return {
+            "reset": {"context_obs": f(batch, context_length, c.obs_dim),
+                      "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
+                      "noise_context": noise(batch, context_length, *c.noise_shape)},
+            "step": {"h": np.tanh(f(batch, c.deter)), "z": z, "action": a, "noise_z": noise(batch, *c.noise_shape)},
+            "render": {"h": np.tanh(f(batch, c.deter)), "z": z},
+        }
+
     def step_macs(self) -> int:
         """Multiply-adds of one imagined env-step (Linear layers of the step graph)."""
         mods = [self.img_in, self.gru, self.prior_net, self.decoder, self.reward_head, self.cont_head]
@@ -282,3 +328,4 @@ class RSSM(nn.Module):
 def config_from_dict(d: dict) -> RSSMConfig:
     names = {f.name for f in dataclasses.fields(RSSMConfig)}
     return RSSMConfig(**{k: v for k, v in d.items() if k in names})
+

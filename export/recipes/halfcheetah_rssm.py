@@ -32,11 +32,15 @@ from dreamgym.export.card import model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import load_folder
 from dreamgym.export.evaluate import evaluate, write_metrics
+from dreamgym.export.families import family_classes
 from dreamgym.export import exporter
-from dreamgym.export.rssm import RSSM, RSSMConfig
+from dreamgym.export.rssm import RSSMConfig
 from dreamgym.export.train import TrainConfig, load_checkpoint, train
 
 ENV_ID = "HalfCheetah-v5"
+SHARED_STAGES = ("ars", "collect_train", "collect_heldout")
+FAMILY_TEXT = {"rssm": "an RSSM (PlaNet/Dreamer) world model",
+               "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,"}
 MIX = ("random", "policy:0.1", "mixed", "policy:0.3", "sine", "policy:0.0")
 FULL = {
     "ars": ARSConfig(),
@@ -72,6 +76,15 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
     work.mkdir(parents=True, exist_ok=True)
     tpath = work / "timings.json"
     timings = json.loads(tpath.read_text()) if tpath.exists() else {}
+    run = work / sizes.get("run", "run")  # the model's own folder: checkpoint, log, its stage timings
+    run.mkdir(parents=True, exist_ok=True)
+    rpath = run / "timings.json"
+    timings.update(json.loads(rpath.read_text()) if rpath.exists() else {})
+
+    def save_timings():
+        shared = {k: v for k, v in timings.items() if k in SHARED_STAGES}
+        tpath.write_text(json.dumps(shared, indent=2))
+        rpath.write_text(json.dumps({k: v for k, v in timings.items() if k not in SHARED_STAGES}, indent=2))
 
     def stage(name, done: bool, fn):
         if done:
@@ -80,7 +93,7 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
         t0 = time.time()
         fn()
         timings[name] = round(time.time() - t0, 1)
-        tpath.write_text(json.dumps(timings, indent=2))
+        save_timings()
 
     # 1. a running policy
     pol_path = work / "ars_policy.json"
@@ -103,22 +116,22 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
               lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress))
     train_eps, held_eps = load_folder(work / "data" / "train"), load_folder(work / "data" / "heldout")
 
-    # 3. the model
-    model = RSSM(sizes["model"])
-    ckpt = work / "run" / "model.npz"
+    # 3. the model (the family follows from the config's type)
+    model = next(cls for cls, cfg_cls in family_classes().values() if isinstance(sizes["model"], cfg_cls))(sizes["model"])
+    ckpt = run / "model.npz"
     tcfg = sizes["train"]
     done = ckpt.exists() and load_checkpoint(ckpt)["step"] >= tcfg.steps + tcfg.frame_steps
-    stage("train", done, lambda: train(model, train_eps, held_eps, tcfg, work / "run", progress=progress))
+    stage("train", done, lambda: train(model, train_eps, held_eps, tcfg, run, progress=progress))
     timings["train"] = round(load_checkpoint(ckpt, model)["wall_s"], 1)  # summed over resumes
-    tpath.write_text(json.dumps(timings, indent=2))
+    save_timings()
     model.eval()
 
     # 4. the bundle
     env = gym.make(ENV_ID)
     C = 10
-    manifest = exporter.rssm_manifest(
+    manifest = exporter.make_manifest(
         model, id=id,
-        description=("A learned HalfCheetah-v5: an RSSM (PlaNet/Dreamer) world model trained on random flailing "
+        description=(f"A learned HalfCheetah-v5: {FAMILY_TEXT[model.family]} trained on random flailing "
                      "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
                      "and frames from a decoder of the model's observation."),
         source={"env_id": ENV_ID, "render": {**MUJOCO_RENDER, "size": 64}, "packages": json.loads(
@@ -141,7 +154,7 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
     t0 = time.time()
     metrics = evaluate(out, held_eps, with_policy=eval_policy)
     timings["evaluate"] = round(time.time() - t0, 1)
-    tpath.write_text(json.dumps(timings, indent=2))
+    save_timings()
     total = sum(timings.values())
     n_steps = sum(len(e["obs"]) - 1 for e in train_eps)
     extra = {
@@ -150,7 +163,7 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
                  "text": (f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
                           f"episodes of {ENV_ID}, behaviours {list(sizes['train_data'].behaviours)} (cycled); the "
                           f"linear ARS policy scores {pol_d['return']:.0f} over 1000 real steps.")},
-        "recipe": {"command": "python -m dreamgym.export.recipes.halfcheetah_rssm", "stages": timings,
+        "recipe": {"command": f"python -m dreamgym.export.recipes.halfcheetah_{model.family}", "stages": timings,
                    "wall_s": total, "wall_time_text": f"{total / 60:.1f} min",
                    "machine": f"{platform.machine()} CPU, 2 cores (torch threads default)",
                    "train_config": dataclasses.asdict(tcfg)},

@@ -11,7 +11,7 @@ from dreamgym.export import exporter  # noqa: E402
 from dreamgym.export.collect import CollectConfig, collect, load_episodes  # noqa: E402
 from dreamgym.export.data import SequenceSampler, align  # noqa: E402
 from dreamgym.export.rssm import RSSM, RSSMConfig, symexp, symlog  # noqa: E402
-from dreamgym.export.train import TrainConfig, load_checkpoint, save_checkpoint  # noqa: E402
+from dreamgym.export.train import load_checkpoint, save_checkpoint  # noqa: E402
 
 TINY = dict(deter=24, stoch=6, hidden=24, frame_channels=4, overshoot=3)
 
@@ -46,7 +46,7 @@ def test_free_bits_floor_the_kl():
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
 def test_torch_onnxruntime_parity(tmp_path, classes):
     m = RSSM(RSSMConfig(classes=classes, **TINY)).eval()
-    graphs = exporter.export_rssm(m, tmp_path, context_length=4)
+    graphs = exporter.export_graphs(m, tmp_path, context_length=4)
     report = exporter.parity(m, graphs, context_length=4, batch=33)
     obs_keys = [k for k in report if k.endswith(".obs")]
     assert obs_keys and all(report[k] <= 1e-4 for k in obs_keys), report
@@ -59,13 +59,13 @@ def test_export_has_dynamic_batch_and_no_external_data(tmp_path):
     import onnxruntime as ort
 
     m = RSSM(RSSMConfig(**TINY)).eval()
-    graphs = exporter.export_rssm(m, tmp_path, context_length=4)
+    graphs = exporter.export_graphs(m, tmp_path, context_length=4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["render.onnx", "reset.onnx", "step.onnx"]
     for p in graphs.values():
         onnx.checker.check_model(onnx.load(str(p)))
     sess = ort.InferenceSession(str(graphs["step"]), providers=["CPUExecutionProvider"])
     for n in (1, 7):
-        ex = exporter.example_inputs(m, n, 4, np.random.default_rng(n))["step"]
+        ex = m.example_inputs(n, 4, np.random.default_rng(n))["step"]
         assert sess.run(None, ex)[2].shape == (n, 17)
 
 

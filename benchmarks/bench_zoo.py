@@ -1,0 +1,62 @@
+"""Run `dreamgym bench` on every shipped bundle and print markdown tables for benchmarks/README.md.
+
+    python benchmarks/bench_zoo.py [--seconds 2] > benchmarks/results.md
+
+Each bundle's figures come from one run, so its ratios (dream vs real env, ONNX vs torch, GFLOP/s vs
+the roofline) are measured on the same machine at the same moment. Results also go to
+benchmarks/results/<id>.json.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import dreamgym
+from dreamgym.bench import bench
+
+
+def table(res: dict) -> str:
+    torch = {t["num_envs"]: t["steps_per_s"] for t in res.get("torch") or []}
+    real = res.get("real") or {}
+    best = real.get("best_vector_steps_per_s")
+    lines = [f"### {res['id']} — {res['date']}, {res['machine']}, device {res['device']}", "",
+             f"{res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); matrix-product roofline "
+             f"{res['roofline_gflops']:.1f} GFLOP/s (1024³ float32, onnxruntime, same threads).", "",
+             "| num_envs | env-steps/s | µs/step | outside ORT | GFLOP/s | of roofline | × real best vector | torch eager steps/s | ONNX ÷ torch |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        t = torch.get(r["num_envs"])
+        lines.append(f"| {r['num_envs']} | {r['steps_per_s']:,.0f} | {r['us_per_step']:,.1f} | {r['outside_ort_share']:.0%} | "
+                     f"{r['gflops']:.1f} | {r['gflops'] / res['roofline_gflops']:.0%} | "
+                     f"{(r['steps_per_s'] / best) if best else float('nan'):.1f}× | {t or float('nan'):,.0f} | "
+                     f"{(r['steps_per_s'] / t) if t else float('nan'):.2f}× |")
+    lines.append("")
+    lines.append(f"Single env through `gym.make`: {res['single_env_steps_per_s']:,.0f} steps/s"
+                 + (f" ({res['single_env_steps_per_s'] / real['single_steps_per_s']:.2f}× the real single env)." if real else "."))
+    if real:
+        vec = ", ".join(f"{n}: {v:,.0f}" for n, v in real["vector_steps_per_s"].items())
+        lines.append(f"Real `{real['env_id']}`: single {real['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
+                     f"(best {best:,.0f} at {real['best_vector_num_envs']} envs).")
+    if res.get("memory"):
+        m = res["memory"]
+        lines.append(f"Memory: {m['state_bytes_per_env']} bytes of model state per env; {m['num_envs']:,} envs: state "
+                     f"buffers {m['state_buffers_bytes'] / 2**20:.0f} MiB, whole process peak "
+                     f"{m['process_peak_bytes'] / 2**30:.2f} GiB.")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--ids", nargs="*", default=None)
+    a = ap.parse_args()
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    for id in a.ids or sorted(dreamgym.shipped_bundles()):
+        res = bench(id, seconds=a.seconds)
+        (out / f"{id}.json").write_text(json.dumps(res, indent=2))
+        print(table(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""`dreamgym bench`: throughput of a dream, as ratios measured in one run on the same machine.
+
+For each batch size: env-steps/s through the Gymnasium vector API, microseconds per step, the share of
+the step spent outside onnxruntime (the Python shell), and GFLOP/s from the step graph's FLOPs per
+env-step, next to a float32 matrix-product roofline measured by onnxruntime in the same run on the same
+threads. Also: the single env through `gym.make`, the real environment (single and best vectorised, when
+installed) and the same model in torch eager (when torch and the export extra are installed).
+Timings are measurements of this machine at this moment; nothing here is asserted by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from importlib import resources
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from .bundle import Bundle
+from .engine import make_session
+from .vector_env import DreamVectorEnv
+
+DEFAULT_SIZES = (1, 16, 64, 256, 1024, 4096)
+
+
+def _timed(fn, min_seconds: float, min_reps: int = 3) -> tuple[float, int]:
+    """Run fn repeatedly for at least min_seconds; returns (seconds per call, calls)."""
+    fn()  # warm-up
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        reps += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds and reps >= min_reps:
+            return dt / reps, reps
+
+
+def step_flops(bundle: Bundle) -> tuple[int | None, str]:
+    """FLOPs per env-step: counted from step.onnx when onnx is installed, else the manifest's count."""
+    try:
+        from dreamgym.export.flops import count_flops
+
+        return count_flops(bundle.graph_file("step"))["flops"], "counted from step.onnx"
+    except ImportError:
+        v = bundle.manifest.get("model", {}).get("step_flops")
+        if v is None and bundle.manifest.get("model", {}).get("step_macs"):
+            return 2 * int(bundle.manifest["model"]["step_macs"]), "2 x the manifest's multiply-adds"
+        return v, "the manifest's count"
+
+
+def roofline_gflops(device: str, threads: int | None, n: int = 1024, seconds: float = 1.0) -> float:
+    """GFLOP/s of an n x n x n float32 matrix product in onnxruntime, same device and threads."""
+    path = Path(str(resources.files("dreamgym"))) / "_matmul.onnx"
+    sess = make_session(path, device, threads)
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    out = np.empty((n, n), np.float32)
+    import onnxruntime as ort
+
+    bind = sess.io_binding()
+    bind.bind_cpu_input("A", a)
+    bind.bind_cpu_input("B", b)
+    bind.bind_ortvalue_output("C", ort.OrtValue.ortvalue_from_numpy(out))
+    sec, _ = _timed(lambda: sess.run_with_iobinding(bind), seconds)
+    return 2 * n**3 / sec / 1e9
+
+
+def measure_vector(bundle: Bundle, n: int, device: str, threads, seconds: float, flops: int | None) -> dict:
+    env = DreamVectorEnv(bundle, n, device=device, threads=threads)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (n, *bundle.action_space.shape)).astype(np.float32) \
+        if isinstance(bundle.action_space, gym.spaces.Box) else np.zeros(n, np.int64)
+    eng = env.engine
+    eng.ort_seconds = 0.0
+    sec, reps = _timed(lambda: env.step(actions), seconds)
+    ort_share = eng.ort_seconds / ((reps + 1) * sec)  # +1: the warm-up step is in ort_seconds too
+    row = {"num_envs": n, "steps_per_s": n / sec, "us_per_step": sec * 1e6,
+           "outside_ort_share": max(0.0, 1.0 - ort_share), "threads": eng.threads,
+           "gflops": (flops * n / sec / 1e9) if flops else None}
+    env.close()
+    return row
+
+
+def measure_single(bundle: Bundle, seconds: float) -> float:
+    from .registration import register_bundle
+
+    spec_id = register_bundle(bundle.path, bundle.id) if bundle.id not in gym.registry else bundle.id
+    env = gym.make(spec_id)
+    env.reset(seed=0)
+    a = env.action_space.sample()
+    sec, _ = _timed(lambda: env.step(a), seconds)
+    return 1.0 / sec
+
+
+def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16)) -> dict | None:
+    try:
+        env = gym.make(env_id)
+    except Exception:
+        return None
+    env.reset(seed=0)
+    a = env.action_space.sample()
+
+    def one():
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    single = 1.0 / _timed(one, seconds)[0]
+    env.close()
+    vec = {}
+    for n in sizes:
+        v = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync")
+        v.reset(seed=0)
+        acts = v.action_space.sample()
+        vec[n] = n / _timed(lambda: v.step(acts), seconds)[0]
+        v.close()
+    best = max(vec, key=vec.get)
+    return {"env_id": env_id, "single_steps_per_s": single, "vector_steps_per_s": vec,
+            "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best, "vectorization": "sync"}
+
+
+def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) -> list[dict] | None:
+    try:
+        import torch
+
+        from dreamgym.export.families import torch_step
+    except ImportError:
+        return None
+    try:
+        step = torch_step(bundle)
+    except (KeyError, ImportError):
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        feeds = {s.name: rng.standard_normal((n, *s.shape)).astype(np.float32) for s in bundle.state}
+        feeds["action"] = rng.uniform(-1, 1, (n, *bundle.action_space.shape)).astype(np.float32)
+        for nz in bundle.noise_for("step"):
+            feeds[nz.name] = rng.standard_normal((n, *nz.shape)).astype(np.float32)
+        # the same work the dream env does per step: the model, plus reading the outputs back as numpy
+        sec, _ = _timed(lambda: [t.numpy() for t in step(feeds)], seconds)
+        rows.append({"num_envs": n, "steps_per_s": n / sec})
+    return rows
+
+
+def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu") -> dict:
+    """Bytes of model state per env, and the process's peak memory with `n` envs after a few steps."""
+    env = DreamVectorEnv(bundle, n, device=device)
+    env.reset(seed=0)
+    a = np.zeros((n, *bundle.action_space.shape), np.float32)
+    for _ in range(3):
+        env.step(a)
+    per_env = env.engine.state_nbytes()
+    peak = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    env.close()
+    return {"num_envs": n, "state_bytes_per_env": per_env, "state_buffers_bytes": 2 * per_env * n,
+            "process_peak_bytes": peak}
+
+
+def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, seconds: float = 1.0,
+          real: bool = True, torch: bool = True, memory: bool = True) -> dict:
+    from .registration import resolve
+
+    b = Bundle.load(resolve(id_or_path))
+    flops, flops_src = step_flops(b)
+    rows = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
+    eng_threads = rows[-1]["threads"]
+    res = {
+        "id": b.id, "device": rows and DreamVectorEnv(b, 1, device=device).device,
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
+        "date": time.strftime("%Y-%m-%d"), "flops_per_step": flops, "flops_source": flops_src,
+        "rows": rows,
+        "roofline_gflops": roofline_gflops("cuda" if device == "cuda" else "cpu", eng_threads, seconds=seconds),
+        "single_env_steps_per_s": measure_single(b, seconds),
+    }
+    env_id = b.manifest.get("source", {}).get("env_id")
+    res["real"] = measure_real(env_id, seconds) if (real and env_id) else None
+    res["torch"] = measure_torch(b, sizes, seconds, eng_threads) if torch else None
+    if memory:
+        res["memory"] = state_bytes(b, device=device)
+    res["ratios"] = ratios(res)
+    return res
+
+
+def ratios(res: dict) -> dict:
+    out = {}
+    by_n = {r["num_envs"]: r for r in res["rows"]}
+    real = res.get("real")
+    if real:
+        for n, r in by_n.items():
+            out[f"dream_{n}_vs_real_best_vector"] = r["steps_per_s"] / real["best_vector_steps_per_s"]
+        out["single_vs_real_single"] = res["single_env_steps_per_s"] / real["single_steps_per_s"]
+    for n, r in by_n.items():
+        if r["gflops"]:
+            out[f"roofline_share_{n}"] = r["gflops"] / res["roofline_gflops"]
+    for t in res.get("torch") or []:
+        if t["num_envs"] in by_n:
+            out[f"onnx_vs_torch_{t['num_envs']}"] = by_n[t["num_envs"]]["steps_per_s"] / t["steps_per_s"]
+    return out
+
+
+def print_table(res: dict) -> None:
+    print(f"{res['id']} on {res['device']} ({res['machine']}), {res['date']}")
+    print(f"step graph: {res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); "
+          f"roofline (1024^3 float32 matmul, same threads): {res['roofline_gflops']:.1f} GFLOP/s")
+    torch_by_n = {t["num_envs"]: t["steps_per_s"] for t in res.get("torch") or []}
+    print(f"{'num_envs':>8} {'steps/s':>12} {'us/step':>10} {'outside ORT':>11} {'GFLOP/s':>8} {'roofline':>8} "
+          f"{'torch steps/s':>13} {'ONNX/torch':>10}")
+    for r in res["rows"]:
+        t = torch_by_n.get(r["num_envs"])
+        g = r["gflops"] or 0.0
+        t_txt = f"{t:,.0f}" if t else "-"
+        ratio_txt = f"{r['steps_per_s'] / t:.2f}x" if t else "-"
+        print(f"{r['num_envs']:>8} {r['steps_per_s']:>12,.0f} {r['us_per_step']:>10,.1f} {r['outside_ort_share']:>10.0%} "
+              f"{g:>8.1f} {g / res['roofline_gflops']:>8.0%} {t_txt:>13} {ratio_txt:>10}")
+    print(f"single env via gym.make: {res['single_env_steps_per_s']:,.0f} steps/s")
+    if res.get("real"):
+        rl = res["real"]
+        vec = ", ".join(f"{n}: {v:,.0f}" for n, v in rl["vector_steps_per_s"].items())
+        print(f"real {rl['env_id']}: single {rl['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
+              f"(best {rl['best_vector_steps_per_s']:,.0f} at {rl['best_vector_num_envs']})")
+    if res.get("memory"):
+        m = res["memory"]
+        peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else "unknown"
+        print(f"memory: {m['state_bytes_per_env']} bytes of state per env; {m['num_envs']:,} envs: state buffers "
+              f"{m['state_buffers_bytes'] / 2**20:.0f} MiB, process peak {peak}")
+    for k, v in res["ratios"].items():
+        print(f"  {k}: {v:.2f}")
+
+
+def main(args) -> int:
+    sizes = tuple(int(x) for x in str(args.num_envs).split(","))
+    res = bench(args.id, sizes, device=args.device, threads=args.threads, seconds=args.seconds,
+                real=not args.no_real, torch=not args.no_torch, memory=not args.no_memory)
+    print_table(res)
+    if args.json:
+        print(json.dumps(res))
+    return 0

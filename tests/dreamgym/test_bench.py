@@ -1,0 +1,43 @@
+"""`dreamgym bench` produces its figures (timings are reported, never asserted)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_bench_json_has_the_promised_keys():
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-m", "dreamgym", "bench", "Dream-HalfCheetah-v0", "--num-envs", "1,16",
+                          "--seconds", "0.05", "--json", "--no-memory"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [r["num_envs"] for r in res["rows"]] == [1, 16]
+    assert all(r["steps_per_s"] > 0 and r["gflops"] > 0 and 0 <= r["outside_ort_share"] <= 1 for r in res["rows"])
+    assert res["roofline_gflops"] > 0 and res["single_env_steps_per_s"] > 0
+    assert res["real"]["single_steps_per_s"] > 0 and res["real"]["best_vector_steps_per_s"] > 0
+    assert [t["num_envs"] for t in res["torch"]] == [1, 16]
+    assert res["flops_per_step"] > 100_000
+
+
+def test_torch_model_rebuilt_from_bundle_matches_onnx():
+    pytest.importorskip("torch")
+    import numpy as np
+    import onnxruntime as ort
+
+    import dreamgym
+    from dreamgym.export.families import torch_step
+
+    for id in dreamgym.shipped_bundles():
+        b = dreamgym.Bundle.load(dreamgym.resolve(id))
+        step = torch_step(b)
+        rng = np.random.default_rng(0)
+        feeds = {s.name: rng.standard_normal((4, *s.shape)).astype(np.float32) for s in b.state}
+        feeds["action"] = rng.uniform(-1, 1, (4, *b.action_space.shape)).astype(np.float32)
+        for nz in b.noise_for("step"):
+            feeds[nz.name] = rng.standard_normal((4, *nz.shape)).astype(np.float32)
+        sess = ort.InferenceSession(str(b.graph_file("step")), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})
+        for t, o in zip(step(feeds), got):
+            np.testing.assert_allclose(t.numpy().astype(np.float64), o.astype(np.float64), atol=1e-4, rtol=1e-4)
