@@ -33,6 +33,17 @@ def cmd_list(args) -> int:
     if not rows:
         print("no bundles are shipped with this install")
         return 0
+    if args.markdown:  # the README's zoo table
+        print("| id | family | source env | size | std. RMSE ÷ copy-last at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |")
+        print("|---|---|---|---|---|---|")
+        for id, path in shipped_bundles().items():
+            man = json.loads((path / "dreamgym.json").read_text())
+            h = man.get("metrics", {}).get("fidelity", {}).get("horizons", {})
+            ratios = " / ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100") if k in h) or "—"
+            psnr = " / ".join(f"{h[k]['frame_psnr_db']:.1f}" for k in ("1", "50") if "frame_psnr_db" in h.get(k, {}))
+            print(f"| `{id}` | {man['family']} | `{man.get('source', {}).get('env_id', '?')}` | {_size_mb(path):.1f} MB | "
+                  f"{ratios} | {psnr + ' dB' if psnr else '—'} |")
+        return 0
     head = ("id", "family", "source env", "size", "fidelity")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     for r in [head] + rows:
@@ -120,7 +131,9 @@ def cmd_play(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dreamgym", description="Trained world models as Gymnasium environments.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="the zoo of shipped dreams").set_defaults(fn=cmd_list)
+    p = sub.add_parser("list", help="the zoo of shipped dreams")
+    p.add_argument("--markdown", action="store_true", help="print the zoo as a markdown table")
+    p.set_defaults(fn=cmd_list)
     p = sub.add_parser("info", help="everything about one dream")
     p.add_argument("id", help="a registered id or a bundle folder")
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON")

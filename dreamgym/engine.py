@@ -47,7 +47,7 @@ def choose_device(device: str) -> str:
     return "cuda" if (device == "cuda" or (device == "auto" and cuda)) else "cpu"
 
 
-def make_session(path: os.PathLike, device: str, threads: int | None = None) -> Any:
+def make_session(path: os.PathLike, device: str, threads: int | None = None, cuda_graph: bool = False) -> Any:
     if ort is None:
         raise missing_onnxruntime()
     opts = ort.SessionOptions()
@@ -56,8 +56,10 @@ def make_session(path: os.PathLike, device: str, threads: int | None = None) -> 
         opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
+    if device != "cuda":
+        return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    cuda = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"} if cuda_graph else {})
+    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"])
 
 
 class Engine:
@@ -76,10 +78,18 @@ class Engine:
             threads = 1 if self.n <= SINGLE_THREAD_MAX_BATCH else (os.cpu_count() or 1)
         self.threads = threads
         self.ort_seconds = 0.0  # time spent inside onnxruntime's step, for the benchmark's shell share
-        self.sessions: dict[str, Any] = {}
-        for g in ("reset", "step"):
-            self.sessions[g] = self._open(g, threads)
-        self._threads = threads
+        self.sessions: dict[str, Any] = {"reset": self._open("reset")}
+        # On CUDA the step's shapes never change, so it is captured once as a CUDA graph per buffer set
+        # and replayed; if some node cannot be captured (a CPU fallback), plain CUDA execution is used.
+        self.cuda_graph = False
+        if self.device == "cuda":
+            try:
+                self.sessions["step"] = self._open("step", cuda_graph=True)
+                self.cuda_graph = True
+            except Exception:  # noqa: BLE001 - onnxruntime raises its own types; capture is optional
+                self.sessions["step"] = self._open("step")
+        else:
+            self.sessions["step"] = self._open("step")
         step = self.sessions["step"]
         act_arg = next(i for i in step.get_inputs() if i.name == "action")
         self.action_dtype = np.dtype(_np_type(act_arg.type))
@@ -101,23 +111,33 @@ class Engine:
         # two state buffer sets; `self.cur` indexes the one holding the current state
         self._host = [{s.name: np.zeros((n, *s.shape), s.np_dtype) for s in b.state} for _ in range(2)]
         if self.device == "cuda":
-            self._dev = [{k: ort.OrtValue.ortvalue_from_numpy(v, "cuda", 0) for k, v in h.items()} for h in self._host]
+            dev = lambda v: ort.OrtValue.ortvalue_from_numpy(v, "cuda", 0)  # noqa: E731
+            self._dev = [{k: dev(v) for k, v in h.items()} for h in self._host]
+            # inputs and outputs at fixed device addresses (what CUDA graph replay needs); the host
+            # buffers are copied in before and out after each step
+            self._in_dev = {k: dev(v) for k, v in self.inputs.items()}
+            self._out_dev = {k: dev(v) for k, v in self.outputs.items()}
         else:
             self._dev = [{k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in h.items()} for h in self._host]
         self.cur = 0
         self._bindings = [self._bind_step(i) for i in range(2)]
+        self._run_options = [None, None]
+        if self.cuda_graph:
+            for i in range(2):
+                self._run_options[i] = ort.RunOptions()
+                self._run_options[i].add_run_config_entry("gpu_graph_id", str(i + 1))
         self._render_bindings: list[Any] | None = None
         self._frame: np.ndarray | None = None
 
     # -- sessions ---------------------------------------------------------------------------------
-    def _open(self, graph: str, threads: int | None) -> Any:
-        sess = make_session(self.bundle.graph_file(graph), self.device, threads)
+    def _open(self, graph: str, cuda_graph: bool = False) -> Any:
+        sess = make_session(self.bundle.graph_file(graph), self.device, self.threads, cuda_graph)
         self.bundle.check_session(graph, sess)
         return sess
 
     def session(self, graph: str) -> Any:
         if graph not in self.sessions:
-            self.sessions[graph] = self._open(graph, self._threads)
+            self.sessions[graph] = self._open(graph)
         return self.sessions[graph]
 
     def _bind_step(self, src: int) -> Any:
@@ -127,24 +147,32 @@ class Engine:
         for name, v in self._dev[src].items():
             if name in takes:
                 bind.bind_ortvalue_input(name, v)
+        cuda = self.device == "cuda"
         for name, buf in self.inputs.items():
-            bind.bind_cpu_input(name, buf)
+            if cuda:
+                bind.bind_ortvalue_input(name, self._in_dev[name])
+            else:  # on the CPU the OrtValue is the numpy buffer itself: filling it in place is enough
+                bind.bind_cpu_input(name, buf)
         for name, v in self._dev[dst].items():
             bind.bind_ortvalue_output(f"next_{name}", v)
         for name, buf in self.outputs.items():
-            bind.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
+            bind.bind_ortvalue_output(name, self._out_dev[name] if cuda else ort.OrtValue.ortvalue_from_numpy(buf))
         return bind
 
     # -- running ----------------------------------------------------------------------------------
     def step(self) -> None:
         """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
         bind = self._bindings[self.cur]
-        if self.device == "cuda":  # host inputs are copied to the device at bind time
+        cuda = self.device == "cuda"
+        if cuda:
             for name, buf in self.inputs.items():
-                bind.bind_cpu_input(name, buf)
+                self._in_dev[name].update_inplace(buf)
         t0 = time.perf_counter()
-        self.sessions["step"].run_with_iobinding(bind)
+        self.sessions["step"].run_with_iobinding(bind, self._run_options[self.cur])
         self.ort_seconds += time.perf_counter() - t0
+        if cuda:
+            for name, v in self._out_dev.items():
+                self.outputs[name][...] = v.numpy()
         self.cur = 1 - self.cur
 
     def reset_rows(self, rows: np.ndarray | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -105,7 +105,7 @@ class DreamVectorEnv(VectorEnv):
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
         self._any_needs_reset = False
-        self._has_latent = "latent" in self.engine.outputs
+        self._has_latent = obs_mode == "latent"  # the latent is copied out only when it is the observation
         self._obs = np.zeros((n, *b.observation_space.shape), b.observation_space.dtype)
         self._latent = np.zeros((n, b.latent_dim or 0), np.float32)
         self._np_random, self._np_random_seed = seeding.np_random(None)

@@ -2,10 +2,14 @@
 
 import subprocess
 import sys
+import tempfile
+
+# subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
+OUTSIDE = tempfile.gettempdir()
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "dreamgym", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_list_shows_the_zoo():

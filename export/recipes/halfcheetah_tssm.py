@@ -18,7 +18,7 @@ from dreamgym.export.train import TrainConfig
 from dreamgym.export.tssm import TSSMConfig
 
 FULL_TSSM = {**FULL, "run": "run_tssm", "model": TSSMConfig(),
-             "train": TrainConfig(steps=6000, frame_steps=1500, batch=16, seq_len=64)}
+             "train": TrainConfig(steps=12000, frame_steps=1500, batch=16, seq_len=64)}
 TINY_TSSM = {**TINY, "run": "run_tssm", "model": TSSMConfig(d_model=32, layers=1, heads=2, window=8, hidden=32, stoch=8,
                                                             frame_channels=8)}
 

@@ -3,13 +3,17 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
+
+# subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
+OUTSIDE = tempfile.gettempdir()
 
 
 def test_bench_json_has_the_promised_keys():
     pytest.importorskip("torch")
-    out = subprocess.run([sys.executable, "-m", "dreamgym", "bench", "Dream-HalfCheetah-v0", "--num-envs", "1,16",
+    out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "bench", "Dream-HalfCheetah-v0", "--num-envs", "1,16",
                           "--seconds", "0.05", "--json", "--no-memory"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])

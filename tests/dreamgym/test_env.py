@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +12,9 @@ from gymnasium.vector import AutoresetMode
 
 import dreamgym
 from dreamgym import ActionError, DreamVectorEnv
+
+# subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
+OUTSIDE = tempfile.gettempdir()
 
 ID = "Dream-HalfCheetah-v0"
 
@@ -253,6 +257,6 @@ def test_import_boundary_and_namespace_make():
         "assert not bad, bad\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")

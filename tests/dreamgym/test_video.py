@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 
 import gymnasium as gym
 import numpy as np
@@ -12,6 +13,9 @@ pytest.importorskip("imageio_ffmpeg")
 import dreamgym  # noqa: E402
 from dreamgym.record import record  # noqa: E402
 from dreamgym.video import read_video, tile, write_video  # noqa: E402
+
+# subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
+OUTSIDE = tempfile.gettempdir()
 
 ID = "Dream-HalfCheetah-v0"
 H = W = 64
@@ -69,7 +73,7 @@ def test_record_bundle_policy_and_compare(tmp_path):
 
 def test_cli_errors():
     def run(*a):
-        return subprocess.run([sys.executable, "-m", "dreamgym", "record", *a], capture_output=True, text=True, timeout=120)
+        return subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "record", *a], capture_output=True, text=True, timeout=120)
     r = run("Dream-Nope-v0", "-o", "/tmp/x.mp4")
     assert r.returncode == 2 and "neither a registered dream id" in r.stderr
     r = run(ID, "-o", "/nonexistent-dir/x.mp4")
@@ -82,7 +86,7 @@ def test_cli_errors():
 
 def test_cli_writes_file(tmp_path):
     out = tmp_path / "v.gif"
-    r = subprocess.run([sys.executable, "-m", "dreamgym", "record", ID, "-o", str(out), "--steps", "5", "--num-envs", "2"],
+    r = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "record", ID, "-o", str(out), "--steps", "5", "--num-envs", "2"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert read_video(out).shape[0] == 5

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ pygame = pytest.importorskip("pygame")
 import dreamgym  # noqa: E402
 from dreamgym.play.app import PlayApp  # noqa: E402
 from dreamgym.play.keys import KeyMap, KeymapError  # noqa: E402
+
+# subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
+OUTSIDE = tempfile.gettempdir()
 
 ID = "Dream-HalfCheetah-v0"
 
@@ -166,7 +170,7 @@ def test_discrete_and_latent_keymaps():
 
 def test_benchmark_prints_fps_last():
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
-    out = subprocess.run([sys.executable, "-m", "dreamgym", "play", ID, "--benchmark", "60"], capture_output=True,
+    out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "play", ID, "--benchmark", "60"], capture_output=True,
                          text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
