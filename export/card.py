@@ -102,15 +102,13 @@ def model_card(m: dict) -> str:
         lines += ["## Export parity", "",
                   f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
                   f"({worst[0]}); frames within {met['parity'].get('render.frame', 0):.0f} grey level(s).", ""]
-    if "speed" in met:
-        s = met["speed"]
-        lines += ["## Speed", "", "| num_envs | env-steps/s |", "|---:|---:|"]
-        lines += [f"| {k} | {v:,.0f} |" for k, v in s.get("steps_per_s", {}).items()]
-        lines += ["", s.get("note", ""), ""]
+    if "comparison" in met:
+        c = met["comparison"]
+        lines += ["## Families compared", "", c["text"], "", c["table"], ""]
     if "recipe" in met:
         r = met["recipe"]
         lines += ["## Rebuilding", "", f"`{r.get('command')}` — measured wall time on {r.get('machine')}: "
-                  f"{r.get('wall_time_text')}.", ""]
+                  f"{r.get('wall_time_text')} (each stage as measured; training summed over its resumes).", ""]
         if r.get("stages"):
             lines += ["| stage | wall time (s) |", "|---|---:|"]
             lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]

@@ -179,27 +179,32 @@ def make_preview(out: Path, steps: int = 60) -> None:
     from dreamgym.export.exporter import finalize
     from dreamgym.record import record
 
-    cmd = f"dreamgym record {out.name} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
-    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
     man = json.loads((out / MANIFEST).read_text())
+    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
+    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
     man["preview"] = {"file": "preview.gif", "command": cmd}
     (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
     finalize(out, model_card)
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(description: str, full: dict, tiny: dict, id: str, out_name: str, argv=None) -> None:
+    """The command line every HalfCheetah recipe shares: --work, --out, --tiny."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--work", default="runs/halfcheetah", help="folder for the policy, data and checkpoints")
-    ap.add_argument("--out", default=None, help="bundle folder (default: assets/halfcheetah-rssm, or WORK/bundle with --tiny)")
+    ap.add_argument("--out", default=None, help=f"bundle folder (default: assets/{out_name}, or WORK/{out_name} with --tiny)")
     ap.add_argument("--tiny", action="store_true", help="toy sizes: every stage in about a minute")
     a = ap.parse_args(argv)
     work = Path(a.work)
-    out = Path(a.out) if a.out else (work / "bundle" if a.tiny else Path("assets/halfcheetah-rssm"))
-    res = build(work, out, TINY if a.tiny else FULL, id="Dream-HalfCheetahTiny-v0" if a.tiny else "Dream-HalfCheetah-v0")
+    out = Path(a.out) if a.out else (work / out_name if a.tiny else Path("assets") / out_name)
+    res = build(work, out, tiny if a.tiny else full, id=id.replace("-v0", "Tiny-v0") if a.tiny else id)
     f = res["fidelity"]
     print(json.dumps({"horizons": f["horizons"], "reward_corr_50": f["reward_corr_50"],
                       "policy_return": f.get("policy_return"), "wall_s": res["recipe"]["wall_s"]}, indent=2))
     print(f"bundle written to {out}")
+
+
+def main(argv=None) -> None:
+    cli(__doc__.splitlines()[0], FULL, TINY, "Dream-HalfCheetah-v0", "halfcheetah-rssm", argv)
 
 
 if __name__ == "__main__":

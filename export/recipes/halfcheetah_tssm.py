@@ -9,11 +9,7 @@ with a KV cache of W tokens so one env-step is O(W).
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-from dreamgym.export.recipes.halfcheetah_rssm import FULL, TINY, build
+from dreamgym.export.recipes.halfcheetah_rssm import FULL, TINY, cli
 from dreamgym.export.train import TrainConfig
 from dreamgym.export.tssm import TSSMConfig
 
@@ -24,19 +20,7 @@ TINY_TSSM = {**TINY, "run": "run_tssm", "model": TSSMConfig(d_model=32, layers=1
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", default="runs/halfcheetah", help="folder for the policy, data and checkpoints")
-    ap.add_argument("--out", default=None, help="bundle folder (default: assets/halfcheetah-tssm, or WORK/bundle_tssm with --tiny)")
-    ap.add_argument("--tiny", action="store_true", help="toy sizes: every stage in about a minute")
-    a = ap.parse_args(argv)
-    work = Path(a.work)
-    out = Path(a.out) if a.out else (work / "bundle_tssm" if a.tiny else Path("assets/halfcheetah-tssm"))
-    res = build(work, out, TINY_TSSM if a.tiny else FULL_TSSM,
-                id="Dream-HalfCheetahTinyTSSM-v0" if a.tiny else "Dream-HalfCheetah-TSSM-v0")
-    f = res["fidelity"]
-    print(json.dumps({"horizons": f["horizons"], "reward_corr_50": f["reward_corr_50"],
-                      "policy_return": f.get("policy_return"), "wall_s": res["recipe"]["wall_s"]}, indent=2))
-    print(f"bundle written to {out}")
+    cli(__doc__.splitlines()[0], FULL_TSSM, TINY_TSSM, "Dream-HalfCheetah-TSSM-v0", "halfcheetah-tssm", argv)
 
 
 if __name__ == "__main__":
