@@ -243,7 +243,9 @@ class DreamVectorEnv(VectorEnv):
                     f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite "
                     "(NaN or inf); no env was stepped"
                 )
-            np.clip(a, self._low, self._high, out=buf, casting="unsafe")
+            # two ufuncs instead of np.clip: the same result, a few microseconds less per step
+            np.minimum(a, self._high, out=buf, casting="unsafe")
+            np.maximum(buf, self._low, out=buf)
         else:
             space = self.single_action_space
             if a.dtype.kind == "f" and not np.all(a == np.round(a)):

@@ -19,6 +19,17 @@ OUTSIDE = tempfile.gettempdir()
 ID = "Dream-HalfCheetah-v0"
 
 
+def test_episode_runs_its_full_length(bundle_id):
+    """1000 steps: for the TSSM the KV-cache window slides far past W without breaking."""
+    env = DreamVectorEnv(dreamgym.resolve(bundle_id), 2)
+    env.reset(seed=0)
+    a = np.random.default_rng(0).uniform(-1, 1, (2, *env.single_action_space.shape))
+    for t in range(env.max_episode_steps):
+        obs, r, term, trunc, _ = env.step(a)
+        assert np.isfinite(obs).all() and np.isfinite(r).all()
+    assert trunc.all() and t == 999
+
+
 def test_check_env_on_every_registered_id():
     ids = sorted(i for i in gym.registry if i.startswith("Dream-"))
     assert ID in ids
@@ -121,8 +132,8 @@ def test_autoreset_mode_is_declared(mode):
     assert env.metadata["autoreset_mode"] == mode
 
 
-def _rollout(seed, n=4, steps=30):
-    env = DreamVectorEnv(dreamgym.resolve(ID), n)
+def _rollout(seed, n=4, steps=30, id=ID):
+    env = DreamVectorEnv(dreamgym.resolve(id), n)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(123)  # same actions for every seed
     out = [obs]
@@ -132,8 +143,8 @@ def _rollout(seed, n=4, steps=30):
     return np.stack(out)
 
 
-def test_determinism():
-    a, b, c = _rollout(7), _rollout(7), _rollout(8)
+def test_determinism(bundle_id):
+    a, b, c = _rollout(7, id=bundle_id), _rollout(7, id=bundle_id), _rollout(8, id=bundle_id)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
