@@ -39,9 +39,9 @@ def table(res: dict) -> str:
                      f"(best {best:,.0f} at {real['best_vector_num_envs']} envs).")
     if res.get("memory"):
         m = res["memory"]
-        lines.append(f"Memory: {m['state_bytes_per_env']} bytes of model state per env; {m['num_envs']:,} envs: state "
-                     f"buffers {m['state_buffers_bytes'] / 2**20:.0f} MiB, whole process peak "
-                     f"{m['process_peak_bytes'] / 2**30:.2f} GiB.")
+        peak = (f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown"))
+        lines.append(f"Memory: {m['state_bytes_per_env']:,} bytes of model state per env; {m['num_envs']:,} envs: state "
+                     f"buffers {m['state_buffers_bytes'] / 2**20:,.0f} MiB, whole process peak {peak}.")
     return "\n".join(lines) + "\n"
 
 

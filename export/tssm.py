@@ -117,8 +117,19 @@ class Block(nn.Module):
         k, v = self.kv(y).chunk(2, -1)
         k_all = torch.cat([k_cache[:, 1:], k], 1)  # (B, W, d): the window including x
         v_all = torch.cat([v_cache[:, 1:], v], 1)
-        x = x + self.attend(self.q(y), k_all, v_all, bias)
+        x = x + self.attend_one(self.q(y)[:, 0], k_all, v_all, bias)[:, None]
         return x + self.mlp(self.ln2(x)), k_all, v_all
+
+    def attend_one(self, q, k, v, bias) -> torch.Tensor:
+        """One query per env, q (B, d), k/v (B, W, d), bias (B, H, 1, W) -> (B, d). Written as
+        broadcast multiply-and-sum rather than B*H tiny matrix products, which runtimes batch badly."""
+        B, W, d = k.shape
+        H = self.c.heads
+        kh, vh = k.view(B, W, H, d // H), v.view(B, W, H, d // H)
+        att = (q.view(B, 1, H, d // H) * kh).sum(-1) / math.sqrt(d // H)  # (B, W, H)
+        att = (att + bias[:, :, 0].transpose(1, 2)).softmax(1)  # over the window
+        out = (att[..., None] * vh).sum(1)  # (B, H, dh)
+        return self.proj(out.reshape(B, d))
 
 
 class TSSM(nn.Module):
