@@ -222,9 +222,6 @@ class Engine:
         sess.run_with_iobinding(self._render_bindings[self.cur])
         return self._frame
 
-    def state_nbytes(self) -> int:
-        """Bytes of model state per env (one buffer set)."""
-        return sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in self.bundle.state)
 
 
 def _np_type(ort_type: str) -> str:

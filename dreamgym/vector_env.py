@@ -114,7 +114,6 @@ class DreamVectorEnv(VectorEnv):
             self._low = b.action_space.low.astype(self.engine.action_dtype)
             self._high = b.action_space.high.astype(self.engine.action_dtype)
         self._step_noise = [(nz, self.engine.inputs[nz.name]) for nz in b.noise_for("step")]
-        self._window = None
 
     # -- reset ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

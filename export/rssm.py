@@ -34,6 +34,27 @@ def mlp(inp: int, hidden: int, out: int, layers: int = 1) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
+def gaussian_kl(p: dict, q: dict) -> torch.Tensor:
+    """KL(p || q) of diagonal Gaussians given as {"mean", "std"}, summed over the last axis."""
+    return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
+            / (2 * q["std"] ** 2) - 0.5).sum(-1)
+
+
+def balanced_kl(post: dict, prior: dict, kl, balance: float, free_nats: float) -> torch.Tensor:
+    """DreamerV2's KL balancing with free bits: `balance` of the gradient trains the prior toward the
+    posterior, the rest regularises the posterior; KL below `free_nats` is not penalised."""
+    sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
+    return (balance * kl(sg(post), prior).clamp(min=free_nats)
+            + (1 - balance) * kl(post, sg(prior)).clamp(min=free_nats))
+
+
+def frame_loss(decoder: nn.Module, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """obs (N, O), frames (N, S, S, 3) uint8 -> MSE of the frame decoder, and its PSNR."""
+    target = frames.permute(0, 3, 1, 2).float() / 255.0
+    mse = ((decoder(obs) - target) ** 2).mean()
+    return mse, {"frame_mse": mse.item(), "frame_psnr": float(-10 * torch.log10(mse.detach()))}
+
+
 class NormGRUCell(nn.Module):
     """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly."""
 
@@ -159,18 +180,12 @@ class RSSM(nn.Module):
 
     def _kl(self, post: dict, prior: dict) -> torch.Tensor:
         """Balanced KL(post || prior), summed over latent dims; (...)."""
-        def kl(p, q):
-            if self.cfg.classes:
-                lp, lq = p["logits"].log_softmax(-1), q["logits"].log_softmax(-1)
-                return (lp.exp() * (lp - lq)).sum((-1, -2))
-            return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
-                    / (2 * q["std"] ** 2) - 0.5).sum(-1)
+        def categorical_kl(p, q):
+            lp, lq = p["logits"].log_softmax(-1), q["logits"].log_softmax(-1)
+            return (lp.exp() * (lp - lq)).sum((-1, -2))
 
-        sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
-        a = self.cfg.kl_balance
-        lhs = kl(sg(post), prior).clamp(min=self.cfg.free_nats)  # trains the prior
-        rhs = kl(post, sg(prior)).clamp(min=self.cfg.free_nats)  # regularises the posterior
-        return a * lhs + (1 - a) * rhs
+        kl = categorical_kl if self.cfg.classes else gaussian_kl
+        return balanced_kl(post, prior, kl, self.cfg.kl_balance, self.cfg.free_nats)
 
     # -- the pieces every path shares ----------------------------------------------------------------
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
@@ -242,10 +257,7 @@ class RSSM(nn.Module):
         return total, logs
 
     def frame_loss(self, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """obs (N, O), frames (N, S, S, 3) uint8 -> MSE of the frame decoder, and its PSNR."""
-        target = frames.permute(0, 3, 1, 2).float() / 255.0
-        mse = ((self.frame_decoder(obs) - target) ** 2).mean()
-        return mse, {"frame_mse": mse.item(), "frame_psnr": float(-10 * torch.log10(mse.detach()))}
+        return frame_loss(self.frame_decoder, obs, frames)
 
     # -- inference: the exported functions -----------------------------------------------------------
     def filter_context(self, context_obs, context_actions, noise):

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rssm import FrameDecoder, mlp, symexp, symlog
+from .rssm import FrameDecoder, balanced_kl, frame_loss, gaussian_kl, mlp, symexp, symlog
 
 
 @dataclass(frozen=True)
@@ -186,14 +186,7 @@ class TSSM(nn.Module):
         return symexp(self.decoder(feat))
 
     def _kl(self, post, prior):
-        def kl(p, q):
-            return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
-                    / (2 * q["std"] ** 2) - 0.5).sum(-1)
-
-        sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
-        a = self.cfg.kl_balance
-        return (a * kl(sg(post), prior).clamp(min=self.cfg.free_nats)
-                + (1 - a) * kl(post, sg(prior)).clamp(min=self.cfg.free_nats))
+        return balanced_kl(post, prior, gaussian_kl, self.cfg.kl_balance, self.cfg.free_nats)
 
     # -- training ------------------------------------------------------------------------------------------
     def loss(self, obs, prev_act, reward, cont, mask):
@@ -273,9 +266,7 @@ class TSSM(nn.Module):
         return lin + c.layers * 2 * c.window * c.d_model
 
     def frame_loss(self, obs, frames):
-        target = frames.permute(0, 3, 1, 2).float() / 255.0
-        mse = ((self.frame_decoder(obs) - target) ** 2).mean()
-        return mse, {"frame_mse": mse.item(), "frame_psnr": float(-10 * torch.log10(mse.detach()))}
+        return frame_loss(self.frame_decoder, obs, frames)
 
     # -- inference: the exported functions -----------------------------------------------------------------
     def empty_cache(self, B: int, device=None):
