@@ -96,25 +96,23 @@ def test_state_shape_must_match_graph(bundle_copy):
         dreamgym.DreamVectorEnv(bundle_copy, 2)
 
 
+def _replace_contexts(path, **arrays):
+    """Write other contexts and give the manifest their hash, so only the content is wrong."""
+    from dreamgym.bundle import sha256_file
+
+    np.savez(path / "contexts.npz", **arrays)
+    _edit(path, lambda m: m["contexts"].update(sha256=sha256_file(path / "contexts.npz")))
+
+
 def test_pickled_contexts_are_refused(bundle_copy):
     obj = np.empty((4, 10, 17), dtype=object)
-    np.savez(bundle_copy / "contexts.npz", obs=obj, actions=obj)
-
-    def fn(m):
-        from dreamgym.bundle import sha256_file
-        m["contexts"]["sha256"] = sha256_file(bundle_copy / "contexts.npz")
-    _edit(bundle_copy, fn)
+    _replace_contexts(bundle_copy, obs=obj, actions=obj)
     with pytest.raises(BundleError, match="pickles"):
         Bundle.load(bundle_copy)
 
 
 def test_context_shapes_are_checked(bundle_copy):
-    np.savez(bundle_copy / "contexts.npz", obs=np.zeros((4, 3, 17), np.float32), actions=np.zeros((4, 3, 6), np.float32))
-
-    def fn(m):
-        from dreamgym.bundle import sha256_file
-        m["contexts"]["sha256"] = sha256_file(bundle_copy / "contexts.npz")
-    _edit(bundle_copy, fn)
+    _replace_contexts(bundle_copy, obs=np.zeros((4, 3, 17), np.float32), actions=np.zeros((4, 3, 6), np.float32))
     with pytest.raises(BundleError, match="do not match"):
         Bundle.load(bundle_copy)
 
