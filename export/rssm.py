@@ -121,7 +121,7 @@ class RSSMConfig:
     reward_scale: float = 1.0
     """weight of the reward loss"""
     symlog_inputs: bool = True
-    """encode symlog(obs) and predict symlog(obs)"""
+    """encode and predict symlog(obs); False: standardised obs (the fidelity metric's own scale)"""
     frame_size: int = 64
     """side of the rendered frame"""
     frame_channels: int = 32
@@ -154,8 +154,17 @@ class RSSM(nn.Module):
         self.reward_head = mlp(c.feat_dim, c.hidden, 1)
         self.cont_head = mlp(c.feat_dim, c.hidden, 1)
         self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
-        # statistics of the observations, set from the data before training
+        # statistics of the observations, set from the data before training (`set_obs_stats`); used
+        # when the model works on standardised observations instead of symlog ones
         self.register_buffer("obs_scale", torch.ones(c.obs_dim))
+        if not c.symlog_inputs:
+            self.register_buffer("obs_mean", torch.zeros(c.obs_dim))
+
+    def set_obs_stats(self, mean, std) -> None:
+        """Standardise with the training data's per-dimension mean and std (symlog_inputs=False)."""
+        self.obs_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
+        if hasattr(self, "obs_mean"):
+            self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
 
     # -- latent distributions ------------------------------------------------------------------------
     def _dist(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -189,8 +198,7 @@ class RSSM(nn.Module):
 
     # -- the pieces every path shares ----------------------------------------------------------------
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
-        x = symlog(obs) if self.cfg.symlog_inputs else obs / self.obs_scale
-        return self.encoder(x)
+        return self.encoder(self._target(obs))
 
     def transition(self, h: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, dict]:
         h = self.gru(self.img_in(torch.cat([z, a], -1)), h)
@@ -201,13 +209,13 @@ class RSSM(nn.Module):
 
     def decode(self, feat: torch.Tensor) -> torch.Tensor:
         y = self.decoder(feat)
-        return symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale
+        return symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale + self.obs_mean
 
     def _decode_raw(self, feat: torch.Tensor) -> torch.Tensor:
         return self.decoder(feat)
 
     def _target(self, obs: torch.Tensor) -> torch.Tensor:
-        return symlog(obs) if self.cfg.symlog_inputs else obs / self.obs_scale
+        return symlog(obs) if self.cfg.symlog_inputs else (obs - self.obs_mean) / self.obs_scale
 
     def initial(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.zeros(batch, self.cfg.deter, device=device), torch.zeros(batch, self.cfg.z_dim, device=device))

@@ -122,6 +122,9 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
 
     # 3. the model (the family follows from the config's type)
     model = next(cls for cls, cfg_cls in family_classes().values() if isinstance(sizes["model"], cfg_cls))(sizes["model"])
+    if hasattr(model, "set_obs_stats"):  # standardisation statistics come from the training data
+        all_obs = np.concatenate([e["obs"] for e in train_eps])
+        model.set_obs_stats(all_obs.mean(0), all_obs.std(0))
     ckpt = run / "model.npz"
     tcfg = sizes["train"]
     done = ckpt.exists() and load_checkpoint(ckpt)["step"] >= tcfg.steps + tcfg.frame_steps

@@ -168,3 +168,16 @@ def _collected(tmp_path):
     out = tmp_path / "collected"
     collect(CollectConfig(behaviours=("random", "sine"), episodes=2, max_steps=25, frame_size=0), out, progress=False)
     return out
+
+
+def test_standardised_observations_round_trip_and_export(tmp_path):
+    """symlog_inputs=False: the model works on (obs - mean) / std, and the statistics travel in the graphs."""
+    m = RSSM(RSSMConfig(symlog_inputs=False, **TINY)).eval()
+    rng = np.random.default_rng(0)
+    mean, std = rng.standard_normal(17).astype(np.float32), rng.uniform(0.5, 3, 17).astype(np.float32)
+    m.set_obs_stats(mean, std)
+    obs = torch.from_numpy(rng.standard_normal((4, 17)).astype(np.float32))
+    torch.testing.assert_close(m._target(obs), (obs - torch.from_numpy(mean)) / torch.from_numpy(std))
+    graphs = exporter.export_graphs(m, tmp_path, context_length=4)
+    report = exporter.parity(m, graphs, context_length=4, batch=9)
+    assert all(v <= 1e-4 for k, v in report.items() if not k.endswith("frame")), report
