@@ -5,19 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DependencyNotInstalled
+from .video import tile
 
 _windows: dict[int, tuple] = {}
-
-
-def _tile(frames: np.ndarray) -> np.ndarray:
-    n, h, w, c = frames.shape
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    grid = np.zeros((rows * h, cols * w, c), np.uint8)
-    for i, f in enumerate(frames):
-        r, q = divmod(i, cols)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = f
-    return grid
 
 
 def show(env, frames: np.ndarray, scale: int = 6) -> None:
@@ -27,11 +17,10 @@ def show(env, frames: np.ndarray, scale: int = 6) -> None:
         raise DependencyNotInstalled(
             'render_mode="human" needs pygame; run `pip install "dreamgym[play]"` (it installs pygame-ce)'
         ) from e
-    img = _tile(frames[:16])
+    img = tile(frames[:16], pad=0)
     size = (img.shape[1] * scale, img.shape[0] * scale)
     if id(env) not in _windows:
-        pygame.init()
-        pygame.display.init()
+        pygame.display.init()  # no audio device needed
         _windows[id(env)] = (pygame.display.set_mode(size), pygame.time.Clock())
     screen, clock = _windows[id(env)]
     surf = pygame.surfarray.make_surface(img.swapaxes(0, 1))

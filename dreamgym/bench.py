@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from .bundle import Bundle
-from .engine import make_session
+from .engine import choose_device, make_session
 from .vector_env import DreamVectorEnv
 
 DEFAULT_SIZES = (1, 16, 64, 256, 1024, 4096)
@@ -182,7 +182,7 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     rows = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
     eng_threads = rows[-1]["threads"]
     res = {
-        "id": b.id, "device": rows and DreamVectorEnv(b, 1, device=device).device,
+        "id": b.id, "device": choose_device(device),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
         "date": time.strftime("%Y-%m-%d"), "flops_per_step": flops, "flops_source": flops_src,
         "rows": rows,

@@ -87,15 +87,15 @@ def fidelity(res: dict, std: np.ndarray) -> dict:
 def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 1000, noise_scale: float = 0.0) -> dict:
     """Closed loop: the bundle's policy drives the real env and the dream from the same real start."""
     import gymnasium as gym
-    import onnxruntime as ort
 
     import dreamgym
+    from dreamgym.record import make_policy
 
     b = dreamgym.Bundle.load(bundle_path)
     C = b.context_length
-    pol = ort.InferenceSession(str(b.graph_file("policy")), providers=["CPUExecutionProvider"])
-    act = lambda o: pol.run(None, {"obs": np.asarray(o, np.float32).reshape(-1, b.observation_space.shape[0])})[0]  # noqa: E731
     rng = np.random.default_rng(seed)
+    policy = make_policy("bundle", b, rng)
+    act = lambda o: policy(np.asarray(o, np.float32).reshape(-1, b.observation_space.shape[0]))  # noqa: E731
     real_env = gym.make(b.manifest["source"]["env_id"])
     ctx_o, ctx_a, real_ret = [], [], []
     for i in range(n):
@@ -193,15 +193,14 @@ def main(argv=None) -> None:
     else:
         import tempfile
 
-        import onnxruntime as ort
-
         import dreamgym
+        from dreamgym.record import make_policy
 
         b = dreamgym.Bundle.load(path)
         policy = None
         if b.has_graph("policy"):
-            sess = ort.InferenceSession(str(b.graph_file("policy")), providers=["CPUExecutionProvider"])
-            policy = lambda o: sess.run(None, {"obs": np.asarray(o, np.float32)[None]})[0][0]  # noqa: E731
+            batch_policy = make_policy("bundle", b, np.random.default_rng(0))
+            policy = lambda o: batch_policy(np.asarray(o, np.float32)[None])[0]  # noqa: E731
         tmp = Path(tempfile.mkdtemp(prefix="dreamgym-eval-"))
         mix = ("random", "policy:0.1", "mixed") if policy else ("random", "sine")
         collect(CollectConfig(env_id=b.manifest["source"]["env_id"], behaviours=mix, episodes=6, seed=12345,
