@@ -18,8 +18,45 @@ def fidelity_table(f: dict) -> str:
     return "\n".join(rows)
 
 
+def token_fidelity_table(f: dict) -> str:
+    rows = ["| horizon h | frame PSNR (dB) | copy last (dB) | tokenizer ceiling (dB) | token accuracy | "
+            "moving-token accuracy | copy last token accuracy |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for h, r in f.get("horizons", {}).items():
+        rows.append(f"| {h} | {_fmt(r['frame_psnr_db'], 1)} | {_fmt(r['copy_last_psnr_db'], 1)} | "
+                    f"{_fmt(r['tokenizer_psnr_db'], 1)} | {_fmt(r['token_accuracy'])} | "
+                    f"{_fmt(r['moving_token_accuracy'])} | {_fmt(r['copy_last_token_accuracy'])} |")
+    return "\n".join(rows)
+
+
+def reward_events_table(f: dict) -> str:
+    rows = ["| matched within | precision | recall | points in the dream | points in reality |", "|---|---:|---:|---:|---:|"]
+    for k, r in f.get("rewards", {}).items():
+        rows.append(f"| {k.split('_')[1]} steps | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
+                    f"{r['dream_points']} | {r['real_points']} |")
+    return "\n".join(rows)
+
+
+# what differs between families in the card's Gymnasium sections
+_TOKEN_TEXT = {
+    "action": "Discrete actions outside the space raise `dreamgym.ActionError` and step no env.",
+    "obs": "decoded frames: the world model samples the next frame's tokens, the tokenizer's decoder draws them",
+    "reward": "Predicted by the reward head from the action token's output as one of -1, 0, +1 (the most likely "
+              "of three classes): the points of the real game.",
+    "reset": "tokenises it and reads it with the RetNet, whose fixed-size state then carries the episode",
+    "term": "Termination from the termination head (logit above zero)",
+}
+_LATENT_TEXT = {
+    "action": "Continuous actions outside it are clipped; non-finite actions raise `dreamgym.ActionError`.",
+    "obs": "decoded by the model in the real env's own space",
+    "reward": "Predicted by the model's reward head from the latent state (regression on the real reward).",
+    "reset": "filters it with the posterior",
+    "term": "Termination from the continue head",
+}
+
+
 def model_card(m: dict) -> str:
     met = m.get("metrics", {})
+    txt = _TOKEN_TEXT if m.get("family") == "rem" else _LATENT_TEXT
     f = met.get("fidelity", {})
     model = m.get("model", {})
     src = m.get("source", {})
@@ -39,24 +76,23 @@ def model_card(m: dict) -> str:
         "",
         "## Action Space",
         "",
-        f"`{json.dumps(m['action_space'])}` — the real env's action space. Continuous actions outside it are "
-        "clipped; non-finite actions raise `dreamgym.ActionError`.",
+        f"`{json.dumps(m['action_space'])}` — the real env's action space. {txt['action']}"
+        + (f" Meanings: {', '.join(m['action_meanings'])}." if m.get("action_meanings") else ""),
         "",
         "## Observation Space",
         "",
-        f"`obs_mode=\"state\"`: `{json.dumps(m['observation_space'])}`, decoded by the model in the real env's "
-        f"own space. `\"pixels\"`: uint8 frames {m.get('frame_shape')}. `\"latent\"`: the model's "
+        f"`obs_mode=\"state\"`: `{json.dumps(m['observation_space'])}`, {txt['obs']}. `\"pixels\"`: uint8 frames {m.get('frame_shape')}. `\"latent\"`: the model's "
         f"{m.get('latent_dim')} features.",
         "",
         "## Rewards",
         "",
-        "Predicted by the model's reward head from the latent state (regression on the real reward).",
+        txt["reward"],
         "",
         "## Episode End",
         "",
-        f"Termination from the continue head; truncation after {m.get('max_episode_steps')} steps. A reset draws "
+        f"{txt['term']}; truncation after {m.get('max_episode_steps')} steps. A reset draws "
         f"one of {m.get('contexts', {}).get('windows')} real context windows of C = {m['context_length']} "
-        "steps from held-out episodes and filters it with the posterior.",
+        f"steps from held-out episodes and {txt['reset']}.",
         "",
         "## Model",
         "",
@@ -72,7 +108,28 @@ def model_card(m: dict) -> str:
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]
-    if f:
+    if f.get("kind") == "tokens":
+        lines += [
+            "## Fidelity (held-out episodes)",
+            "",
+            f"Observe C = {m['context_length']} real frames, then imagine under the recorded actions; "
+            f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
+            "Frame PSNR compares the dream's frame with the real frame of the same step (next to copying the last "
+            "real frame, and to the tokenizer's own reconstruction of the real frame, the ceiling); token accuracy "
+            "compares the dream's tokens with the tokenizer's tokens of the real frame, over all tokens and over the "
+            "tokens that changed since the last real frame (the ball, the paddles, the score).",
+            "",
+            token_fidelity_table(f),
+            "",
+            "Points: a nonzero reward in the dream counts for precision when the real episode has a point of the "
+            "same sign within the given number of steps, and a real point counts for recall when the dream has one.",
+            "",
+            reward_events_table(f),
+            "",
+            "![fidelity over horizon](fidelity.png)",
+            "",
+        ]
+    elif f:
         lines += [
             "## Fidelity (held-out episodes)",
             "",
@@ -97,7 +154,17 @@ def model_card(m: dict) -> str:
                 "",
             ]
         lines += ["![fidelity over horizon](fidelity.png)", ""]
-    if "parity" in met:
+    if "parity" in met and m.get("family") == "rem":
+        par = met["parity"]
+        floats = {k: v for k, v in par.items() if k.split(".")[1] in ("retention", "next_retention", "latent")}
+        frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
+        tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
+        worst = max(floats.items(), key=lambda kv: kv[1])
+        lines += ["## Export parity", "",
+                  f"torch vs onnxruntime on random states, actions and Gumbel noise: largest error {worst[1]:.2e} "
+                  f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
+                  f"frames within {frames:.0f} grey level(s).", ""]
+    elif "parity" in met:
         worst = max(met["parity"].items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
         lines += ["## Export parity", "",
                   f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "

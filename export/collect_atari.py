@@ -1,4 +1,4 @@
-"""Collect ALE Pong episodes as 64x64 RGB frames (groundwork for the Simulus/REM Pong dream, issue 7).
+"""Collect ALE Pong episodes as 64x64 RGB frames for the Simulus/REM Pong dream (`export/recipes/pong_rem.py`).
 
 The behaviour mixes a scripted paddle that tracks the ball with some noise (so there are rallies, and
 points won and lost) with stretches of random play. Positions come from Pong's RAM (ball x at 49, ball y
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+
+from dreamgym.real import area_resize
 
 PONG_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"]  # RIGHT moves the paddle up
 BALL_X, BALL_Y, PADDLE_Y = 49, 54, 51
@@ -36,13 +38,9 @@ class PongCollectConfig:
 
 
 def resize(frame: np.ndarray, size: int) -> np.ndarray:
-    """Area-average resize of a 210x160 ALE frame to size x size (no image library needed)."""
-    h, w, _ = frame.shape
-    ys = (np.arange(size + 1) * h / size).astype(int)
-    xs = (np.arange(size + 1) * w / size).astype(int)
-    rows = np.add.reduceat(frame.astype(np.float32), ys[:-1], axis=0) / np.diff(ys)[:, None, None]
-    out = np.add.reduceat(rows, xs[:-1], axis=1) / np.diff(xs)[None, :, None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """Area-average resize of a 210x160 ALE frame to size x size (the runtime's `area_resize`, so that the
+    real env beside a dream in `dreamgym play` and `record --compare` shows the same frames)."""
+    return area_resize(frame, size)
 
 
 def tracker_action(ram: np.ndarray, rng: np.random.Generator, noise: float) -> int:
@@ -87,3 +85,39 @@ def collect_pong(cfg: PongCollectConfig, out_dir: str | Path, progress: bool = T
         paths.append(p)
     env.close()
     return paths
+
+
+def pong_pixel_policy(size: int = 64):
+    """A scripted Pong policy that sees only the frame, as a torch module (it ships as the bundle's
+    policy.onnx): it finds the ball (the blue channel lifted, red not lowered, right of the opponent's paddle) and its own
+    green paddle (right side) and moves the paddle towards the ball. frames (B, S, S, 3) float 0..255 ->
+    actions (B,) int64."""
+    import torch
+    import torch.nn as nn
+
+    s = size / 64.0
+    rows = (int(12 * s), int(59 * s))  # the play field between the walls
+    ball_cols, paddle_cols = (int(9 * s), int(59 * s)), (int(55 * s), int(59 * s))
+
+    class Tracker(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("y", torch.arange(size, dtype=torch.float32)[rows[0]:rows[1]].view(1, -1, 1))
+
+        def forward(self, obs):
+            f = obs[:, rows[0]:rows[1]]
+            field = f[:, :, ball_cols[0]:ball_cols[1]]
+            # the ball lifts the blue channel; red stays high (the green paddle's red is below the floor's)
+            ball = torch.relu(field[..., 2] - 40.0) * (field[..., 0] > 140.0).float()
+            pad = f[:, :, paddle_cols[0]:paddle_cols[1]]
+            paddle = torch.relu(pad[..., 1] - pad[..., 0])  # green over red: the agent's paddle
+            by = (ball * self.y).sum((1, 2)) / (ball.sum((1, 2)) + 1e-6)
+            py = (paddle * self.y).sum((1, 2)) / (paddle.sum((1, 2)) + 1e-6)
+            diff = by - py
+            seen = ball.sum((1, 2)) > 20.0
+            up = torch.full_like(diff, 2.0)  # RIGHT moves the paddle up
+            down = torch.full_like(diff, 3.0)  # LEFT moves it down
+            act = torch.where(diff > 1.5, down, torch.where(diff < -1.5, up, torch.zeros_like(diff)))
+            return torch.where(seen, act, torch.zeros_like(act)).to(torch.int64)
+
+    return Tracker()

@@ -84,6 +84,103 @@ def fidelity(res: dict, std: np.ndarray) -> dict:
     return out
 
 
+def token_episodes(eps: list[dict]) -> list[dict]:
+    """Raw discrete-action pixel episodes (obs T+1 frames, actions, rewards after each action) in the
+    runtime's context alignment: prev_act[t] is the action taken before frame t (0 at the start)."""
+    out = []
+    for e in eps:
+        a = np.asarray(e["actions"], np.int64)
+        out.append({"obs": e["obs"], "prev_act": np.concatenate([[0], a]),
+                    "reward": np.concatenate([[0.0], np.asarray(e["rewards"], np.float32)])})
+    return out
+
+
+def _events(r: np.ndarray, tol: int) -> tuple[int, int, int, int]:
+    """Nonzero-reward events in (dream, real) rewards (N, H, 2): dream events matched by a real event of
+    the same sign within `tol` steps, dream events, real events matched by the dream, real events."""
+    def matched(ev: np.ndarray, other: np.ndarray) -> int:
+        H = len(ev)
+        return sum(bool(np.any(np.sign(other[max(0, t - tol):min(H, t + tol + 1)]) == np.sign(ev[t])))
+                   for t in np.flatnonzero(ev))
+
+    pred, real = r[..., 0], r[..., 1]
+    tp = sum(matched(p, q) for p, q in zip(pred, real))
+    found = sum(matched(q, p) for p, q in zip(pred, real))
+    return tp, int(np.count_nonzero(pred)), found, int(np.count_nonzero(real))
+
+
+def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 25, noise_scale: float = 0.0,
+                   seed: int = 0, tolerances: tuple[int, ...] = (0, 4)) -> dict:
+    """Fidelity of a token dream over pixels (the REM family): frame PSNR and token accuracy per horizon
+    against the real frames, and precision / recall of nonzero rewards (points scored). The real frames'
+    tokens come from the bundle's own tokenizer (its weights, read from reset.onnx)."""
+    import torch
+
+    import dreamgym
+
+    from .families import model_from_bundle
+
+    b = dreamgym.Bundle.load(bundle_path)
+    model = model_from_bundle(b)
+    C = b.context_length
+    starts = [(i, s) for i, e in enumerate(episodes) for s in range(0, len(e["obs"]) - C - horizon + 1, stride)]
+    n = len(starts)
+    env = dreamgym.make_vec(bundle_path, n, noise_scale=noise_scale, autoreset_mode="Disabled", max_episode_steps=10**9)
+    ctx = {"obs": np.stack([episodes[i]["obs"][s:s + C] for i, s in starts]),
+           "actions": np.stack([episodes[i]["prev_act"][s:s + C] for i, s in starts])}
+    env.reset(seed=seed, options={"context": ctx})
+
+    def encode(frames):
+        with torch.no_grad():
+            return torch.cat([model.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames[a:a + 512])))
+                              for a in range(0, len(frames), 512)]).numpy()
+
+    last_real = np.stack([episodes[i]["obs"][s + C - 1] for i, s in starts])
+    last_tok = encode(last_real)
+    psnr, copy_psnr, recon_psnr, acc, acc_moving, copy_acc = [], [], [], [], [], []
+    rewards = np.zeros((n, horizon, 2))
+    for h in range(1, horizon + 1):
+        t = [s + C - 1 + h for _, s in starts]  # the real frame the h-th imagined step predicts
+        a = np.array([episodes[i]["prev_act"][tt] for (i, _), tt in zip(starts, t)])
+        o, r, *_ = env.step(a)
+        dream_tok = env.engine.get_state()["tokens"]
+        real = np.stack([episodes[i]["obs"][tt] for (i, _), tt in zip(starts, t)])
+        real_tok = encode(real)
+        rewards[:, h - 1, 0] = r
+        rewards[:, h - 1, 1] = [episodes[i]["reward"][tt] for (i, _), tt in zip(starts, t)]
+        psnr.append(_psnr(o, real))
+        copy_psnr.append(_psnr(last_real, real))
+        if h in HORIZONS:
+            with torch.no_grad():
+                recon = model.tokenizer.decode_uint8(torch.from_numpy(real_tok)).numpy()
+            recon_psnr.append(_psnr(recon, real).mean())
+        hit = dream_tok == real_tok
+        moving = real_tok != last_tok
+        acc.append(hit.mean())
+        acc_moving.append(hit[moving].mean() if moving.any() else np.nan)
+        copy_acc.append((last_tok == real_tok).mean())
+    env.close()
+    psnr, copy_psnr = np.stack(psnr, 1), np.stack(copy_psnr, 1)
+    out = {"kind": "tokens", "horizons": {}, "windows": n, "heldout_episodes": len(episodes),
+           "imagination": "most likely tokens (noise_scale=0)" if noise_scale == 0 else f"Gumbel-max samples (noise_scale={noise_scale})",
+           "curve": {"model": psnr.mean(0).tolist(), "copy_last": copy_psnr.mean(0).tolist(), "metric": "frame PSNR (dB)"}}
+    k = 0
+    for h in HORIZONS:
+        if h <= horizon:
+            out["horizons"][str(h)] = {
+                "frame_psnr_db": float(psnr[:, h - 1].mean()), "copy_last_psnr_db": float(copy_psnr[:, h - 1].mean()),
+                "tokenizer_psnr_db": float(recon_psnr[k]), "token_accuracy": float(acc[h - 1]),
+                "moving_token_accuracy": float(acc_moving[h - 1]), "copy_last_token_accuracy": float(copy_acc[h - 1])}
+            k += 1
+    out["rewards"] = {}
+    for tol in tolerances:
+        tp, n_pred, found, n_real = _events(rewards, tol)
+        out["rewards"][f"within_{tol}"] = {
+            "precision": tp / n_pred if n_pred else None, "recall": found / n_real if n_real else None,
+            "dream_points": int(n_pred), "real_points": int(n_real)}
+    return out
+
+
 def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 1000, noise_scale: float = 0.0) -> dict:
     """Closed loop: the bundle's policy drives the real env and the dream from the same real start."""
     import gymnasium as gym
@@ -134,10 +231,10 @@ def plot(metrics: dict, path: Path, title: str) -> None:
     m, c = metrics["curve"]["model"], metrics["curve"]["copy_last"]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
     hs = np.arange(1, len(m) + 1)
-    ax.plot(hs, m, label="dream (prior mean)")
+    ax.plot(hs, m, label=f"dream ({metrics.get('imagination', 'prior mean')})")
     ax.plot(hs, c, label="copy last observation", ls="--")
     ax.set_xlabel("imagined steps after C real ones")
-    ax.set_ylabel("standardised RMSE")
+    ax.set_ylabel(metrics["curve"].get("metric", "standardised RMSE"))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

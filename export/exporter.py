@@ -102,8 +102,9 @@ def graph_inputs(path: Path) -> list[str]:
     return [i.name for i in g.input if i.name not in inits]
 
 
-def export_policy(policy: nn.Module, obs_dim: int, path: Path) -> Path:
-    _export(policy, (torch.zeros(2, obs_dim),), path, ["obs"], ["action"])
+def export_policy(policy: nn.Module, obs_dim: int | None, path: Path, example: torch.Tensor | None = None) -> Path:
+    """policy.onnx: obs -> action; `example` is a batch of observations (default: zeros (2, obs_dim))."""
+    _export(policy, (torch.zeros(2, obs_dim) if example is None else example,), path, ["obs"], ["action"])
     return path
 
 
@@ -138,14 +139,16 @@ def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generat
 
 
 def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: dict[str, Any], contexts: dict[str, np.ndarray],
-                 policy: nn.Module | None = None, card: Callable[[dict], str] | None = None) -> Path:
+                 policy: nn.Module | None = None, card: Callable[[dict], str] | None = None,
+                 policy_input: torch.Tensor | None = None) -> Path:
     """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     C = manifest["context_length"]
     graphs = export_graphs(model, out, C)
     if policy is not None:
-        graphs["policy"] = export_policy(policy, model.cfg.obs_dim, out / "policy.onnx")
+        obs_dim = None if policy_input is not None else model.cfg.obs_dim
+        graphs["policy"] = export_policy(policy, obs_dim, out / "policy.onnx", policy_input)
     np.savez_compressed(out / "contexts.npz", **contexts)
     io_map = model.graph_signatures() | {"policy": (["obs"], ["action"])}
     manifest = {"format_version": FORMAT_VERSION, **manifest}

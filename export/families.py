@@ -14,13 +14,15 @@ import numpy as np
 
 def family_classes() -> dict:
     from .rssm import RSSM, RSSMConfig
+    from .rem import REM, REMConfig
     from .tssm import TSSM, TSSMConfig
 
-    return {"rssm": (RSSM, RSSMConfig), "tssm": (TSSM, TSSMConfig)}
+    return {"rssm": (RSSM, RSSMConfig), "tssm": (TSSM, TSSMConfig), "rem": (REM, REMConfig)}
 
 
 def model_from_bundle(bundle):
-    """The torch model behind a bundle's step graph (the frame decoder, which the step does not use,
+    """The torch model behind a bundle's graphs, its weights read from the step graph and then from the
+    reset and render graphs (what no graph holds — an RSSM's frame decoder, which the step does not use —
     stays untrained)."""
     import dataclasses
 
@@ -36,11 +38,12 @@ def model_from_bundle(bundle):
     model = cls(cfg_cls(**{k: v for k, v in bundle.manifest["model"]["config"].items() if k in names}))
     sd = model.state_dict()
     loaded = set()
-    for init in onnx.load(str(bundle.graph_file("step"))).graph.initializer:
-        key = init.name.split(".", 1)[1] if init.name.startswith("model.") else None
-        if key in sd:
-            sd[key] = torch.from_numpy(numpy_helper.to_array(init).copy())
-            loaded.add(key)
+    for graph in ("step", "reset", "render"):
+        for init in onnx.load(str(bundle.graph_file(graph))).graph.initializer:
+            key = init.name.split(".", 1)[1] if init.name.startswith("model.") else None
+            if key in sd and key not in loaded:
+                sd[key] = torch.from_numpy(numpy_helper.to_array(init).copy())
+                loaded.add(key)
     if not loaded:
         raise ValueError(f"{bundle.graph_file('step').name} keeps no weights under parameter names; re-export it")
     model.load_state_dict(sd)

@@ -49,23 +49,49 @@ class MultiScaleRetention(nn.Module):
         self.norm = nn.GroupNorm(c.heads, c.d_model)
         self.register_buffer("log_g", torch.log(head_decays(c.heads)))
 
+    # The three parts of a retention layer, apart, so that a caller can run many chunks at once against
+    # different states (the REM world model runs every time step's chunk in one batch).
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (N, C, d) -> q, k, v, each (N, H, C, dh); k already scaled by 1/sqrt(dh)."""
+        N, C, d = x.shape
+        H, dh = self.c.heads, d // self.c.heads
+        q, k, v = self.qkv(x).view(N, C, 3, H, dh).permute(2, 0, 3, 1, 4)
+        return q, k / math.sqrt(dh), v
+
+    def chunk_update(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """What a chunk adds to the state: sum_m g^(C-1-m) K_m^T V_m, (N, H, dh, dh)."""
+        C = k.shape[-2]
+        n = torch.arange(C, device=k.device, dtype=k.dtype)
+        w = torch.exp(self.log_g.view(-1, 1) * (C - 1 - n)).unsqueeze(-1)  # (H, C, 1)
+        return (k * w).transpose(-1, -2) @ v
+
+    def chunk_decay(self, C: int) -> torch.Tensor:
+        """g^C per head, shaped to scale a state (H, 1, 1)."""
+        return torch.exp(self.log_g * C).view(-1, 1, 1)
+
+    def retain(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Retention outputs of one chunk against the state before it: (N, H, C, dh)."""
+        C = q.shape[-2]
+        n = torch.arange(C, device=q.device, dtype=q.dtype)
+        lg = self.log_g.view(-1, 1, 1)
+        dist = n[:, None] - n[None, :]
+        decay = torch.where(dist >= 0, torch.exp(lg * dist.clamp(min=0)), torch.zeros((), dtype=q.dtype))  # (H, C, C)
+        inner = ((q @ k.transpose(-1, -2)) * decay) @ v  # within the chunk
+        cross = (q * torch.exp(lg * (n + 1).view(1, C, 1))) @ state  # from before the chunk
+        return inner + cross
+
+    def finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Group norm per head, swish gate from the input, output projection: (N, C, d)."""
+        N, H, C, dh = y.shape
+        y = self.norm(y.transpose(1, 2).reshape(N * C, H * dh)).view(N, C, H * dh)
+        return self.out(F.silu(self.gate(x)) * y)
+
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, C, d), state (B, H, dk, dv) -> y (B, C, d), next state."""
-        B, C, d = x.shape
-        H, dh = self.c.heads, d // self.c.heads
-        q, k, v = self.qkv(x).view(B, C, 3, H, dh).permute(2, 0, 3, 1, 4)  # each (B, H, C, dh)
-        k = k / math.sqrt(dh)
-        n = torch.arange(C, device=x.device, dtype=x.dtype)
-        lg = self.log_g.view(H, 1, 1)
-        dist = n[:, None] - n[None, :]
-        decay = torch.where(dist >= 0, torch.exp(lg * dist.clamp(min=0)), torch.zeros((), dtype=x.dtype))  # (H, C, C)
-        inner = ((q @ k.transpose(-1, -2)) * decay) @ v  # within the chunk
-        cross = (q * torch.exp(lg * (n + 1)).view(1, H, C, 1)) @ state  # from before the chunk
-        w = torch.exp(lg * (C - 1 - n)).view(1, H, C, 1)
-        new_state = torch.exp(lg * C).view(1, H, 1, 1) * state + (k * w).transpose(-1, -2) @ v
-        y = (inner + cross).transpose(1, 2).reshape(B * C, d)
-        y = self.norm(y).view(B, C, d)
-        return self.out(F.silu(self.gate(x)) * y), new_state
+        q, k, v = self.project(x)
+        y = self.retain(q, k, v, state)
+        new_state = self.chunk_decay(x.shape[1]) * state + self.chunk_update(k, v)
+        return self.finish(x, y), new_state
 
 
 class RetNetBlock(nn.Module):

@@ -1,0 +1,418 @@
+"""Recipe: Dream-Pong-v0, a Simulus/REM dream of ALE Pong at 64x64 RGB, rebuilt from nothing on a 2-core CPU.
+
+    python -m dreamgym.export.recipes.pong_rem [--out assets/pong-rem] [--run runs/pong] [--quick]
+
+Stages (each resumes from what the run folder already holds):
+1. collect: 64 training and 8 held-out episodes of ALE/Pong-v5 (frameskip 4, no sticky actions, 2000 steps
+   at most), a scripted paddle that tracks the ball with noise mixed with stretches of random play, so the
+   data has rallies and points won and lost (`export/collect_atari.py`);
+2. tokenizer: a VQ-VAE, 8x8 tokens of a 512-code vocabulary per frame, trained with the reconstruction
+   error weighted towards pixels that differ from the static background (ball, paddles, score) and with
+   dead codes restarted on encoder outputs;
+3. world model: the REM RetNet with parallel observation prediction on tokenised sequences;
+4. export + evaluation: the bundle, its fidelity on the held-out episodes through the runtime, the preview.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
+from ..rem import REM, REMConfig
+from ..tokenizer import ImageTokenizer
+from ..train import load_checkpoint, save_checkpoint
+
+CONTEXT = 8
+BUNDLE_ID = "Dream-Pong-v0"
+
+
+@dataclass(frozen=True)
+class TokenizerTrainConfig:
+    steps: int = 2500
+    """tokenizer updates"""
+    batch: int = 32
+    """frames per update"""
+    lr: float = 3e-3
+    """Adam learning rate (cosine-decayed to a tenth)"""
+    foreground_weight: float = 30.0
+    """extra weight of pixels that differ from the static background"""
+    restart_every: int = 100
+    """updates between dead-code restarts (during the first 80 % of training)"""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class WorldTrainConfig:
+    steps: int = 5000
+    """world-model updates"""
+    batch: int = 16
+    """sequences per update"""
+    seq_len: int = 10
+    """time steps per training sequence"""
+    lr: float = 5e-4
+    """Adam learning rate (linear warm-up over 100 updates, cosine-decayed to a tenth)"""
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    ckpt_every: int = 250
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: REMConfig = REMConfig()
+    collect_train: PongCollectConfig = PongCollectConfig(episodes=64, max_steps=2000, seed=0)
+    collect_heldout: PongCollectConfig = PongCollectConfig(episodes=8, max_steps=2000, seed=1)
+    tokenizer: TokenizerTrainConfig = TokenizerTrainConfig()
+    world: WorldTrainConfig = WorldTrainConfig()
+    context_windows: int = 256
+
+
+FULL = Recipe()
+QUICK = Recipe(model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1),
+               collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
+               collect_heldout=PongCollectConfig(episodes=1, max_steps=120, seed=1),
+               tokenizer=TokenizerTrainConfig(steps=30, batch=8, restart_every=10),
+               world=WorldTrainConfig(steps=20, batch=4, seq_len=6, eval_every=10, ckpt_every=10),
+               context_windows=8)
+
+
+def load_pong(folder: Path) -> list[dict[str, np.ndarray]]:
+    eps = []
+    for p in sorted(Path(folder).glob("episode_*.npz")):
+        with np.load(p, allow_pickle=False) as z:
+            eps.append({k: z[k] for k in ("obs", "actions", "rewards", "terminations")})
+    if not eps:
+        raise FileNotFoundError(f"no episode_*.npz in {folder}; run the collect stage first")
+    return eps
+
+
+def _cosine(step: int, total: int, lr: float, warmup: int = 0) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / max(total, 1))))
+
+
+def background(frames: np.ndarray) -> np.ndarray:
+    """The static background: the per-pixel median of the frames."""
+    return np.median(frames, axis=0).astype(np.float32)
+
+
+def foreground_weight(frames: np.ndarray, bg: np.ndarray, extra: float) -> np.ndarray:
+    diff = np.abs(frames.astype(np.float32) - bg).max(-1)
+    return (1.0 + extra * (diff > 20)).astype(np.float32)
+
+
+def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, cfg: TokenizerTrainConfig, out: Path,
+                    progress: bool = True, log=print) -> dict:
+    """Train the VQ-VAE on uint8 frames (N, S, S, 3); checkpoint and log in `out`."""
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "tokenizer.npz"
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    bg = background(frames[rng.integers(len(frames), size=min(len(frames), 2000))])
+    opt = torch.optim.Adam(tok.parameters(), lr=cfg.lr)
+    step, wall = 0, 0.0
+    if ckpt.exists():
+        meta = load_checkpoint(ckpt, tok, {"tok": opt})
+        step, wall = meta["step"], meta["wall_s"]
+        log(f"tokenizer: resumed at update {step}")
+    usage = torch.zeros(tok.c.codebook, dtype=torch.long)
+    if step == 0:  # codes start on encoder outputs of real frames, not around zero where none would be used
+        with torch.no_grad():
+            x = torch.from_numpy(frames[rng.integers(len(frames), size=256)]).permute(0, 3, 1, 2).float()
+            tok.restart_codes(torch.ones(tok.c.codebook, dtype=torch.bool), tok.encoder(x / 127.5 - 1.0).permute(0, 2, 3, 1), gen)
+    t0 = time.time() - wall
+    bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", disable=not progress, unit="upd")
+    logs = {}
+    while step < cfg.steps:
+        tok.train()
+        for g in opt.param_groups:
+            g["lr"] = _cosine(step, cfg.steps, cfg.lr)
+        x = frames[rng.integers(len(frames), size=cfg.batch)]
+        w = foreground_weight(x, bg, cfg.foreground_weight)
+        loss, logs = tok.loss(torch.from_numpy(x), torch.from_numpy(w))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        usage += torch.bincount(logs.pop("ids").flatten(), minlength=tok.c.codebook)
+        z = logs.pop("z")
+        step += 1
+        if step % cfg.restart_every == 0:
+            if step < 0.8 * cfg.steps:
+                tok.restart_codes(usage == 0, z, gen)
+            usage.zero_()
+        bar.update(1)
+        bar.set_postfix(psnr=f"{logs['psnr']:.1f}", codes=logs["codes_used"])
+        if step % 250 == 0 or step == cfg.steps:
+            save_checkpoint(ckpt, tok, {"tok": opt}, {"step": step, "wall_s": time.time() - t0,
+                                                      "config": dataclasses.asdict(tok.c)})
+    bar.close()
+    ev = tokenizer_quality(tok, held)
+    ev["wall_s"] = round(time.time() - t0, 1)
+    ev["updates"] = cfg.steps
+    (out / "tokenizer.json").write_text(json.dumps(ev, indent=2) + "\n")
+    return ev
+
+
+@torch.no_grad()
+def tokenizer_quality(tok: ImageTokenizer, frames: np.ndarray) -> dict:
+    """Reconstruction PSNR of held-out frames through the tokens, and how many codes they use."""
+    tok.eval()
+    ps, used = [], set()
+    for a in range(0, len(frames), 256):
+        x = torch.from_numpy(frames[a:a + 256])
+        ids = tok.encode(x)
+        rec = tok.decode_uint8(ids).numpy().astype(np.float64)
+        mse = ((rec - x.numpy()) ** 2).reshape(len(x), -1).mean(1) / 255.0**2
+        ps.append(-10 * np.log10(np.maximum(mse, 1e-10)))
+        used.update(ids.unique().tolist())
+    return {"heldout_psnr_db": float(np.concatenate(ps).mean()), "codes_used": len(used), "frames": int(len(frames))}
+
+
+@torch.no_grad()
+def tokenize(tok: ImageTokenizer, eps: list[dict]) -> list[np.ndarray]:
+    tok.eval()
+    out = []
+    for e in eps:
+        ids = [tok.encode(torch.from_numpy(e["obs"][a:a + 512])) for a in range(0, len(e["obs"]), 512)]
+        out.append(torch.cat(ids).numpy().astype(np.int16))
+    return out
+
+
+class TokenSequences:
+    """Random windows of T steps: tokens of frames t..t+T, actions, rewards and terminations after t..t+T-1."""
+
+    def __init__(self, tokens: list[np.ndarray], eps: list[dict], T: int, seed: int):
+        self.tokens, self.eps, self.T = tokens, eps, T
+        self.rng = np.random.default_rng(seed)
+        lens = np.array([len(e["actions"]) - T + 1 for e in eps])
+        if (lens <= 0).any():
+            raise ValueError(f"every episode needs more than {T} steps")
+        self.p = lens / lens.sum()
+
+    def sample(self, n: int) -> dict[str, torch.Tensor]:
+        tok, act, rew, term = [], [], [], []
+        for i in self.rng.choice(len(self.eps), size=n, p=self.p):
+            e = self.eps[i]
+            s = int(self.rng.integers(len(e["actions"]) - self.T + 1))
+            tok.append(self.tokens[i][s:s + self.T + 1]), act.append(e["actions"][s:s + self.T])
+            rew.append(e["rewards"][s:s + self.T]), term.append(e["terminations"][s:s + self.T])
+        f = lambda x, dt: torch.from_numpy(np.asarray(x, dt))  # noqa: E731
+        return {"tokens": f(tok, np.int64), "actions": f(act, np.int64), "rewards": f(rew, np.float32),
+                "terms": f(term, np.float32)}
+
+
+def train_world(model: REM, train: TokenSequences, held: TokenSequences, cfg: WorldTrainConfig, out: Path,
+                progress: bool = True, log=print) -> dict:
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "world.npz"
+    torch.manual_seed(cfg.seed)
+    tok_ids = {id(p) for p in model.tokenizer.parameters()}
+    params = [p for p in model.parameters() if id(p) not in tok_ids]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    step, wall = 0, 0.0
+    if ckpt.exists():
+        meta = load_checkpoint(ckpt, model, {"world": opt})
+        step, wall = meta["step"], meta["wall_s"]
+        log(f"world model: resumed at update {step}")
+    t0 = time.time() - wall
+    logf = open(out / "world_log.jsonl", "a")
+    bar = tqdm(total=cfg.steps, initial=step, desc="world model", disable=not progress, unit="upd")
+    last = {}
+    while step < cfg.steps:
+        model.train()
+        model.tokenizer.eval()
+        for g in opt.param_groups:
+            g["lr"] = _cosine(step, cfg.steps, cfg.lr, warmup=100)
+        b = train.sample(cfg.batch)
+        loss, logs = model.loss(b["tokens"], b["actions"], b["rewards"], b["terms"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(tok=f"{logs['tokens']:.3f}", acc_moving=f"{logs['acc_moving']:.2f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            model.eval()
+            with torch.no_grad():
+                hb = held.sample(4 * cfg.batch)
+                _, ev = model.loss(hb["tokens"], hb["actions"], hb["rewards"], hb["terms"])
+            last = {"step": step, "wall_s": round(time.time() - t0, 1), "train": logs, "heldout": ev}
+            logf.write(json.dumps(last) + "\n")
+            logf.flush()
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt, model, {"world": opt}, {"step": step, "wall_s": time.time() - t0,
+                                                          "config": dataclasses.asdict(model.cfg)})
+    bar.close()
+    logf.close()
+    return {"updates": step, "wall_s": round(time.time() - t0, 1), "last_eval": last}
+
+
+KEYMAP = {"discrete": {"default": 0, "bindings": [
+    {"keys": ["up"], "action": 2}, {"keys": ["w"], "action": 2},
+    {"keys": ["down"], "action": 3}, {"keys": ["s"], "action": 3},
+    {"keys": ["f"], "action": 1},
+    {"keys": ["up", "f"], "action": 4}, {"keys": ["w", "f"], "action": 4},
+    {"keys": ["down", "f"], "action": 5}, {"keys": ["s", "f"], "action": 5}]}}
+ENV_KWARGS = {"frameskip": 4, "repeat_action_probability": 0.0}
+
+
+def context_bank(eps: list[dict], C: int, n: int, seed: int) -> dict[str, np.ndarray]:
+    """n real windows of C frames (uint8) and the actions taken before each frame (0 before the first)."""
+    rng = np.random.default_rng(seed)
+    obs, act = [], []
+    for _ in range(n):
+        e = eps[int(rng.integers(len(eps)))]
+        prev = np.concatenate([[0], e["actions"]]).astype(np.int64)
+        s = int(rng.integers(len(e["obs"]) - C + 1))
+        obs.append(e["obs"][s:s + C]), act.append(prev[s:s + C])
+    return {"obs": np.stack(obs).astype(np.uint8), "actions": np.stack(act)}
+
+
+def data_summary(eps: list[dict]) -> dict:
+    r = np.concatenate([e["rewards"] for e in eps])
+    return {"episodes": len(eps), "steps": int(sum(len(e["actions"]) for e in eps)),
+            "points_won": int((r > 0).sum()), "points_lost": int((r < 0).sum()),
+            "terminations": int(sum(e["terminations"].sum() for e in eps))}
+
+
+def package_versions() -> dict:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("ale-py", "gymnasium", "numpy", "torch")}
+
+
+def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: str, metrics: dict) -> Path:
+    from gymnasium import spaces
+
+    from .. import exporter
+    from ..card import model_card
+    from ..collect_atari import pong_pixel_policy
+
+    S = r.model.frame_size
+    manifest = exporter.make_manifest(
+        model, id=id,
+        description="ALE Pong imagined by a Simulus/REM world model: 8x8 VQ tokens per 64x64 frame, a RetNet "
+                    "with parallel observation prediction, reward and termination heads.",
+        source={"env_id": "ALE/Pong-v5", "render": {"kind": "ale", "make_kwargs": ENV_KWARGS},
+                "frames": f"the 210x160 RGB screen area-averaged to {S}x{S}", "packages": package_versions()},
+        observation_space=spaces.Box(0, 255, (S, S, 3), np.uint8), action_space=spaces.Discrete(r.model.actions),
+        context_length=CONTEXT, max_episode_steps=r.collect_train.max_steps, render_fps=15, keymap=KEYMAP,
+        action_meanings=PONG_ACTIONS)
+    enc = sum(p.numel() for p in model.tokenizer.encoder.parameters())
+    manifest["model"]["step_parameters"] = manifest["model"]["parameters"] - enc  # the encoder runs at reset only
+    manifest["metrics"] = metrics
+    ctx = context_bank(held_eps, CONTEXT, r.context_windows, seed=7)
+    exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, card=model_card,
+                          policy=pong_pixel_policy(S), policy_input=torch.zeros(2, S, S, 3))
+    return out
+
+
+def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress: bool = True, log=print) -> dict:
+    """Every stage of the recipe; returns the fidelity and timings (also written into the bundle)."""
+    from .. import exporter
+    from ..card import model_card
+    from ..evaluate import token_episodes, token_fidelity, write_metrics
+
+    run.mkdir(parents=True, exist_ok=True)
+    times_path = run / "timings.json"
+    times = json.loads(times_path.read_text()) if times_path.exists() else {}
+
+    data = run / "data"
+    if not (data / "heldout").exists():
+        t0 = time.time()
+        collect_pong(r.collect_train, data / "train", progress)
+        collect_pong(r.collect_heldout, data / "heldout", progress)
+        times["collect"] = round(time.time() - t0, 1)
+        times_path.write_text(json.dumps(times, indent=2) + "\n")
+    train_eps, held_eps = load_pong(data / "train"), load_pong(data / "heldout")
+    model = REM(r.model)
+    tok_dir = run / "tokenizer"
+    if not (tok_dir / "tokenizer.json").exists():
+        frames = np.concatenate([e["obs"] for e in train_eps])
+        held = np.concatenate([e["obs"] for e in held_eps])[::10]
+        ev = train_tokenizer(model.tokenizer, frames, held, r.tokenizer, tok_dir, progress, log)
+        times["tokenizer"] = ev["wall_s"]
+        times_path.write_text(json.dumps(times, indent=2) + "\n")
+        del frames
+    else:
+        load_checkpoint(tok_dir / "tokenizer.npz", model.tokenizer)
+    tok_eval = json.loads((tok_dir / "tokenizer.json").read_text())
+    t0 = time.time()
+    train_tok, held_tok = tokenize(model.tokenizer, train_eps), tokenize(model.tokenizer, held_eps)
+    times["tokenise"] = round(time.time() - t0, 1)
+    world = train_world(model, TokenSequences(train_tok, train_eps, r.world.seq_len, r.world.seed),
+                        TokenSequences(held_tok, held_eps, r.world.seq_len, r.world.seed + 1), r.world, run / "world",
+                        progress, log)
+    times["world model"] = world["wall_s"]
+    t0 = time.time()
+    model.eval()
+    d, dh = data_summary(train_eps), data_summary(held_eps)
+    text = (f"{d['episodes']} training episodes ({d['steps']} steps, {d['points_won']} points won, {d['points_lost']} "
+            f"lost, {d['terminations']} games finished) and {dh['episodes']} held-out ones ({dh['steps']} steps, "
+            f"{dh['points_won']} won, {dh['points_lost']} lost) of ALE/Pong-v5 with {ENV_KWARGS}, played by a paddle "
+            "that tracks the ball from RAM with 15 % random actions, mixed with stretches of random play. Tokenizer: "
+            f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
+            f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
+            f"{r.world.batch} sequences of {r.world.seq_len} steps.")
+    metrics = {"data": {**d, "heldout": dh, "text": text}, "tokenizer": tok_eval,
+               "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]}}
+    export_bundle(model, out, held_eps, r, id, metrics)
+    par = exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, CONTEXT, batch=8)
+    times["export"] = round(time.time() - t0, 1)
+    t0 = time.time()
+    fid = token_fidelity(out, token_episodes(held_eps))
+    times["evaluation"] = round(time.time() - t0, 1)
+    times_path.write_text(json.dumps(times, indent=2) + "\n")
+    total = sum(times.values())
+    recipe = {"command": "python -m dreamgym.export.recipes.pong_rem", "machine": "2-core x86-64 CPU, no GPU",
+              "stages": times, "wall_s": total, "wall_time_text": f"{total / 60:.0f} min"}
+    write_metrics(out, fid, {"parity": par, "recipe": recipe})
+    make_preview(out)
+    return {"fidelity": fid, "parity": par, "timings": times}
+
+
+def make_preview(out: Path, steps: int = 60) -> None:
+    from dreamgym.bundle import MANIFEST
+    from dreamgym.record import record
+
+    from ..card import model_card
+    from ..exporter import finalize
+
+    man = json.loads((out / MANIFEST).read_text())
+    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
+    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
+    man["preview"] = {"file": "preview.gif", "command": cmd}
+    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
+    finalize(out, model_card)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", default="runs/pong", help="folder for data and checkpoints (stages resume from it)")
+    ap.add_argument("--out", default=None, help="bundle folder (default: assets/pong-rem, or RUN/pong-rem with --quick)")
+    ap.add_argument("--quick", action="store_true", help="toy sizes: every stage in about a minute")
+    a = ap.parse_args(argv)
+    run = Path(a.run)
+    out = Path(a.out) if a.out else (run / "pong-rem" if a.quick else Path("assets") / "pong-rem")
+    res = build(run, out, QUICK if a.quick else FULL, id="Dream-PongTiny-v0" if a.quick else BUNDLE_ID)
+    print(json.dumps({"horizons": res["fidelity"]["horizons"], "rewards": res["fidelity"]["rewards"],
+                      "timings": res["timings"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Simulus/REM family: a VQ tokenizer V, a RetNet world model M with parallel observation prediction (POP),
+and reward and termination heads, trained on discrete tokens and exported to the bundle's three graphs.
+
+Time step t is a block of K + 1 tokens: the K tokens z_t of frame t, then the action a_t. The RetNet reads
+blocks in its chunkwise form (a block is a chunk) and carries one fixed-size state per layer and head.
+After block t, POP reads K learned prediction embeddings as one more chunk against that state, without
+keeping the state it would produce, and a linear head turns their outputs into logits for all K tokens of
+frame t + 1 at once. The action token's output feeds the reward head (classes -1, 0, +1, as in Pong) and
+the termination head.
+
+Exported graphs (see `dreamgym/bundle.py` for the contract):
+
+    reset   (context_obs [B, C, S, S, 3] float, context_actions [B, C] int64) -> (retention, tokens, obs, latent)
+            tokenises the C real frames, reads blocks (z_0, a_1) ... (z_{C-2}, a_{C-1}) (context_actions[i] is
+            the action taken *before* frame i), keeps z_{C-1} as the current tokens and shows their decoding.
+    step    (retention, tokens, action, noise_tokens [B, K, V]) -> (next_retention, next_tokens, obs, reward,
+            terminated, latent): reads the block (tokens, action), predicts the next tokens in one pass, samples
+            them by Gumbel-max (argmax of logits / temperature + noise; zero noise gives the most likely frame)
+            and decodes them.
+    render  (retention, tokens) -> frame: the decoding of the current tokens.
+
+Training (`loss`) runs the same `run` function over whole sequences: the block updates of the states are a
+short loop over time (T steps), everything else is batched over all blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .retnet import RetNetBlock, RetNetConfig
+from .rssm import mlp
+from .tokenizer import ImageTokenizer, ImageTokenizerConfig
+
+REWARD_VALUES = (-1.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class REMConfig:
+    frame_size: int = 64
+    """frame side in pixels"""
+    grid: int = 8
+    """tokens per frame side: K = grid * grid tokens per frame"""
+    vocab: int = 512
+    """codebook size of the image tokenizer"""
+    code_dim: int = 32
+    """width of a code"""
+    tok_channels: int = 32
+    """channels of the tokenizer's first conv layer"""
+    actions: int = 6
+    """size of the Discrete action space"""
+    d_model: int = 128
+    """token width of the RetNet"""
+    heads: int = 4
+    """retention heads (decays 1 - 2^(-5-h))"""
+    layers: int = 2
+    """retention blocks"""
+    ffn_mult: int = 2
+    """feed-forward width as a multiple of d_model"""
+    temperature: float = 1.0
+    """sampling temperature baked into the step graph (logits are divided by it before the Gumbel noise)"""
+    reward_weight: float = 1.0
+    """weight of the reward loss"""
+    nonzero_reward_weight: float = 5.0
+    """class weight of the rare nonzero rewards in the reward loss"""
+
+    @property
+    def tokens(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def tokenizer_config(self) -> ImageTokenizerConfig:
+        return ImageTokenizerConfig(size=self.frame_size, grid=self.grid, codebook=self.vocab, code_dim=self.code_dim,
+                                    channels=self.tok_channels)
+
+    @property
+    def retnet_config(self) -> RetNetConfig:
+        return RetNetConfig(d_model=self.d_model, heads=self.heads, layers=self.layers, ffn_mult=self.ffn_mult)
+
+
+class REM(nn.Module):
+    family = "rem"
+
+    def __init__(self, cfg: REMConfig):
+        super().__init__()
+        self.cfg = c = cfg
+        self.tokenizer = ImageTokenizer(c.tokenizer_config)
+        self.blocks = nn.ModuleList(RetNetBlock(c.retnet_config) for _ in range(c.layers))
+        self.ln_f = nn.LayerNorm(c.d_model)
+        self.tok_emb = nn.Embedding(c.vocab, c.d_model)
+        self.act_emb = nn.Embedding(c.actions, c.d_model)
+        self.pos = nn.Parameter(0.02 * torch.randn(c.tokens + 1, c.d_model))  # place within a block
+        self.pop = nn.Parameter(0.02 * torch.randn(c.tokens, c.d_model))  # prediction embeddings X^u
+        self.token_head = nn.Linear(c.d_model, c.vocab)
+        self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
+        self.term_head = mlp(c.d_model, c.d_model, 1)
+        self.register_buffer("reward_values", torch.tensor(REWARD_VALUES))
+        self.frame_decoder = nn.Module()  # the exporter's outboard renderer: here the tokenizer's decoder is in the step
+
+    # -- the world model -------------------------------------------------------------------------------
+    def initial_state(self, B: int, device=None) -> torch.Tensor:
+        c = self.cfg
+        dh = c.d_model // c.heads
+        return torch.zeros(B, c.layers, c.heads, dh, dh, device=device)
+
+    def embed_blocks(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, K) int, actions (B, T) int -> block embeddings (B, T, K + 1, d)."""
+        x = torch.cat([self.tok_emb(tokens), self.act_emb(actions).unsqueeze(2)], 2)
+        return x + self.pos
+
+    def run(self, x: torch.Tensor, state: torch.Tensor, pop: bool = True):
+        """Blocks x (B, T, C, d) from state (B, L, H, dh, dh). Returns the block outputs (B, T, C, d), the POP
+        outputs after every block (B, T, K, d) or None, and the state after the last block."""
+        B, T, C, d = x.shape
+        K = self.cfg.tokens
+        xp = self.pop.expand(B * T, K, d) if pop else None
+        finals = []
+        for i, blk in enumerate(self.blocks):
+            msr = blk.msr
+            h = blk.ln1(x).reshape(B * T, C, d)
+            q, k, v = msr.project(h)
+            upd = msr.chunk_update(k, v).view(B, T, *state.shape[2:])
+            g = msr.chunk_decay(C)
+            s, before, after = state[:, i], [], []
+            for t in range(T):  # the only sequential part: T small matrix updates
+                before.append(s)
+                s = g * s + upd[:, t]
+                after.append(s)
+            finals.append(s)
+            before_s = torch.stack(before, 1).flatten(0, 1)
+            y = msr.retain(q, k, v, before_s)
+            x = x + msr.finish(h, y).view(B, T, C, d)
+            x = x + blk.ffn(blk.ln2(x))
+            if pop:
+                hp = blk.ln1(xp)
+                qp, kp, vp = msr.project(hp)
+                xp = xp + msr.finish(hp, msr.retain(qp, kp, vp, torch.stack(after, 1).flatten(0, 1)))
+                xp = xp + blk.ffn(blk.ln2(xp))
+        out = self.ln_f(x)
+        pred = self.ln_f(xp).view(B, T, K, d) if pop else None
+        return out, pred, torch.stack(finals, 1)
+
+    def heads(self, act_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.reward_head(act_out), self.term_head(act_out).squeeze(-1)
+
+    def loss(self, tokens, actions, rewards, terms) -> tuple[torch.Tensor, dict[str, float]]:
+        """tokens (B, T + 1, K) of frames 0..T, actions (B, T) taken after frames 0..T-1, rewards (B, T) in
+        {-1, 0, 1} and terminations (B, T) received after them."""
+        B, T = actions.shape
+        x = self.embed_blocks(tokens[:, :T], actions)
+        out, pred, _ = self.run(x, self.initial_state(B, tokens.device))
+        logits = self.token_head(pred)  # (B, T, K, V)
+        target = tokens[:, 1:]
+        tok_loss = F.cross_entropy(logits.flatten(0, 2), target.flatten())
+        r_logits, t_logit = self.heads(out[:, :, -1])
+        r_cls = (rewards.round().clamp(-1, 1) + 1).long()
+        w = torch.tensor([self.cfg.nonzero_reward_weight, 1.0, self.cfg.nonzero_reward_weight], device=tokens.device)
+        r_loss = F.cross_entropy(r_logits.flatten(0, 1), r_cls.flatten(), weight=w)
+        t_loss = F.binary_cross_entropy_with_logits(t_logit, terms.float())
+        loss = tok_loss + self.cfg.reward_weight * r_loss + t_loss
+        with torch.no_grad():
+            hit = logits.argmax(-1) == target
+            moving = target != tokens[:, :T]  # tokens that change from one frame to the next
+            acc_moving = hit[moving].float().mean().item() if moving.any() else float("nan")
+        return loss, {"tokens": tok_loss.item(), "reward": r_loss.item(), "term": t_loss.item(),
+                      "acc": hit.float().mean().item(), "acc_moving": acc_moving}
+
+    # -- inference: the exported functions -----------------------------------------------------------
+    def _sample(self, pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        logits = self.token_head(pred)
+        if self.cfg.temperature != 1.0:
+            logits = logits * (1.0 / self.cfg.temperature)
+        return torch.argmax(logits + noise, -1)
+
+    def filter_context(self, context_obs, context_actions):
+        """reset.onnx. context_obs (B, C, S, S, 3) float 0..255, context_actions (B, C) int64."""
+        B, C = context_obs.shape[:2]
+        S = self.cfg.frame_size
+        frames = context_obs.reshape(B * C, S, S, 3).clamp(0, 255)
+        tokens = self.tokenizer.encode(frames).view(B, C, -1)
+        state = self.initial_state(B, context_obs.device)
+        out = None
+        if C > 1:
+            x = self.embed_blocks(tokens[:, :-1], context_actions[:, 1:].long())
+            out, _, state = self.run(x, state, pop=False)
+        current = tokens[:, -1]
+        latent = out[:, -1].mean(1) if out is not None else torch.zeros(B, self.cfg.d_model)
+        return state, current, self.tokenizer.decode_uint8(current), latent
+
+    def imagine_step(self, retention, tokens, action, noise):
+        """step.onnx: one block in, the next frame's K tokens out in one pass, sampled by Gumbel-max."""
+        x = self.embed_blocks(tokens.unsqueeze(1), action.long().view(-1, 1))
+        out, pred, state = self.run(x, retention)
+        nxt = self._sample(pred[:, 0], noise)
+        r_logits, t_logit = self.heads(out[:, 0, -1])
+        reward = self.reward_values[r_logits.argmax(-1)]
+        terminated = t_logit > 0
+        return state, nxt, self.tokenizer.decode_uint8(nxt), reward, terminated, out[:, 0].mean(1)
+
+    def render_frame(self, retention, tokens):
+        """render.onnx: the decoding of the current tokens (the retention state is not needed)."""
+        return self.tokenizer.decode_uint8(tokens)
+
+    # -- the export surface (see exporter.Exportable) -----------------------------------------------------
+    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]:
+        return {
+            "reset": (["context_obs", "context_actions"], ["retention", "tokens", "obs", "latent"]),
+            "step": (["retention", "tokens", "action", "noise_tokens"],
+                     ["next_retention", "next_tokens", "obs", "reward", "terminated", "latent"]),
+            "render": (["retention", "tokens"], ["frame"]),
+        }
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
+
+    def state_spec(self) -> list[dict]:
+        c = self.cfg
+        dh = c.d_model // c.heads
+        return [{"name": "retention", "shape": [c.layers, c.heads, dh, dh], "dtype": "float32"},
+                {"name": "tokens", "shape": [c.tokens], "dtype": "int64"}]
+
+    def noise_spec(self, context_length: int) -> list[dict]:
+        c = self.cfg
+        return [{"name": "noise_tokens", "graph": "step", "shape": [c.tokens, c.vocab], "distribution": "gumbel"}]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.d_model
+
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        S, K = c.frame_size, c.tokens
+        ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0]["shape"]))).astype(np.float32)
+        tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
+        gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, K, c.vocab)))).astype(np.float32)
+        return {
+            "reset": {"context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
+                      "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64)},
+            "step": {"retention": ret, "tokens": tok, "action": rng.integers(c.actions, size=batch).astype(np.int64),
+                     "noise_tokens": gumbel},
+            "render": {"retention": ret, "tokens": tok},
+        }
+
+    def step_macs(self) -> int:
+        """Multiply-adds of one imagined env-step: the RetNet on K + 1 block tokens and K prediction tokens,
+        the token head on K tokens, the heads, and the tokenizer's decoder (convolutions counted exactly)."""
+        c = self.cfg
+        d, K = c.d_model, c.tokens
+        per_tok = 5 * d * d + 2 * c.ffn_mult * d * d  # qkv, gate, out, ffn
+        dh = d // c.heads
+        ret = 2 * dh * dh * c.heads  # read the state, add to it
+        macs = c.layers * ((2 * K + 1) * (per_tok + ret)) + K * d * c.vocab
+        macs += sum(m.in_features * m.out_features for h in (self.reward_head, self.term_head)
+                    for m in h.modules() if isinstance(m, nn.Linear))
+        return int(macs + decoder_macs(self.tokenizer))
+
+
+def decoder_macs(tok: ImageTokenizer) -> int:
+    """Multiply-adds of the tokenizer's decoder on one frame (shapes traced with hooks)."""
+    total = 0
+
+    def hook(m, inp, out):
+        nonlocal total
+        if isinstance(m, nn.Conv2d):
+            total += out[0].numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+        elif isinstance(m, nn.ConvTranspose2d):
+            total += inp[0][0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+
+    hs = [m.register_forward_hook(hook) for m in tok.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    with torch.no_grad():
+        tok.decode(torch.zeros(1, tok.c.grid * tok.c.grid, dtype=torch.long))
+    for h in hs:
+        h.remove()
+    return total
+
+
+def config_from_dict(d: dict) -> REMConfig:
+    names = {f.name for f in dataclasses.fields(REMConfig)}
+    return REMConfig(**{k: v for k, v in d.items() if k in names})
