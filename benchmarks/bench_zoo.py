@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import dreamgym
-from dreamgym.bench import bench
+from dreamgym.bench import DEFAULT_SIZES, bench
 
 
 def table(res: dict) -> str:
@@ -40,8 +40,9 @@ def table(res: dict) -> str:
     if res.get("memory"):
         m = res["memory"]
         peak = (f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown"))
-        lines.append(f"Memory: {m['state_bytes_per_env']:,} bytes of model state per env; {m['num_envs']:,} envs: state "
-                     f"buffers {m['state_buffers_bytes'] / 2**20:,.0f} MiB, whole process peak {peak}.")
+        noise = f" and {m['noise_bytes_per_env']:,} bytes of step noise" if m.get("noise_bytes_per_env") else ""
+        lines.append(f"Memory: {m['state_bytes_per_env']:,} bytes of model state per env{noise}; {m['num_envs']:,} envs: "
+                     f"state buffers {m['state_buffers_bytes'] / 2**20:,.0f} MiB, whole process peak {peak}.")
     return "\n".join(lines) + "\n"
 
 
@@ -53,7 +54,11 @@ def main():
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     for id in a.ids or sorted(dreamgym.shipped_bundles()):
-        res = bench(id, seconds=a.seconds)
+        b = dreamgym.Bundle.load(dreamgym.resolve(id))
+        # a pixel-token dream does ~100x the work of a vector one per env-step: stop at 256 envs so
+        # that one bundle's run stays within minutes (4096 Pong envs also need 0.5 GB of noise per step)
+        big = b.manifest.get("model", {}).get("step_macs", 0) > 10_000_000
+        res = bench(id, sizes=(1, 16, 64, 256) if big else DEFAULT_SIZES, seconds=a.seconds)
         (out / f"{id}.json").write_text(json.dumps(res, indent=2))
         print(table(res))
 

@@ -80,6 +80,7 @@ def measure_vector(bundle: Bundle, n: int, device: str, threads, seconds: float,
     ort_share = eng.ort_seconds / ((reps + 1) * sec)  # +1: the warm-up step is in ort_seconds too
     row = {"num_envs": n, "steps_per_s": n / sec, "us_per_step": sec * 1e6,
            "outside_ort_share": max(0.0, 1.0 - ort_share), "threads": eng.threads,
+           "shards": eng.shards,
            "gflops": (flops * n / sec / 1e9) if flops else None}
     env.close()
     return row
@@ -96,9 +97,14 @@ def measure_single(bundle: Bundle, seconds: float) -> float:
     return 1.0 / sec
 
 
-def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16)) -> dict | None:
+def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16), make_kwargs: dict | None = None) -> dict | None:
+    kw = dict(make_kwargs or {})
     try:
-        env = gym.make(env_id)
+        if env_id.startswith("ALE/"):
+            import ale_py
+
+            gym.register_envs(ale_py)
+        env = gym.make(env_id, **kw)
     except Exception:
         return None
     env.reset(seed=0)
@@ -112,7 +118,7 @@ def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16)) -> dict | 
     env.close()
     vec = {}
     for n in sizes:
-        v = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync")
+        v = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kw)
         v.reset(seed=0)
         acts = v.action_space.sample()
         vec[n] = n / _timed(lambda: v.step(acts), seconds)[0]
@@ -120,6 +126,29 @@ def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16)) -> dict | 
     best = max(vec, key=vec.get)
     return {"env_id": env_id, "single_steps_per_s": single, "vector_steps_per_s": vec,
             "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best, "vectorization": "sync"}
+
+
+def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random step-graph feeds for `n` envs in the manifest's dtypes: float states standard normal, token
+    (integer) states small valid ids, actions sampled from the action space, noise as the manifest says."""
+    feeds = {}
+    for s in bundle.state:
+        x = rng.integers(0, 8, (n, *s.shape)) if s.np_dtype.kind in "iu" else rng.standard_normal((n, *s.shape))
+        feeds[s.name] = x.astype(s.np_dtype)
+    space = bundle.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        feeds["action"] = rng.integers(space.start, space.start + space.n, n).astype(np.int64)
+    else:
+        feeds["action"] = rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32)
+    for nz in bundle.noise_for("step"):
+        if nz.distribution == "gumbel":
+            u = rng.uniform(1e-6, 1 - 1e-6, (n, *nz.shape))
+            feeds[nz.name] = (-np.log(-np.log(u))).astype(nz.np_dtype)
+        elif nz.distribution == "uniform":
+            feeds[nz.name] = rng.uniform(size=(n, *nz.shape)).astype(nz.np_dtype)
+        else:
+            feeds[nz.name] = rng.standard_normal((n, *nz.shape)).astype(nz.np_dtype)
+    return feeds
 
 
 def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) -> list[dict] | None:
@@ -138,10 +167,7 @@ def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) ->
     rows = []
     rng = np.random.default_rng(0)
     for n in sizes:
-        feeds = {s.name: rng.standard_normal((n, *s.shape)).astype(np.float32) for s in bundle.state}
-        feeds["action"] = rng.uniform(-1, 1, (n, *bundle.action_space.shape)).astype(np.float32)
-        for nz in bundle.noise_for("step"):
-            feeds[nz.name] = rng.standard_normal((n, *nz.shape)).astype(np.float32)
+        feeds = example_feeds(bundle, n, rng)
         # the same work the dream env does per step: the model, plus reading the outputs back as numpy
         sec, _ = _timed(lambda: [t.numpy() for t in step(feeds)], seconds)
         rows.append({"num_envs": n, "steps_per_s": n / sec})
@@ -150,11 +176,14 @@ def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) ->
 
 def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int = 4 << 30) -> dict:
     """Bytes of model state per env, and the process's peak memory with `n` envs after a few steps
-    (not run when the two state buffers alone would exceed `budget`)."""
+    (not run when the two state buffers and the step's noise buffer alone would exceed `budget`)."""
     per_env = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
-    if 2 * per_env * n > budget:
-        return {"num_envs": n, "state_bytes_per_env": per_env, "state_buffers_bytes": 2 * per_env * n,
-                "process_peak_bytes": None, "note": f"not run: the state buffers alone exceed {budget / 2**30:.0f} GiB"}
+    noise = sum(int(np.prod(z.shape)) * z.np_dtype.itemsize for z in bundle.noise_for("step"))
+    if (2 * per_env + noise) * n > budget:
+        what = "the state buffers alone exceed" if 2 * per_env * n > budget else "the state and noise buffers exceed"
+        return {"num_envs": n, "state_bytes_per_env": per_env, "noise_bytes_per_env": noise,
+                "state_buffers_bytes": 2 * per_env * n, "process_peak_bytes": None,
+                "note": f"not run: {what} {budget / 2**30:.0f} GiB"}
     env = DreamVectorEnv(bundle, n, device=device)
     env.reset(seed=0)
     a = np.zeros((n, *bundle.action_space.shape), np.float32)
@@ -169,8 +198,8 @@ def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int
     except OSError:
         pass
     env.close()
-    return {"num_envs": n, "state_bytes_per_env": per_env, "state_buffers_bytes": 2 * per_env * n,
-            "process_peak_bytes": peak}
+    return {"num_envs": n, "state_bytes_per_env": per_env, "noise_bytes_per_env": noise,
+            "state_buffers_bytes": 2 * per_env * n, "process_peak_bytes": peak}
 
 
 def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, seconds: float = 1.0,
@@ -189,8 +218,10 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
         "roofline_gflops": roofline_gflops("cuda" if device == "cuda" else "cpu", eng_threads, seconds=seconds),
         "single_env_steps_per_s": measure_single(b, seconds),
     }
-    env_id = b.manifest.get("source", {}).get("env_id")
-    res["real"] = measure_real(env_id, seconds) if (real and env_id) else None
+    src = b.manifest.get("source", {})
+    env_id = src.get("env_id")
+    make_kwargs = src.get("render", {}).get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
+    res["real"] = measure_real(env_id, seconds, make_kwargs=make_kwargs) if (real and env_id) else None
     res["torch"] = measure_torch(b, sizes, seconds, eng_threads) if torch else None
     if memory:
         res["memory"] = state_bytes(b, device=device)

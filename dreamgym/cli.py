@@ -19,8 +19,23 @@ def _headline(man: dict) -> str:
     h = f.get("horizons", {})
     if not h:
         return "not evaluated"
+    if f.get("kind") == "tokens":  # token dreams of pixels: no observation vector to compare
+        parts = [f"h{k} {v['frame_psnr_db']:.1f} dB" for k, v in h.items() if k in ("1", "50")]
+        return "frame PSNR: " + ", ".join(parts)
     parts = [f"h{k} {v['ratio']:.2f}x" for k, v in h.items() if k in ("1", "50")]
     return "std RMSE vs copy-last: " + ", ".join(parts)
+
+
+def _fidelity_cell(f: dict) -> str:
+    """The zoo table's fidelity per horizon: the std. RMSE ratio to copy-last for observation vectors, the
+    token accuracy for token dreams of pixels."""
+    h = f.get("horizons", {})
+    keys = [k for k in ("1", "10", "50", "100") if k in h]
+    if not keys:
+        return "—"
+    if f.get("kind") == "tokens":
+        return " / ".join(f"{h[k]['token_accuracy']:.2f}" for k in keys) + " token accuracy"
+    return " / ".join(f"{h[k]['ratio']:.2f}×" for k in keys) + " std. RMSE ÷ copy-last"
 
 
 def cmd_list(args) -> int:
@@ -34,12 +49,13 @@ def cmd_list(args) -> int:
         print("no bundles are shipped with this install")
         return 0
     if args.markdown:  # the README's zoo table
-        print("| id | family | source env | size | std. RMSE ÷ copy-last at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |")
+        print("| id | family | source env | size | held-out fidelity at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |")
         print("|---|---|---|---|---|---|")
         for id, path in shipped_bundles().items():
             man = json.loads((path / "dreamgym.json").read_text())
-            h = man.get("metrics", {}).get("fidelity", {}).get("horizons", {})
-            ratios = " / ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100") if k in h) or "—"
+            f = man.get("metrics", {}).get("fidelity", {})
+            h = f.get("horizons", {})
+            ratios = _fidelity_cell(f)
             psnr = " / ".join(f"{h[k]['frame_psnr_db']:.1f}" for k in ("1", "50") if "frame_psnr_db" in h.get(k, {}))
             print(f"| `{id}` | {man['family']} | `{man.get('source', {}).get('env_id', '?')}` | {_size_mb(path):.1f} MB | "
                   f"{ratios} | {psnr + ' dB' if psnr else '—'} |")

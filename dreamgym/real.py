@@ -63,8 +63,21 @@ def _resize_nearest(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return img[ys][:, xs]
 
 
+def area_resize(frame: np.ndarray, size: int) -> np.ndarray:
+    """Area-average resize of an RGB frame to size x size (how the Atari dreams' frames are made)."""
+    h, w, _ = frame.shape
+    ys = (np.arange(size + 1) * h / size).astype(int)
+    xs = (np.arange(size + 1) * w / size).astype(int)
+    rows = np.add.reduceat(frame.astype(np.float32), ys[:-1], axis=0) / np.diff(ys)[:, None, None]
+    out = np.add.reduceat(rows, xs[:-1], axis=1) / np.diff(xs)[None, :, None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 class RealEnv:
-    """The bundle's source env, stepping one env and returning frames of the dream's frame shape."""
+    """The bundle's source env, stepping one env and returning frames of the dream's frame shape.
+
+    For a dream whose observations are frames of an Atari screen (`source.render.kind == "ale"`), the real
+    observations are turned into the dream's: the screen area-averaged to the frame shape."""
 
     def __init__(self, manifest: dict, seed: int | None = None):
         default_gl()  # before gymnasium imports mujoco
@@ -75,8 +88,16 @@ class RealEnv:
         render = src.get("render", {})
         self.frame_shape = tuple(manifest["frame_shape"])
         kind = render.get("kind") or ("mujoco" if env_id.split("-")[0] in _MUJOCO_ENVS else "env")
+        self._obs_fn = None
         try:
-            if kind == "mujoco":
+            if kind == "ale":
+                import ale_py
+
+                gym.register_envs(ale_py)
+                self.env = gym.make(env_id, **render.get("make_kwargs", {}))
+                self._obs_fn = lambda o: area_resize(o, self.frame_shape[0])
+                self.frames = lambda: self._last
+            elif kind == "mujoco":
                 self.env = gym.make(env_id)
                 self.frames = MujocoFrames(self.env, self.frame_shape[0], render.get("camera", "track"),
                                            render.get("plain_floor", True))
@@ -90,13 +111,21 @@ class RealEnv:
             ) from e
         self.seed = seed
 
+    def _observe(self, obs):
+        if self._obs_fn is None:
+            return obs
+        self._last = self._obs_fn(obs)
+        return self._last
+
     def reset(self, seed: int | None = None):
         obs, info = self.env.reset(seed=seed)
-        return obs
+        return self._observe(obs)
 
     def step(self, action):
+        if isinstance(self.env.action_space, gym.spaces.Discrete):
+            action = int(np.asarray(action).reshape(()))
         obs, r, term, trunc, _ = self.env.step(action)
-        return obs, float(r), bool(term), bool(trunc)
+        return self._observe(obs), float(r), bool(term), bool(trunc)
 
     def frame(self) -> np.ndarray:
         return self.frames()
@@ -105,11 +134,17 @@ class RealEnv:
         u = self.env.unwrapped
         if hasattr(u, "data") and hasattr(u, "set_state"):
             return (u.data.qpos.copy(), u.data.qvel.copy())
+        if hasattr(u, "ale"):  # an Atari emulator snapshot, and the frame it shows
+            return ("ale", u.ale.cloneState(), self._last)
         return None
 
     def set_state(self, st) -> bool:
         if st is None:
             return False
+        if st[0] == "ale":
+            self.env.unwrapped.ale.restoreState(st[1])
+            self._last = st[2]
+            return True
         self.env.unwrapped.set_state(*st)
         return True
 
