@@ -209,7 +209,9 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     b = Bundle.load(resolve(id_or_path))
     flops, flops_src = step_flops(b)
     rows = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
-    eng_threads = rows[-1]["threads"]
+    # the cores the largest batch ran on: intra-op threads times blocks of rows run side by side; the
+    # roofline and torch get the same number of threads
+    eng_threads = (rows[-1]["threads"] or os.cpu_count() or 1) * rows[-1].get("shards", 1)
     res = {
         "id": b.id, "device": choose_device(device),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),

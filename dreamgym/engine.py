@@ -25,6 +25,13 @@ except ImportError:  # pragma: no cover - depends on the install
 
 
 SINGLE_THREAD_MAX_BATCH = 128  # measured here: one thread wins up to 128 envs (239k vs 199k steps/s at 64)
+# How a CPU step is run in parallel, measured with benchmarks/shards.py on the 2-core machine (ratios within
+# one run; the machine is noisy, so these are thresholds with room, not optima):
+PARALLEL_MIN_FLOPS = 50e6  # below this much work per call, one thread: a thread hand-off per node costs more
+#   (HalfCheetah RSSM, 0.42 MFLOP/env: 1 thread wins at 16 envs by 1.2x, even at 64; Pong REM, 176 MFLOP/env:
+#   2 threads win at 1 env by 1.3x)
+SHARD_MAX_STATE_BYTES = 128 << 20  # above this much model state per call, onnxruntime's own thread pool
+#   (the TSSM's 66 KB KV cache per env: shards 1.36x at 256 envs and 1.19x at 1024, but 0.42x at 4096)
 
 
 def available_providers() -> list[str]:
@@ -69,13 +76,33 @@ class Engine:
     `outputs` holds the host buffers a step writes (obs, reward, terminated and latent if offered).
     """
 
-    def __init__(self, bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None):
+    def __init__(self, bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,
+                 shards: int | None = None):
         self.bundle, self.n = bundle, int(num_envs)
         self.device = choose_device(device)
-        # Small batches run fastest on one thread (a thread pool's hand-offs cost more than the work);
-        # large ones on every core. None picks by batch size; an int forces it.
+        # On the CPU, onnxruntime's own thread pool splits every node of the graph between the cores and
+        # joins them after it, a hand-off per node. With little work per call, one thread is fastest. With
+        # enough, the batch is cut into one block of rows per core, each run by a single-threaded session
+        # call on its own thread with no hand-off inside the graph ("shards") — unless the state is so big
+        # that the step is bound by memory traffic, where onnxruntime's pool does better; and one env
+        # cannot be cut. `threads` forces onnxruntime's intra-op threads (and no shards); `shards` a count.
+        cores = os.cpu_count() or 1
+        auto = self.device == "cpu" and threads is None and shards is None
+        if self.device != "cpu" or threads is not None:
+            shards = 1
+        elif shards is None:
+            flops = bundle.manifest.get("model", {}).get("step_flops") or 2 * bundle.manifest.get("model", {}).get("step_macs", 0)
+            work = self.n * flops if flops else (self.n > SINGLE_THREAD_MAX_BATCH) * PARALLEL_MIN_FLOPS
+            state = self.n * sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
+            if work < PARALLEL_MIN_FLOPS or cores == 1:
+                shards, threads = 1, 1
+            elif self.n >= cores and state <= SHARD_MAX_STATE_BYTES:
+                shards = cores
+            else:
+                shards, threads = 1, cores
+        self.shards = max(1, min(int(shards), self.n))
         if threads is None and self.device == "cpu":
-            threads = 1 if self.n <= SINGLE_THREAD_MAX_BATCH else (os.cpu_count() or 1)
+            threads = 1 if (self.shards > 1 or (not auto and self.n <= SINGLE_THREAD_MAX_BATCH)) else cores
         self.threads = threads
         self.ort_seconds = 0.0  # time spent inside onnxruntime's step, for the benchmark's shell share
         self.sessions: dict[str, Any] = {"reset": self._open("reset")}
@@ -120,7 +147,14 @@ class Engine:
         else:
             self._dev = [{k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in h.items()} for h in self._host]
         self.cur = 0
-        self._bindings = [self._bind_step(i) for i in range(2)]
+        cuts = np.linspace(0, n, self.shards + 1).astype(int)
+        self._rows = [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        self._bindings = [[self._bind_step(i, r) for r in self._rows] for i in range(2)]
+        self._pool = None
+        if self.shards > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard")
         self._run_options = [None, None]
         if self.cuda_graph:
             for i in range(2):
@@ -140,35 +174,53 @@ class Engine:
             self.sessions[graph] = self._open(graph)
         return self.sessions[graph]
 
-    def _bind_step(self, src: int) -> Any:
+    def _bind_step(self, src: int, rows: slice) -> Any:
+        """The step's binding from buffer set `src` into the other, for a block of rows (all rows on CUDA)."""
         sess, dst = self.sessions["step"], 1 - src
         bind = sess.io_binding()
         takes = {i.name for i in sess.get_inputs()}
-        for name, v in self._dev[src].items():
-            if name in takes:
-                bind.bind_ortvalue_input(name, v)
         cuda = self.device == "cuda"
-        for name, buf in self.inputs.items():
-            if cuda:
+        if cuda:
+            for name, v in self._dev[src].items():
+                if name in takes:
+                    bind.bind_ortvalue_input(name, v)
+            for name in self.inputs:
                 bind.bind_ortvalue_input(name, self._in_dev[name])
-            else:  # on the CPU the OrtValue is the numpy buffer itself: filling it in place is enough
-                bind.bind_cpu_input(name, buf)
-        for name, v in self._dev[dst].items():
-            bind.bind_ortvalue_output(f"next_{name}", v)
+            for name, v in self._dev[dst].items():
+                bind.bind_ortvalue_output(f"next_{name}", v)
+            for name in self.outputs:
+                bind.bind_ortvalue_output(name, self._out_dev[name])
+            return bind
+        # On the CPU every tensor is a block of rows of a host buffer (a contiguous view, so onnxruntime
+        # reads and writes the buffer itself: filling the inputs in place is enough).
+        for name, buf in self._host[src].items():
+            if name in takes:
+                bind.bind_cpu_input(name, buf[rows])
+        for name, buf in self.inputs.items():
+            bind.bind_cpu_input(name, buf[rows])
+        for name, buf in self._host[dst].items():
+            bind.bind_ortvalue_output(f"next_{name}", ort.OrtValue.ortvalue_from_numpy(buf[rows]))
         for name, buf in self.outputs.items():
-            bind.bind_ortvalue_output(name, self._out_dev[name] if cuda else ort.OrtValue.ortvalue_from_numpy(buf))
+            bind.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf[rows]))
         return bind
 
     # -- running ----------------------------------------------------------------------------------
     def step(self) -> None:
         """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
-        bind = self._bindings[self.cur]
+        binds = self._bindings[self.cur]
         cuda = self.device == "cuda"
         if cuda:
             for name, buf in self.inputs.items():
                 self._in_dev[name].update_inplace(buf)
+        run = self.sessions["step"].run_with_iobinding
         t0 = time.perf_counter()
-        self.sessions["step"].run_with_iobinding(bind, self._run_options[self.cur])
+        if self._pool is None:
+            run(binds[0], self._run_options[self.cur])
+        else:  # one block of rows per core; onnxruntime releases the GIL while it runs
+            futures = [self._pool.submit(run, b) for b in binds[1:]]
+            run(binds[0])
+            for f in futures:
+                f.result()
         self.ort_seconds += time.perf_counter() - t0
         if cuda:
             for name, v in self._out_dev.items():
@@ -203,6 +255,11 @@ class Engine:
                 full[rows] = state[s.name]
             if self.device == "cuda":
                 self._dev[self.cur][s.name].update_inplace(np.ascontiguousarray(full))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def render(self) -> np.ndarray:
         """Frames of the current state, uint8 [num_envs, H, W, 3] (a buffer reused between calls)."""

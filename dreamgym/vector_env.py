@@ -328,3 +328,4 @@ class DreamVectorEnv(VectorEnv):
         from . import _human
 
         _human.close(self)
+        self.engine.close()
