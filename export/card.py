@@ -126,9 +126,22 @@ def model_card(m: dict) -> str:
             "",
             reward_events_table(f),
             "",
-            "![fidelity over horizon](fidelity.png)",
-            "",
         ]
+        if "reward_head" in met:
+            rh = met["reward_head"]
+            lines += [f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
+                      f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
+                      "table above is the dream's ball drifting from the real one.", ""]
+        if "fidelity_mode" in met:
+            fm = met["fidelity_mode"]
+            hs = fm["horizons"]
+            lines += ["With the most likely tokens instead (`noise_scale=0`): frame PSNR "
+                      + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs) + " dB, moving-token accuracy "
+                      + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
+                      + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
+                      f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
+                      "token is sure of it).", ""]
+        lines += ["![fidelity over horizon](fidelity.png)", ""]
     elif f:
         lines += [
             "## Fidelity (held-out episodes)",
@@ -161,7 +174,7 @@ def model_card(m: dict) -> str:
         tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
         worst = max(floats.items(), key=lambda kv: kv[1])
         lines += ["## Export parity", "",
-                  f"torch vs onnxruntime on random states, actions and Gumbel noise: largest error {worst[1]:.2e} "
+                  f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
                   f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
                   f"frames within {frames:.0f} grey level(s).", ""]
     elif "parity" in met:

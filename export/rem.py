@@ -101,6 +101,10 @@ class REM(nn.Module):
         self.term_head = mlp(c.d_model, c.d_model, 1)
         self.register_buffer("reward_values", torch.tensor(REWARD_VALUES))
         self.frame_decoder = nn.Module()  # the exporter's outboard renderer: here the tokenizer's decoder is in the step
+        # real context windows (obs [N, C, S, S, 3], actions [N, C]) for the reset graph's parity check: on
+        # uniform noise frames two codes can be equally near a patch, and torch and onnxruntime may round
+        # the tie differently (a different token, then a different state), which says nothing about export
+        self.example_contexts: dict[str, np.ndarray] | None = None
 
     # -- the world model -------------------------------------------------------------------------------
     def initial_state(self, B: int, device=None) -> torch.Tensor:
@@ -238,9 +242,14 @@ class REM(nn.Module):
         ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0]["shape"]))).astype(np.float32)
         tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
         gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, K, c.vocab)))).astype(np.float32)
+        reset = {"context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
+                 "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64)}
+        if self.example_contexts is not None:
+            pick = rng.integers(len(self.example_contexts["obs"]), size=batch)
+            reset = {"context_obs": self.example_contexts["obs"][pick].astype(np.float32),
+                     "context_actions": self.example_contexts["actions"][pick].astype(np.int64)}
         return {
-            "reset": {"context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
-                      "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64)},
+            "reset": reset,
             "step": {"retention": ret, "tokens": tok, "action": rng.integers(c.actions, size=batch).astype(np.int64),
                      "noise_tokens": gumbel},
             "render": {"retention": ret, "tokens": tok},

@@ -124,3 +124,11 @@ def test_tile_and_write_helpers(tmp_path):
     assert read_video(p).shape == (3, *grid.shape)
     with pytest.raises(ValueError, match=".mp4 or .gif"):
         write_video(tmp_path / "t.webm", [grid])
+
+
+def test_record_pong_compare_with_the_real_atari(tmp_path):
+    """The Pong dream beside the real ALE screen, reduced the way its data was, under the bundled policy."""
+    pytest.importorskip("ale_py")
+    out = record("Dream-Pong-v0", tmp_path / "pong.mp4", steps=6, num_envs=2, policy="bundle", compare=True,
+                 scale=1, progress=False)
+    assert read_video(out).shape == (6, 2 * 64 + 2, 3 * 64 + 4, 3)  # two rows of real | dream | error

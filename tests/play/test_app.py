@@ -175,3 +175,39 @@ def test_benchmark_prints_fps_last():
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("fps=") and float(last[4:]) > 0
+
+
+PONG = "Dream-Pong-v0"
+
+
+@pytest.fixture
+def pong(tmp_path):
+    a = PlayApp(dreamgym.resolve(PONG), record_dir=tmp_path, seed=0)
+    yield a
+    a.close()
+
+
+def test_pong_keys_drive_the_paddle(pong):
+    """Pong's keymap from the manifest: up / down move the paddle, f fires, combinations win."""
+    assert pong.keys.kind == "discrete"
+    assert int(pong.action) == 0  # nothing held: NOOP
+    pong.frame([down("up")])
+    assert int(pong.action) == 2  # RIGHT moves the paddle up
+    pong.frame([down("f")])
+    assert int(pong.action) == 4  # RIGHTFIRE
+    pong.frame([up("up"), up("f"), down("s")])
+    assert int(pong.action) == 3
+    assert pong.view().shape[-1] == 3 and pong.obs.dtype == np.uint8
+
+
+def test_pong_side_by_side_with_the_real_atari(pong):
+    pytest.importorskip("ale_py")
+    pong.frame([down("f7")])
+    assert pong.real is not None
+    for _ in range(3):
+        pong.frame([down("up")])
+    assert pong.real_frame.shape == (64, 64, 3)
+    H, W, _ = pong.bundle.frame_shape
+    assert pong.view().shape == (H, 2 * W + 2, 3)
+    pong.frame([down("left")])  # rewind restores the emulator too
+    assert pong.real_frame.shape == (64, 64, 3)
