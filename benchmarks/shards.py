@@ -11,8 +11,6 @@ import json
 import os
 import time
 
-import numpy as np
-
 import dreamgym
 from dreamgym import DreamVectorEnv
 from dreamgym.bench import _timed

@@ -195,3 +195,21 @@ def model_card(m: dict) -> str:
             lines.append("")
     lines += ["## Version History", "", "- v0: first release.", ""]
     return "\n".join(lines)
+
+
+def make_preview(out, steps: int = 60) -> None:
+    """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI)."""
+    from pathlib import Path
+
+    from dreamgym.bundle import MANIFEST
+    from dreamgym.record import record
+
+    from .exporter import finalize
+
+    out = Path(out)
+    man = json.loads((out / MANIFEST).read_text())
+    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
+    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
+    man["preview"] = {"file": "preview.gif", "command": cmd}
+    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
+    finalize(out, model_card)

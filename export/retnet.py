@@ -1,4 +1,4 @@
-"""RetNet backbone for the Simulus/REM family (groundwork for issue 7; not yet a shipped bundle).
+"""RetNet backbone for the Simulus/REM family (`rem.py`).
 
 Multi-scale retention (Sun et al. 2023) written once, in its chunkwise form: a chunk of C tokens is
 processed in parallel against a recurrent state S (B, H, dk, dv) and returns the next state. With S = 0

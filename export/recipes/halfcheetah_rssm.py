@@ -29,7 +29,7 @@ import numpy as np
 
 from dreamgym.real import MUJOCO_RENDER
 from dreamgym.export.ars import ARSConfig, LinearPolicy, evaluate as ars_evaluate, train_ars
-from dreamgym.export.card import model_card
+from dreamgym.export.card import make_preview, model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import load_folder
 from dreamgym.export.evaluate import evaluate, write_metrics
@@ -180,20 +180,6 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
     write_metrics(out, metrics, extra)
     make_preview(out)
     return {"fidelity": metrics, **extra}
-
-
-def make_preview(out: Path, steps: int = 60) -> None:
-    """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI)."""
-    from dreamgym.bundle import MANIFEST
-    from dreamgym.export.exporter import finalize
-    from dreamgym.record import record
-
-    man = json.loads((out / MANIFEST).read_text())
-    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
-    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
-    man["preview"] = {"file": "preview.gif", "command": cmd}
-    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
-    finalize(out, model_card)
 
 
 def cli(description: str, full: dict, tiny: dict, id: str, out_name: str, argv=None) -> None:

@@ -350,7 +350,7 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
 def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress: bool = True, log=print) -> dict:
     """Every stage of the recipe; returns the fidelity and timings (also written into the bundle)."""
     from .. import exporter
-    from ..card import model_card
+    from ..card import make_preview
     from ..evaluate import token_episodes, token_fidelity, write_metrics
 
     run.mkdir(parents=True, exist_ok=True)
@@ -411,23 +411,8 @@ def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress:
     recipe = {"command": "python -m dreamgym.export.recipes.pong_rem", "machine": "2-core x86-64 CPU, no GPU",
               "stages": times, "wall_s": total, "wall_time_text": f"{total / 60:.0f} min"}
     write_metrics(out, fid, {"parity": par, "recipe": recipe, "fidelity_mode": mode, "reward_head": head})
-    make_preview(out)
+    make_preview(out)  # the same code path as `dreamgym record`
     return {"fidelity": fid, "parity": par, "timings": times}
-
-
-def make_preview(out: Path, steps: int = 60) -> None:
-    from dreamgym.bundle import MANIFEST
-    from dreamgym.record import record
-
-    from ..card import model_card
-    from ..exporter import finalize
-
-    man = json.loads((out / MANIFEST).read_text())
-    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
-    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
-    man["preview"] = {"file": "preview.gif", "command": cmd}
-    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
-    finalize(out, model_card)
 
 
 def main(argv=None) -> None:

@@ -1,4 +1,4 @@
-"""RetNet groundwork for the Simulus family: the parallel, chunkwise and recurrent forms agree."""
+"""RetNet for the Simulus family: the parallel, chunkwise and recurrent forms agree."""
 
 import pytest
 
