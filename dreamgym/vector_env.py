@@ -34,7 +34,9 @@ class DreamVectorEnv(VectorEnv):
         autoreset_mode: NEXT_STEP (Gymnasium's default), SAME_STEP or DISABLED (then reset finished
             envs with ``reset(options={"reset_mask": mask})``).
         max_episode_steps: truncation horizon; the manifest's by default.
-        threads: onnxruntime intra-op threads (None lets onnxruntime choose).
+        threads: onnxruntime intra-op threads. None (the default) picks the CPU schedule from the work
+            per step: one thread for small steps, else one block of rows per core run side by side,
+            or onnxruntime's own threads when the state is large (see ``dreamgym.engine``).
         noise_scale: multiplies the sampling noise fed to the graphs: 1 samples the model, 0 gives
             its mean (Gaussian latents) or mode (categorical, Gumbel-max) -- a deterministic dream.
 
