@@ -22,7 +22,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .engine import choose_device, make_session
-from .vector_env import DreamVectorEnv
+from .vector_env import DreamVectorEnv, draw_noise
 
 DEFAULT_SIZES = (1, 16, 64, 256, 1024, 4096)
 
@@ -98,13 +98,11 @@ def measure_single(bundle: Bundle, seconds: float) -> float:
 
 
 def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16), make_kwargs: dict | None = None) -> dict | None:
+    from .real import make_source_env
+
     kw = dict(make_kwargs or {})
     try:
-        if env_id.startswith("ALE/"):
-            import ale_py
-
-            gym.register_envs(ale_py)
-        env = gym.make(env_id, **kw)
+        env = make_source_env(env_id, **kw)
     except Exception:
         return None
     env.reset(seed=0)
@@ -141,13 +139,7 @@ def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str,
     else:
         feeds["action"] = rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32)
     for nz in bundle.noise_for("step"):
-        if nz.distribution == "gumbel":
-            u = rng.uniform(1e-6, 1 - 1e-6, (n, *nz.shape))
-            feeds[nz.name] = (-np.log(-np.log(u))).astype(nz.np_dtype)
-        elif nz.distribution == "uniform":
-            feeds[nz.name] = rng.uniform(size=(n, *nz.shape)).astype(nz.np_dtype)
-        else:
-            feeds[nz.name] = rng.standard_normal((n, *nz.shape)).astype(nz.np_dtype)
+        feeds[nz.name] = draw_noise(rng, nz.distribution, np.empty((n, *nz.shape), nz.np_dtype))
     return feeds
 
 

@@ -87,12 +87,15 @@ class Engine:
         # that the step is bound by memory traffic, where onnxruntime's pool does better; and one env
         # cannot be cut. `threads` forces onnxruntime's intra-op threads (and no shards); `shards` a count.
         cores = os.cpu_count() or 1
-        auto = self.device == "cpu" and threads is None and shards is None
         if self.device != "cpu" or threads is not None:
             shards = 1
         elif shards is None:
-            flops = bundle.manifest.get("model", {}).get("step_flops") or 2 * bundle.manifest.get("model", {}).get("step_macs", 0)
-            work = self.n * flops if flops else (self.n > SINGLE_THREAD_MAX_BATCH) * PARALLEL_MIN_FLOPS
+            model = bundle.manifest.get("model", {})
+            flops = model.get("step_flops") or 2 * model.get("step_macs", 0)
+            if flops:
+                work = self.n * flops
+            else:  # a manifest without a FLOP count: parallel above SINGLE_THREAD_MAX_BATCH envs
+                work = PARALLEL_MIN_FLOPS if self.n > SINGLE_THREAD_MAX_BATCH else 0.0
             state = self.n * sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
             if work < PARALLEL_MIN_FLOPS or cores == 1:
                 shards, threads = 1, 1
@@ -102,7 +105,7 @@ class Engine:
                 shards, threads = 1, cores
         self.shards = max(1, min(int(shards), self.n))
         if threads is None and self.device == "cpu":
-            threads = 1 if (self.shards > 1 or (not auto and self.n <= SINGLE_THREAD_MAX_BATCH)) else cores
+            threads = 1 if (self.shards > 1 or self.n <= SINGLE_THREAD_MAX_BATCH) else cores
         self.threads = threads
         self.ort_seconds = 0.0  # time spent inside onnxruntime's step, for the benchmark's shell share
         self.sessions: dict[str, Any] = {"reset": self._open("reset")}

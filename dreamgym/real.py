@@ -73,6 +73,15 @@ def area_resize(frame: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def make_source_env(env_id: str, **kwargs) -> gym.Env:
+    """gym.make for a bundle's source env; Atari ids ("ALE/...") need ale_py imported to be registered."""
+    if env_id.startswith("ALE/"):
+        import ale_py
+
+        gym.register_envs(ale_py)
+    return gym.make(env_id, **kwargs)
+
+
 class RealEnv:
     """The bundle's source env, stepping one env and returning frames of the dream's frame shape.
 
@@ -91,10 +100,7 @@ class RealEnv:
         self._obs_fn = None
         try:
             if kind == "ale":
-                import ale_py
-
-                gym.register_envs(ale_py)
-                self.env = gym.make(env_id, **render.get("make_kwargs", {}))
+                self.env = make_source_env(env_id, **render.get("make_kwargs", {}))
                 self._obs_fn = lambda o: area_resize(o, self.frame_shape[0])
                 self.frames = lambda: self._last
             elif kind == "mujoco":

@@ -21,6 +21,25 @@ from .engine import Engine
 from .errors import ActionError
 
 
+
+def draw_noise(rng: np.random.Generator, dist: str, out: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Fill float32 `out` with noise of the manifest's distribution ("normal", "uniform" or "gumbel"),
+    times `scale` (0 gives zeros: the model's mean or mode)."""
+    if scale == 0.0:
+        out.fill(0.0)
+        return out
+    if dist == "normal":
+        rng.standard_normal(dtype=np.float32, out=out)
+    elif dist == "uniform":
+        rng.random(dtype=np.float32, out=out)
+    else:  # gumbel: -log(-log(u)), u kept away from 0 and 1
+        rng.random(dtype=np.float32, out=out)
+        np.clip(out, 1e-6, 1 - 1e-6, out=out)
+        np.negative(np.log(-np.log(out, out=out), out=out), out=out)
+    if scale != 1.0:
+        out *= scale
+    return out
+
 class DreamVectorEnv(VectorEnv):
     """A batch of dreams of one bundle, stepped together.
 
@@ -185,7 +204,7 @@ class DreamVectorEnv(VectorEnv):
         # only the arrays handed to the caller are allocated.
         self._write_action(actions)  # checks first: a bad action changes nothing
         for nz, buf in self._step_noise:
-            self._draw(nz.distribution, buf.shape, buf.dtype, out=buf)
+            draw_noise(self._np_random, nz.distribution, buf, self.noise_scale)
         self.engine.step()
         out = self.engine.outputs
         # a fresh array each step: the caller may keep it (a replay buffer), and resets write into ours
@@ -262,23 +281,7 @@ class DreamVectorEnv(VectorEnv):
             buf[...] = a
 
     def _draw(self, dist: str, shape, dtype, out: np.ndarray | None = None) -> np.ndarray:
-        rng = self._np_random
-        if out is None:
-            out = np.empty(shape, dtype)
-        if self.noise_scale == 0.0:
-            out.fill(0.0)
-            return out
-        if dist == "normal":
-            rng.standard_normal(dtype=np.float32, out=out)
-        elif dist == "uniform":
-            rng.random(dtype=np.float32, out=out)
-        else:  # gumbel: -log(-log(u)), u kept away from 0 and 1
-            rng.random(dtype=np.float32, out=out)
-            np.clip(out, 1e-6, 1 - 1e-6, out=out)
-            np.negative(np.log(-np.log(out, out=out), out=out), out=out)
-        if self.noise_scale != 1.0:
-            out *= self.noise_scale
-        return out
+        return draw_noise(self._np_random, dist, np.empty(shape, dtype) if out is None else out, self.noise_scale)
 
     # -- observations, state and frames -----------------------------------------------------------
     def _observe_fresh(self) -> np.ndarray:

@@ -37,12 +37,6 @@ class PongCollectConfig:
     """seed of the env and the behaviour"""
 
 
-def resize(frame: np.ndarray, size: int) -> np.ndarray:
-    """Area-average resize of a 210x160 ALE frame to size x size (the runtime's `area_resize`, so that the
-    real env beside a dream in `dreamgym play` and `record --compare` shows the same frames)."""
-    return area_resize(frame, size)
-
-
 def tracker_action(ram: np.ndarray, rng: np.random.Generator, noise: float) -> int:
     if rng.random() < noise:
         return int(rng.integers(6))
@@ -65,7 +59,7 @@ def collect_pong(cfg: PongCollectConfig, out_dir: str | Path, progress: bool = T
     paths = []
     for i in tqdm(range(cfg.episodes), desc="collect ALE/Pong-v5", disable=not progress, unit="ep"):
         obs, _ = env.reset(seed=cfg.seed * 100_003 + i)
-        O, A, R, TE, TR = [resize(obs, cfg.size)], [], [], [], []
+        O, A, R, TE, TR = [area_resize(obs, cfg.size)], [], [], [], []
         random_until = 0
         for t in range(cfg.max_steps):
             if t >= random_until and rng.random() < cfg.random_share / 50:
@@ -73,7 +67,7 @@ def collect_pong(cfg: PongCollectConfig, out_dir: str | Path, progress: bool = T
             ram = env.unwrapped.ale.getRAM()
             a = int(rng.integers(6)) if t < random_until else tracker_action(ram, rng, cfg.noise)
             obs, r, term, trunc, _ = env.step(a)
-            O.append(resize(obs, cfg.size)), A.append(a), R.append(r), TE.append(term), TR.append(trunc)
+            O.append(area_resize(obs, cfg.size)), A.append(a), R.append(r), TE.append(term), TR.append(trunc)
             if term or trunc:
                 break
         ep = {"obs": np.asarray(O, np.uint8), "actions": np.asarray(A, np.int64), "rewards": np.asarray(R, np.float32),

@@ -29,20 +29,26 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return -10 * np.log10(np.maximum(mse, 1e-10))
 
 
-def open_loop(bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 50, noise_scale: float = 0.0,
-              seed: int = 0) -> dict:
-    """Imagine `horizon` steps from every `stride`-th real window; returns predictions and truths."""
+def _windows(bundle_path, episodes: list[dict], horizon: int, stride: int, noise_scale: float, seed: int):
+    """A vector dream with one env per `stride`-th real window (room for `horizon` steps after it), each
+    reset from its C real steps. Returns (env, [(episode, start)], C)."""
     import dreamgym
 
-    b = dreamgym.Bundle.load(bundle_path)
-    C = b.context_length
+    C = dreamgym.Bundle.load(bundle_path).context_length
     starts = [(i, s) for i, e in enumerate(episodes) for s in range(0, len(e["obs"]) - C - horizon + 1, stride)]
-    n = len(starts)
-    env = dreamgym.make_vec(bundle_path, n, render_mode="rgb_array", noise_scale=noise_scale,
+    env = dreamgym.make_vec(bundle_path, len(starts), render_mode="rgb_array", noise_scale=noise_scale,
                             autoreset_mode="Disabled", max_episode_steps=10**9)
     ctx = {"obs": np.stack([episodes[i]["obs"][s:s + C] for i, s in starts]),
            "actions": np.stack([episodes[i]["prev_act"][s:s + C] for i, s in starts])}
     env.reset(seed=seed, options={"context": ctx})
+    return env, starts, C
+
+
+def open_loop(bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 50, noise_scale: float = 0.0,
+              seed: int = 0) -> dict:
+    """Imagine `horizon` steps from every `stride`-th real window; returns predictions and truths."""
+    env, starts, C = _windows(bundle_path, episodes, horizon, stride, noise_scale, seed)
+    n = len(starts)
     has_frames = all("frames" in e for e in episodes)
     pred_o, true_o, pred_r, true_r, psnr = [], [], [], [], []
     for h in range(1, horizon + 1):
@@ -120,15 +126,9 @@ def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride
 
     from .families import model_from_bundle
 
-    b = dreamgym.Bundle.load(bundle_path)
-    model = model_from_bundle(b)
-    C = b.context_length
-    starts = [(i, s) for i, e in enumerate(episodes) for s in range(0, len(e["obs"]) - C - horizon + 1, stride)]
+    model = model_from_bundle(dreamgym.Bundle.load(bundle_path))
+    env, starts, C = _windows(bundle_path, episodes, horizon, stride, noise_scale, seed)
     n = len(starts)
-    env = dreamgym.make_vec(bundle_path, n, noise_scale=noise_scale, autoreset_mode="Disabled", max_episode_steps=10**9)
-    ctx = {"obs": np.stack([episodes[i]["obs"][s:s + C] for i, s in starts]),
-           "actions": np.stack([episodes[i]["prev_act"][s:s + C] for i, s in starts])}
-    env.reset(seed=seed, options={"context": ctx})
 
     def encode(frames):
         with torch.no_grad():

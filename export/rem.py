@@ -25,7 +25,6 @@ short loop over time (T steps), everything else is batched over all blocks.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,8 +285,3 @@ def decoder_macs(tok: ImageTokenizer) -> int:
     for h in hs:
         h.remove()
     return total
-
-
-def config_from_dict(d: dict) -> REMConfig:
-    names = {f.name for f in dataclasses.fields(REMConfig)}
-    return REMConfig(**{k: v for k, v in d.items() if k in names})

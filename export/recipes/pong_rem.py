@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..collect import load_episodes
 from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
 from ..rem import REM, REMConfig
 from ..tokenizer import ImageTokenizer
@@ -89,10 +90,7 @@ QUICK = Recipe(model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32,
 
 
 def load_pong(folder: Path) -> list[dict[str, np.ndarray]]:
-    eps = []
-    for p in sorted(Path(folder).glob("episode_*.npz")):
-        with np.load(p, allow_pickle=False) as z:
-            eps.append({k: z[k] for k in ("obs", "actions", "rewards", "terminations")})
+    eps = list(load_episodes(folder))
     if not eps:
         raise FileNotFoundError(f"no episode_*.npz in {folder}; run the collect stage first")
     return eps

@@ -31,22 +31,13 @@ def test_torch_model_rebuilt_from_bundle_matches_onnx():
     import onnxruntime as ort
 
     import dreamgym
+    from dreamgym.bench import example_feeds
     from dreamgym.export.families import torch_step
 
     for id in dreamgym.shipped_bundles():
         b = dreamgym.Bundle.load(dreamgym.resolve(id))
         step = torch_step(b)
-        rng = np.random.default_rng(0)
-        feeds = {}
-        for s in b.state:  # token states hold small valid ids; float states random values
-            x = rng.integers(0, 8, (4, *s.shape)) if s.np_dtype.kind in "iu" else rng.standard_normal((4, *s.shape))
-            feeds[s.name] = x.astype(s.np_dtype)
-        b.action_space.seed(0)
-        feeds["action"] = np.stack([b.action_space.sample() for _ in range(4)])
-        if feeds["action"].dtype.kind == "f":
-            feeds["action"] = feeds["action"].astype(np.float32)
-        for nz in b.noise_for("step"):
-            feeds[nz.name] = rng.standard_normal((4, *nz.shape)).astype(np.float32)
+        feeds = example_feeds(b, 4, np.random.default_rng(0))  # token states get small valid ids
         sess = ort.InferenceSession(str(b.graph_file("step")), providers=["CPUExecutionProvider"])
         got = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})
         for t, o in zip(step(feeds), got):
