@@ -231,9 +231,12 @@ def train_world(model: REM, train: TokenSequences, held: TokenSequences, cfg: Wo
         step, wall = meta["step"], meta["wall_s"]
         log(f"world model: resumed at update {step}")
     t0 = time.time() - wall
-    logf = open(out / "world_log.jsonl", "a")
+    log_path = out / "world_log.jsonl"
+    # a finished run resumed: its last held-out evaluation is the last line of its log
+    lines = log_path.read_text().splitlines() if log_path.exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    logf = open(log_path, "a")
     bar = tqdm(total=cfg.steps, initial=step, desc="world model", disable=not progress, unit="upd")
-    last = {}
     while step < cfg.steps:
         model.train()
         model.tokenizer.eval()
@@ -246,6 +249,7 @@ def train_world(model: REM, train: TokenSequences, held: TokenSequences, cfg: Wo
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         step += 1
+        wall = time.time() - t0
         bar.update(1)
         bar.set_postfix(tok=f"{logs['tokens']:.3f}", acc_moving=f"{logs['acc_moving']:.2f}")
         if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -257,11 +261,12 @@ def train_world(model: REM, train: TokenSequences, held: TokenSequences, cfg: Wo
             logf.write(json.dumps(last) + "\n")
             logf.flush()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, model, {"world": opt}, {"step": step, "wall_s": time.time() - t0,
+            save_checkpoint(ckpt, model, {"world": opt}, {"step": step, "wall_s": wall,
                                                           "config": dataclasses.asdict(model.cfg)})
     bar.close()
     logf.close()
-    return {"updates": step, "wall_s": round(time.time() - t0, 1), "last_eval": last}
+    # training time only: a resumed run that had nothing left to do reports the time it was trained for
+    return {"updates": step, "wall_s": round(wall, 1), "last_eval": last}
 
 
 KEYMAP = {"discrete": {"default": 0, "bindings": [
