@@ -54,6 +54,33 @@ def test_torch_onnxruntime_parity(tmp_path, classes):
     assert report["render.frame"] <= 1  # uint8 rounding
 
 
+@pytest.mark.parametrize("symlog_inputs", [True, False], ids=["symlog", "standardised"])
+@pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
+def test_export_step_is_imagine_step(classes, symlog_inputs):
+    """The step traced into step.onnx is the model's own step rewritten: the same outputs, also where the
+    prior's std logits are far out on either side (softplus in its stable form) and near the continue
+    head's threshold."""
+    torch.manual_seed(0)
+    m = RSSM(RSSMConfig(classes=classes, symlog_inputs=symlog_inputs, **TINY)).eval()
+    if not symlog_inputs:
+        m.set_obs_stats(np.linspace(-1, 1, 17), np.linspace(0.5, 3, 17))
+    with torch.no_grad():
+        m.prior_net[-1].weight.mul_(200.0)  # std logits of several hundred: exp() would overflow float32
+    ex = m.example_inputs(257, 4, np.random.default_rng(1))["step"]
+    args = [torch.from_numpy(ex[k]) for k in ("h", "z", "action", "noise_z")]
+    with torch.no_grad():
+        want, got = m.imagine_step(*args), m.export_step(*args)
+        stats = m.prior_net(want[0])
+    if not classes:
+        assert stats.abs().max() > 100  # the test reaches the range it is about
+    for name, w, g in zip(("h", "z", "obs", "reward", "terminated", "latent"), want, got):
+        assert w.shape == g.shape and w.dtype == g.dtype, name
+        if w.dtype == torch.bool:
+            assert (w == g).float().mean() >= 0.99, name  # a rounding step may flip a value at the threshold
+        else:
+            assert torch.isfinite(g).all() and torch.allclose(w, g, rtol=1e-5, atol=1e-4), name
+
+
 def test_export_has_dynamic_batch_and_no_external_data(tmp_path):
     import onnx
     import onnxruntime as ort
