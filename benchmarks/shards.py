@@ -1,9 +1,11 @@
 """The CPU step's parallel schedule, measured: onnxruntime's intra-op thread pool against one block of
-rows per core (each a single-threaded run on its own thread), in one run.
+rows per core (each a single-threaded run on its own thread), and rows stepped in cache-sized tiles, in
+one run.
 
     python benchmarks/shards.py [--id Dream-HalfCheetah-v0] [--seconds 2] [--json]
 
-Rows: env-steps/s through the vector API for 1 thread, 2 intra-op threads, and 2 shards of rows.
+Rows: env-steps/s through the vector API for 1 thread, 2 intra-op threads, 2 shards of rows (each in
+one call), and 2 shards stepped in tiles of at most TILE_ROWS rows (what the engine does by default).
 """
 
 import argparse
@@ -14,19 +16,16 @@ import time
 import dreamgym
 from dreamgym import DreamVectorEnv
 from dreamgym.bench import _timed
+from dreamgym.engine import TILE_ROWS
 
 
 def rate(bundle, n, seconds, **kw) -> float:
-    from dreamgym.engine import Engine
-
-    env = DreamVectorEnv(bundle, n)
-    env.engine.close()
-    env.engine = Engine(env.bundle, n, **kw)  # the schedule under test
-    env._step_noise = [(nz, env.engine.inputs[nz.name]) for nz in env.bundle.noise_for("step")]
+    threads = kw.pop("threads", None)
+    env = DreamVectorEnv(bundle, n, threads=threads, engine_options=kw)  # the schedule under test
     env.reset(seed=0)
     env.action_space.seed(0)
     a = env.action_space.sample()
-    sec, _ = _timed(lambda: env.step(a), seconds)
+    sec = _timed(lambda: env.step(a), seconds)[0]
     env.close()
     return n / sec
 
@@ -42,14 +41,18 @@ def main():
     cores = os.cpu_count() or 1
     rows = []
     print(f"{a.id}, {cores} cores, {time.strftime('%Y-%m-%d')}")
-    print(f"{'num_envs':>8} {'1 thread':>10} {f'{cores} threads':>10} {f'{cores} shards':>10} {'shards ÷ best other':>20}")
+    tile = TILE_ROWS
+    print(f"{'num_envs':>8} {'1 thread':>10} {f'{cores} threads':>10} {f'{cores} shards':>10} "
+          f"{f'+ tiles {tile}':>12} {'tiles ÷ best other':>18}")
     for n in (int(x) for x in a.sizes.split(",")):
-        r = {"num_envs": n, "one_thread": rate(b, n, a.seconds, threads=1),
-             "intra_op_threads": rate(b, n, a.seconds, threads=cores),
-             "shards": rate(b, n, a.seconds, shards=cores)}
+        r = {"num_envs": n, "one_thread": rate(b, n, a.seconds, threads=1, tile_rows=None),
+             "intra_op_threads": rate(b, n, a.seconds, threads=cores, tile_rows=None),
+             "shards": rate(b, n, a.seconds, shards=cores, tile_rows=None),
+             "shards_tiles": rate(b, n, a.seconds, shards=cores, tile_rows=tile)}
         rows.append(r)
-        best = max(r["one_thread"], r["intra_op_threads"])
-        print(f"{n:>8} {r['one_thread']:>10,.0f} {r['intra_op_threads']:>10,.0f} {r['shards']:>10,.0f} {r['shards'] / best:>19.2f}×")
+        best = max(r["one_thread"], r["intra_op_threads"], r["shards"])
+        print(f"{n:>8} {r['one_thread']:>10,.0f} {r['intra_op_threads']:>10,.0f} {r['shards']:>10,.0f} "
+              f"{r['shards_tiles']:>12,.0f} {r['shards_tiles'] / best:>17.2f}×")
     if a.json:
         print(json.dumps({"id": a.id, "cores": cores, "rows": rows}))
 

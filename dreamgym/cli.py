@@ -177,8 +177,10 @@ def main(argv=None) -> int:
     p.add_argument("id", help="a registered id or a bundle folder")
     p.add_argument("--num-envs", default="1,16,64,256,1024,4096", help="comma-separated batch sizes")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: 1 up to 128 envs, all cores above)")
-    p.add_argument("--seconds", type=float, default=1.0, help="measuring time per figure")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime intra-op threads (default: the engine's schedule from the work per step)")
+    p.add_argument("--seconds", type=float, default=1.0, help="measuring time per figure and round")
+    p.add_argument("--rounds", type=int, default=3, help="measure every figure this many times in turn; report each best")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--no-real", action="store_true", help="skip the real env")
     p.add_argument("--no-torch", action="store_true", help="skip torch eager")

@@ -62,8 +62,7 @@ class DreamEnv(gym.Env):
                 from .errors import ActionError
 
                 raise ActionError(f"{self.bundle.id}: expected an action of shape {self.action_space.shape}, got {a.shape}")
-        obs, r, term, trunc, _ = self.venv.step(a[None])
-        return obs[0], float(r[0]), bool(term[0]), bool(trunc[0]), {}
+        return self.venv.step_one(a[None])
 
     def render(self):
         if self.render_mode is None:

@@ -284,3 +284,44 @@ def test_import_boundary_and_namespace_make():
     out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("n", [100, 64 * 24 + 1, 4096 * 24], ids=["ziggurat", "box-muller-odd", "box-muller"])
+def test_normal_noise_is_standard_normal(n):
+    """The runtime's normal draws (numpy's ziggurat for few values, Box-Muller for many) have the standard
+    normal's moments and quantiles, and two generators with one seed draw the same values."""
+    from dreamgym.vector_env import draw_noise, noise_scratch
+
+    out = np.empty(n, np.float32)
+    scratch = noise_scratch("normal", out)
+    rng = np.random.default_rng(0)
+    z = np.concatenate([draw_noise(rng, "normal", out, 1.0, scratch).copy() for _ in range(max(1, 400_000 // n))])
+    assert np.isfinite(z).all() and z.dtype == np.float32
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(np.mean(np.abs(z) < 1) - 0.6827) < 0.005 and abs(np.mean(np.abs(z) < 2) - 0.9545) < 0.003
+    assert abs(np.mean(z**4) - 3) < 0.1  # kurtosis: the tails are a normal's
+    again = draw_noise(np.random.default_rng(0), "normal", np.empty(n, np.float32))
+    np.testing.assert_array_equal(again, z[:n])
+
+
+def test_every_cpu_schedule_steps_the_same_dream():
+    """One thread, onnxruntime's threads, blocks of rows side by side and tiles of rows: the same numbers."""
+    n = 37
+
+    def run(threads=None, **engine_options):
+        env = DreamVectorEnv(dreamgym.resolve(ID), n, device="cpu", threads=threads, engine_options=engine_options)
+        env.reset(seed=5)
+        rng = np.random.default_rng(0)
+        out = [env.step(rng.uniform(-1, 1, (n, 6)))[:2] for _ in range(6)]
+        env.close()
+        return out, env.get_state()
+
+    want, want_state = run(threads=1, tile_rows=None)
+    for kw in ({"threads": 2, "tile_rows": None}, {"shards": 2, "tile_rows": None}, {"shards": 2, "tile_rows": 5},
+               {"shards": 1, "tile_rows": 8}):
+        got, state = run(**kw)
+        for (wo, wr), (go, gr) in zip(want, got):
+            np.testing.assert_array_equal(go, wo, err_msg=str(kw))
+            np.testing.assert_array_equal(gr, wr, err_msg=str(kw))
+        for k in want_state:
+            np.testing.assert_array_equal(state[k], want_state[k], err_msg=str(kw))
