@@ -1,11 +1,12 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
 
-    python benchmarks/size_tradeoff.py [--train]   # --train builds the larger variant first (~45 min)
+    python benchmarks/size_tradeoff.py [--train large|small]   # builds a variant first (~45 / ~15 min)
 
-Builds the larger RSSM (deter 200, hidden 200) with the HalfCheetah recipe's data, policy and protocol
-(bundle in runs/halfcheetah/bundle_large, never shipped), then prints one markdown row per size: fidelity
-ratios from the same evaluator, multiply-adds per step, and env-steps/s at 1, 64 and 4096 envs next to
-the real env's best vectorised throughput, all speeds from one run.
+Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
+runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations)
+and `small` (deter 96, hidden 96, standardised observations like the shipped model), then prints one
+markdown row per size: fidelity ratios from the same evaluator, multiply-adds per step, and env-steps/s
+at 1, 64 and 4096 envs and the single env through gym.make next to the real env, speeds from one run.
 """
 
 import argparse
@@ -16,30 +17,35 @@ import dreamgym
 from dreamgym.bench import bench
 
 WORK = Path("runs/halfcheetah")
-LARGE_OUT = WORK / "bundle_large"
+VARIANTS = ("large", "small")
 
 
-def build_large():
+def build_variant(name: str):
     from dreamgym.export.recipes.halfcheetah_rssm import FULL, build
     from dreamgym.export.rssm import RSSMConfig
     from dreamgym.export.train import TrainConfig
 
-    sizes = {**FULL, "run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
-             "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50)}
-    build(WORK, LARGE_OUT, sizes, id="Dream-HalfCheetah-large-v0")
+    if name == "large":
+        sizes = {**FULL, "run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
+                 "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50)}
+    else:  # the shipped recipe at a smaller width
+        sizes = {**FULL, "run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)}
+    build(WORK, WORK / f"bundle_{name}", sizes, id=f"Dream-HalfCheetah-{name}-v0")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", action="store_true")
+    ap.add_argument("--train", choices=VARIANTS, help="build this variant first")
     ap.add_argument("--seconds", type=float, default=1.5)
     a = ap.parse_args()
     if a.train:
-        build_large()
-    paths = ([LARGE_OUT] if LARGE_OUT.exists() else []) + [dreamgym.resolve("Dream-HalfCheetah-v0")]
+        build_variant(a.train)
+    paths = [WORK / f"bundle_{v}" for v in VARIANTS if (WORK / f"bundle_{v}").exists()]
+    paths.append(dreamgym.resolve("Dream-HalfCheetah-v0"))
     print("| model | multiply-adds / step | train updates | h=1 | h=10 | h=50 | h=100 | reward corr | PSNR h=1 / 50 "
-          "| steps/s @1 | @64 | @4096 | @4096 ÷ real best vector | roofline share @4096 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| steps/s @1 | @64 | @4096 | single (gym.make) ÷ real single | @64 ÷ real best vector "
+          "| @4096 ÷ real best vector | roofline share @4096 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in paths:
         b = dreamgym.Bundle.load(p)
         res = bench(p, sizes=(1, 64, 4096), seconds=a.seconds, torch=False, memory=False)
@@ -48,12 +54,15 @@ def main():
         by = {r["num_envs"]: r for r in res["rows"]}
         best = res["real"]["best_vector_steps_per_s"]
         cfg = b.manifest["model"]["config"]
-        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}) | {b.manifest['model']['step_macs']:,} | "
+        obs = "symlog" if cfg.get("symlog_inputs", True) else "standardised"
+        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs.) | {b.manifest['model']['step_macs']:,} | "
               f"{b.metrics['recipe']['train_config']['steps']:,} | "
               + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
               + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "
               + " | ".join(f"{by[n]['steps_per_s']:,.0f}" for n in (1, 64, 4096))
-              + f" | {by[4096]['steps_per_s'] / best:.1f}× | {by[4096]['gflops'] / res['roofline_gflops']:.0%} |")
+              + f" | {res['single_env_steps_per_s'] / res['real']['single_steps_per_s']:.2f}× "
+              + f"| {by[64]['steps_per_s'] / best:.1f}× | {by[4096]['steps_per_s'] / best:.1f}× "
+              + f"| {by[4096]['gflops'] / res['roofline_gflops']:.0%} |", flush=True)
         print(json.dumps({"id": b.id, "real": res["real"], "roofline": res["roofline_gflops"]}), file=open(
             Path("benchmarks/results") / f"tradeoff-{b.id}.json", "w"))
 

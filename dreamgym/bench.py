@@ -243,14 +243,18 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     make_kwargs = src.get("render", {}).get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
     dev = "cuda" if choose_device(device) == "cuda" else "cpu"
     rows, roof, single, real_res, torch_rows = [None] * len(sizes), 0.0, 0.0, None, None
+    round_shares = []  # the largest batch's share of the roofline measured just before it, per round
     for _ in range(max(1, int(rounds))):
-        rows = [_best(r, measure_vector(b, n, device, threads, seconds, flops), "steps_per_s")
-                for r, n in zip(rows, sizes)]
+        this = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
+        rows = [_best(r, x, "steps_per_s") for r, x in zip(rows, this)]
         # the largest batch's schedule: the roofline runs on it (blocks of rows side by side, each with
         # its intra-op threads); torch gets as many threads as that uses in all
         big = rows[-1]
         eng_threads = (big["threads"] or os.cpu_count() or 1) * big.get("shards", 1)
-        roof = max(roof, roofline_gflops(dev, big["threads"], seconds=seconds, shards=big.get("shards", 1)))
+        r_roof = roofline_gflops(dev, big["threads"], seconds=seconds, shards=big.get("shards", 1))
+        roof = max(roof, r_roof)
+        if this[-1]["gflops"]:
+            round_shares.append(this[-1]["gflops"] / r_roof)
         single = max(single, measure_single(b, seconds))
         if real and env_id:
             real_res = _merge_real(real_res, measure_real(env_id, seconds, make_kwargs=make_kwargs))
@@ -264,6 +268,7 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
         "date": time.strftime("%Y-%m-%d"), "flops_per_step": flops, "flops_source": flops_src,
         "rounds": max(1, int(rounds)), "rows": rows, "roofline_gflops": roof,
         "roofline_schedule": {"threads": rows[-1]["threads"], "shards": rows[-1].get("shards", 1)},
+        "roofline_share_by_round": round_shares,
         "single_env_steps_per_s": single, "real": real_res, "torch": torch_rows,
     }
     if memory:
@@ -310,6 +315,9 @@ def print_table(res: dict) -> None:
         ratio_txt = f"{r['steps_per_s'] / t:.2f}x" if t else "-"
         print(f"{r['num_envs']:>8} {r['steps_per_s']:>12,.0f} {r['us_per_step']:>10,.1f} {r['outside_ort_share']:>10.0%} "
               f"{g:>8.1f} {g / res['roofline_gflops']:>8.0%} {t_txt:>13} {ratio_txt:>10}")
+    if res.get("roofline_share_by_round"):
+        shares = ", ".join(f"{x:.0%}" for x in res["roofline_share_by_round"])
+        print(f"{res['rows'][-1]['num_envs']} envs against the roofline measured right after them, round by round: {shares}")
     print(f"single env via gym.make: {res['single_env_steps_per_s']:,.0f} steps/s")
     if res.get("real"):
         rl = res["real"]

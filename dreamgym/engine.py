@@ -31,10 +31,11 @@ PARALLEL_MIN_FLOPS = 50e6  # below this much work per call, one thread: a thread
 #   (HalfCheetah RSSM, 0.42 MFLOP/env: 1 thread wins at 16 envs by 1.2x, even at 64; Pong REM, 176 MFLOP/env:
 #   2 threads win at 1 env by 1.3x)
 TILE_ROWS = 512  # a CPU call steps at most this many rows: a tile's activations stay in the core's cache
-#   (HalfCheetah RSSM on one core, bare step graph: 358k env-steps/s in calls of 512 rows vs 305k in one
-#   call of 4096, measured here)
+#   (HalfCheetah RSSM on one core, bare step graph: 335-344k env-steps/s in calls of 256-512 rows vs ~300k
+#   in one call of 4096; the TSSM at 4096 envs: 42k with tiles vs 30k without, measured here)
 SHARD_MAX_STATE_BYTES = 128 << 20  # above this much model state per call, onnxruntime's own thread pool
-#   (the TSSM's 66 KB KV cache per env: shards 1.36x at 256 envs and 1.19x at 1024, but 0.42x at 4096)
+#   (measured before tiles: the TSSM's 66 KB KV cache per env in calls of 2048 rows, 136 MB, made shards
+#   0.42x; tiles keep a call at 512 x 66 KB = 34 MB, where shards win)
 
 
 def available_providers() -> list[str]:
@@ -87,9 +88,11 @@ class Engine:
         # joins them after it, a hand-off per node. With little work per call, one thread is fastest. With
         # enough, the batch is cut into one block of rows per core, each run by a single-threaded session
         # call on its own thread with no hand-off inside the graph ("shards") — unless the state is so big
-        # that the step is bound by memory traffic, where onnxruntime's pool does better; and one env
-        # cannot be cut. `threads` forces onnxruntime's intra-op threads (and no shards); `shards` a count.
+        # that one call's state is bound by memory traffic, where onnxruntime's pool does better; and one
+        # env cannot be cut. Each call steps at most `tile_rows` rows (None: a shard's rows in one call).
+        # `threads` forces onnxruntime's intra-op threads (and no shards); `shards` a count.
         cores = os.cpu_count() or 1
+        tile = int(tile_rows) if (tile_rows and self.device == "cpu") else self.n
         if self.device != "cpu" or threads is not None:
             shards = 1
         elif shards is None:
@@ -99,7 +102,8 @@ class Engine:
                 work = self.n * flops
             else:  # a manifest without a FLOP count: parallel above SINGLE_THREAD_MAX_BATCH envs
                 work = PARALLEL_MIN_FLOPS if self.n > SINGLE_THREAD_MAX_BATCH else 0.0
-            state = self.n * sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
+            rows_per_call = min(-(-self.n // cores), tile)
+            state = rows_per_call * sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
             if work < PARALLEL_MIN_FLOPS or cores == 1:
                 shards, threads = 1, 1
             elif self.n >= cores and state <= SHARD_MAX_STATE_BYTES:
@@ -157,7 +161,7 @@ class Engine:
         # each shard's block of rows is stepped in tiles of at most `tile_rows` rows, one call each, in
         # turn on the shard's thread (CUDA: one call for all rows)
         cuts = np.linspace(0, n, self.shards + 1).astype(int)
-        self.tile_rows = int(tile_rows) if (tile_rows and self.device == "cpu") else n
+        self.tile_rows = tile
         self._tiles = []
         for a, b in zip(cuts[:-1], cuts[1:]):
             k = -(-int(b - a) // self.tile_rows)
