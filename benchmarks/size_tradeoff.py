@@ -1,10 +1,11 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
 
-    python benchmarks/size_tradeoff.py [--train large|small]   # builds a variant first (~45 / ~15 min)
+    python benchmarks/size_tradeoff.py [--train large|small|rms]   # builds a variant first (~45 / ~16 / ~18 min)
 
 Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
-runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations)
-and `small` (deter 96, hidden 96, standardised observations like the shipped model), then prints one
+runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations),
+`small` (deter 96, hidden 96, standardised observations like the shipped model) and `rms` (the 128-wide
+model with RMSNorm in place of LayerNorm), then prints one
 markdown row per size: fidelity ratios from the same evaluator, multiply-adds per step, and env-steps/s
 at 1, 64 and 4096 envs and the single env through gym.make next to the real env, speeds from one run.
 """
@@ -17,7 +18,7 @@ import dreamgym
 from dreamgym.bench import bench
 
 WORK = Path("runs/halfcheetah")
-VARIANTS = ("large", "small")
+VARIANTS = ("large", "small", "rms")
 
 
 def build_variant(name: str):
@@ -28,8 +29,11 @@ def build_variant(name: str):
     if name == "large":
         sizes = {**FULL, "run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
                  "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50)}
-    else:  # the shipped recipe at a smaller width
+    elif name == "small":  # the 128-wide recipe at a smaller width
         sizes = {**FULL, "run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)}
+    else:  # the 128-wide recipe with RMSNorm in place of LayerNorm
+        sizes = {**FULL, "run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False,
+                                                             norm="rms")}
     build(WORK, WORK / f"bundle_{name}", sizes, id=f"Dream-HalfCheetah-{name}-v0")
 
 

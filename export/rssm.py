@@ -26,10 +26,30 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * (torch.exp(torch.abs(x)) - 1)
 
 
-def mlp(inp: int, hidden: int, out: int, layers: int = 1) -> nn.Sequential:
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * weight, written so that it exports as the plain ONNX pattern
+    onnxruntime fuses into its SimplifiedLayerNormalization kernel (1.4-1.7x faster than its
+    LayerNormalization here)."""
+
+    def __init__(self, n: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def make_norm(n: int, kind: str = "layer") -> nn.Module:
+    if kind not in ("layer", "rms"):
+        raise ValueError(f"norm must be 'layer' or 'rms', got {kind!r}")
+    return nn.LayerNorm(n) if kind == "layer" else RMSNorm(n)
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int = 1, norm: str = "layer") -> nn.Sequential:
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += [nn.Linear(inp if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+        mods += [nn.Linear(inp if i == 0 else hidden, hidden), make_norm(hidden, norm), nn.SiLU()]
     mods.append(nn.Linear(hidden if layers else inp, out))
     return nn.Sequential(*mods)
 
@@ -58,10 +78,10 @@ def frame_loss(decoder: nn.Module, obs: torch.Tensor, frames: torch.Tensor) -> t
 class NormGRUCell(nn.Module):
     """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly."""
 
-    def __init__(self, inp: int, hidden: int):
+    def __init__(self, inp: int, hidden: int, norm: str = "layer"):
         super().__init__()
         self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=False)
-        self.norm = nn.LayerNorm(3 * hidden)
+        self.norm = make_norm(3 * hidden, norm)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         reset, cand, update = self.norm(self.lin(torch.cat([x, h], -1))).chunk(3, -1)
@@ -122,6 +142,8 @@ class RSSMConfig:
     """weight of the reward loss"""
     symlog_inputs: bool = True
     """encode and predict symlog(obs); False: standardised obs (the fidelity metric's own scale)"""
+    norm: str = "layer"
+    """"layer" (LayerNorm, DreamerV2) or "rms" (RMSNorm: no centring, no bias; faster in onnxruntime)"""
     frame_size: int = 64
     """side of the rendered frame"""
     frame_channels: int = 32
@@ -145,14 +167,14 @@ class RSSM(nn.Module):
         super().__init__()
         self.cfg = c = cfg
         stats = 2 * c.stoch if not c.classes else c.stoch * c.classes
-        self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1)
-        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), nn.LayerNorm(c.hidden), nn.SiLU())
-        self.gru = NormGRUCell(c.hidden, c.deter)
-        self.prior_net = mlp(c.deter, c.hidden, stats)
-        self.post_net = mlp(c.deter + c.hidden, c.hidden, stats)
-        self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2)
-        self.reward_head = mlp(c.feat_dim, c.hidden, 1)
-        self.cont_head = mlp(c.feat_dim, c.hidden, 1)
+        self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1, norm=c.norm)
+        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), make_norm(c.hidden, c.norm), nn.SiLU())
+        self.gru = NormGRUCell(c.hidden, c.deter, c.norm)
+        self.prior_net = mlp(c.deter, c.hidden, stats, norm=c.norm)
+        self.post_net = mlp(c.deter + c.hidden, c.hidden, stats, norm=c.norm)
+        self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2, norm=c.norm)
+        self.reward_head = mlp(c.feat_dim, c.hidden, 1, norm=c.norm)
+        self.cont_head = mlp(c.feat_dim, c.hidden, 1, norm=c.norm)
         self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
         # statistics of the observations, set from the data before training (`set_obs_stats`); used
         # when the model works on standardised observations instead of symlog ones
@@ -303,10 +325,14 @@ class RSSM(nn.Module):
         c, g = self.cfg, self.gru
         d = c.deter
         x = self.img_in(torch.cat([z, action], -1))
-        shift = torch.cat([torch.zeros(2 * d), torch.ones(d)])  # sigmoid(u - 1): into the norm's bias
-        y = F.layer_norm(torch.cat([x, h], -1) @ g.lin.weight.T, g.norm.normalized_shape, g.norm.weight,
-                         g.norm.bias - shift, g.norm.eps)
-        reset, cand, update = torch.split(y, [d, d, d], -1)
+        pre = torch.cat([x, h], -1) @ g.lin.weight.T
+        if isinstance(g.norm, nn.LayerNorm):
+            shift = torch.cat([torch.zeros(2 * d), torch.ones(d)])  # sigmoid(u - 1): into the norm's bias
+            y = F.layer_norm(pre, g.norm.normalized_shape, g.norm.weight, g.norm.bias - shift, g.norm.eps)
+            reset, cand, update = torch.split(y, [d, d, d], -1)
+        else:  # no bias to fold into
+            reset, cand, update = torch.split(g.norm(pre), [d, d, d], -1)
+            update = update - 1
         h = h + torch.sigmoid(update) * (torch.tanh(torch.sigmoid(reset) * cand) - h)
         stats = self.prior_net(h)
         if c.classes:

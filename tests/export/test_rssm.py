@@ -43,9 +43,10 @@ def test_free_bits_floor_the_kl():
     assert logs["kl"] >= 5.0 - 1e-5
 
 
+@pytest.mark.parametrize("norm", ["layer", "rms"])
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
-def test_torch_onnxruntime_parity(tmp_path, classes):
-    m = RSSM(RSSMConfig(classes=classes, **TINY)).eval()
+def test_torch_onnxruntime_parity(tmp_path, classes, norm):
+    m = RSSM(RSSMConfig(classes=classes, norm=norm, **TINY)).eval()
     graphs = exporter.export_graphs(m, tmp_path, context_length=4)
     report = exporter.parity(m, graphs, context_length=4, batch=33)
     obs_keys = [k for k in report if k.endswith(".obs")]
@@ -54,14 +55,15 @@ def test_torch_onnxruntime_parity(tmp_path, classes):
     assert report["render.frame"] <= 1  # uint8 rounding
 
 
+@pytest.mark.parametrize("norm", ["layer", "rms"])
 @pytest.mark.parametrize("symlog_inputs", [True, False], ids=["symlog", "standardised"])
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
-def test_export_step_is_imagine_step(classes, symlog_inputs):
+def test_export_step_is_imagine_step(classes, symlog_inputs, norm):
     """The step traced into step.onnx is the model's own step rewritten: the same outputs, also where the
     prior's std logits are far out on either side (softplus in its stable form) and near the continue
     head's threshold."""
     torch.manual_seed(0)
-    m = RSSM(RSSMConfig(classes=classes, symlog_inputs=symlog_inputs, **TINY)).eval()
+    m = RSSM(RSSMConfig(classes=classes, symlog_inputs=symlog_inputs, norm=norm, **TINY)).eval()
     if not symlog_inputs:
         m.set_obs_stats(np.linspace(-1, 1, 17), np.linspace(0.5, 3, 17))
     with torch.no_grad():
