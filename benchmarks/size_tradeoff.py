@@ -1,11 +1,11 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
 
-    python benchmarks/size_tradeoff.py [--train large|small|rms]   # builds a variant first (~45 / ~16 / ~18 min)
+    python benchmarks/size_tradeoff.py [--train large|small|layer|rms]   # builds a variant first (~45 / ~16 / ~17 / ~30 min)
 
 Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
 runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations),
-`small` (deter 96, hidden 96, standardised observations like the shipped model) and `rms` (the 128-wide
-model with RMSNorm in place of LayerNorm), then prints one
+`small` (deter 96, hidden 96, standardised observations), `layer` (deter 128, hidden 128, standardised
+observations, LayerNorm) and `rms` (the same with RMSNorm), then prints one
 markdown row per size: fidelity ratios from the same evaluator, multiply-adds per step, and env-steps/s
 at 1, 64 and 4096 envs and the single env through gym.make next to the real env, speeds from one run.
 """
@@ -18,7 +18,7 @@ import dreamgym
 from dreamgym.bench import bench
 
 WORK = Path("runs/halfcheetah")
-VARIANTS = ("large", "small", "rms")
+VARIANTS = ("large", "small", "layer", "rms")
 
 
 def build_variant(name: str):
@@ -31,6 +31,8 @@ def build_variant(name: str):
                  "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50)}
     elif name == "small":  # the 128-wide recipe at a smaller width
         sizes = {**FULL, "run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)}
+    elif name == "layer":  # the 128-wide recipe with LayerNorm (DreamerV2's norm; shipped before RMSNorm)
+        sizes = {**FULL, "run": "run_std", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False)}
     else:  # the 128-wide recipe with RMSNorm in place of LayerNorm
         sizes = {**FULL, "run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False,
                                                              norm="rms")}
@@ -44,8 +46,12 @@ def main():
     a = ap.parse_args()
     if a.train:
         build_variant(a.train)
-    paths = [WORK / f"bundle_{v}" for v in VARIANTS if (WORK / f"bundle_{v}").exists()]
-    paths.append(dreamgym.resolve("Dream-HalfCheetah-v0"))
+    shipped = dreamgym.resolve("Dream-HalfCheetah-v0")
+    config = lambda p: json.loads((Path(p) / "dreamgym.json").read_text())["model"]["config"]  # noqa: E731
+    # every variant built, except one with the shipped model's config (the shipped bundle stands for it)
+    paths = [WORK / f"bundle_{v}" for v in VARIANTS
+             if (WORK / f"bundle_{v}").exists() and config(WORK / f"bundle_{v}") != config(shipped)]
+    paths.append(shipped)
     print("| model | multiply-adds / step | train updates | h=1 | h=10 | h=50 | h=100 | reward corr | PSNR h=1 / 50 "
           "| steps/s @1 | @64 | @4096 | single (gym.make) ÷ real single | @64 ÷ real best vector "
           "| @4096 ÷ real best vector | roofline share @4096 |")
@@ -59,7 +65,7 @@ def main():
         best = res["real"]["best_vector_steps_per_s"]
         cfg = b.manifest["model"]["config"]
         obs = "symlog" if cfg.get("symlog_inputs", True) else "standardised"
-        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs.) | {b.manifest['model']['step_macs']:,} | "
+        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {cfg.get('norm', 'layer')} norm) | {b.manifest['model']['step_macs']:,} | "
               f"{b.metrics['recipe']['train_config']['steps']:,} | "
               + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
               + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "
