@@ -243,7 +243,7 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     make_kwargs = src.get("render", {}).get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
     dev = "cuda" if choose_device(device) == "cuda" else "cpu"
     rows, roof, single, real_res, torch_rows = [None] * len(sizes), 0.0, 0.0, None, None
-    round_shares = []  # the largest batch's share of the roofline measured just before it, per round
+    round_shares = []  # per round: the largest batch's share of the roofline measured right after it
     for _ in range(max(1, int(rounds))):
         this = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
         rows = [_best(r, x, "steps_per_s") for r, x in zip(rows, this)]
