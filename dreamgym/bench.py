@@ -241,7 +241,7 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     src = b.manifest.get("source", {})
     env_id = src.get("env_id")
     make_kwargs = src.get("render", {}).get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
-    dev = "cuda" if choose_device(device) == "cuda" else "cpu"
+    dev = choose_device(device)
     rows, roof, single, real_res, torch_rows = [None] * len(sizes), 0.0, 0.0, None, None
     round_shares = []  # per round: the largest batch's share of the roofline measured right after it
     for _ in range(max(1, int(rounds))):
@@ -263,7 +263,7 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
             torch_rows = t if torch_rows is None or t is None else [_best(x, y, "steps_per_s")
                                                                      for x, y in zip(torch_rows, t)]
     res = {
-        "id": b.id, "device": choose_device(device),
+        "id": b.id, "device": dev,
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
         "date": time.strftime("%Y-%m-%d"), "flops_per_step": flops, "flops_source": flops_src,
         "rounds": max(1, int(rounds)), "rows": rows, "roofline_gflops": roof,

@@ -177,8 +177,10 @@ class DreamVectorEnv(VectorEnv):
         if self._is_box:
             self._low = b.action_space.low.astype(self.engine.action_dtype)
             self._high = b.action_space.high.astype(self.engine.action_dtype)
-        self._step_noise = [(nz, buf, noise_scratch(nz.distribution, buf))
-                            for nz in b.noise_for("step") for buf in (self.engine.inputs[nz.name],)]
+        self._step_noise = []  # (noise spec, the bound input buffer, its work buffer)
+        for nz in b.noise_for("step"):
+            buf = self.engine.inputs[nz.name]
+            self._step_noise.append((nz, buf, noise_scratch(nz.distribution, buf)))
 
     # -- reset ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -246,11 +248,7 @@ class DreamVectorEnv(VectorEnv):
         """Step every env with `actions` [num_envs, ...]; returns (obs, reward, terminated, truncated, info)."""
         # The hot path of every env-step: a handful of numpy calls around one onnxruntime call, and
         # only the arrays handed to the caller are allocated.
-        self._write_action(actions)  # checks first: a bad action changes nothing
-        for nz, buf, scratch in self._step_noise:
-            draw_noise(self._np_random, nz.distribution, buf, self.noise_scale, scratch)
-        self.engine.step()
-        out = self.engine.outputs
+        out = self._advance(actions)
         # a fresh array each step: the caller may keep it (a replay buffer), and resets write into ours
         self._obs = out["obs"].astype(self._obs.dtype)
         if self._has_latent:
@@ -290,11 +288,7 @@ class DreamVectorEnv(VectorEnv):
     def step_one(self, action) -> tuple:
         """`step` of a vector of one env in DISABLED autoreset mode, returning that env's values: the
         same checks, state and counters, with scalars in place of arrays of one (DreamEnv's hot path)."""
-        self._write_action(action)
-        for nz, buf, scratch in self._step_noise:
-            draw_noise(self._np_random, nz.distribution, buf, self.noise_scale, scratch)
-        self.engine.step()
-        out = self.engine.outputs
+        out = self._advance(action)
         obs = out["obs"][0].astype(self._obs.dtype)  # fresh: the caller keeps it, resets copy before writing
         self._obs = obs[None]
         if self._has_latent:
@@ -308,6 +302,14 @@ class DreamVectorEnv(VectorEnv):
         if self.obs_mode != "state":
             obs = self._observe_fresh()[0]
         return obs, float(out["reward"][0]), terminated, truncated, {}
+
+    def _advance(self, actions) -> dict[str, np.ndarray]:
+        """Check and write the actions, draw the step's noise, run the step; the engine's outputs."""
+        self._write_action(actions)  # checks first: a bad action changes nothing
+        for nz, buf, scratch in self._step_noise:
+            draw_noise(self._np_random, nz.distribution, buf, self.noise_scale, scratch)
+        self.engine.step()
+        return self.engine.outputs
 
     def _write_action(self, actions) -> None:
         buf = self.engine.inputs["action"]
