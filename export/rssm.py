@@ -40,16 +40,27 @@ class RMSNorm(nn.Module):
         return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+NORMS = ("layer", "rms", "none")
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+
+
 def make_norm(n: int, kind: str = "layer") -> nn.Module:
-    if kind not in ("layer", "rms"):
-        raise ValueError(f"norm must be 'layer' or 'rms', got {kind!r}")
-    return nn.LayerNorm(n) if kind == "layer" else RMSNorm(n)
+    """LayerNorm, RMSNorm or none (an Identity, so a Sequential's indices do not depend on the choice)."""
+    if kind not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+    return nn.LayerNorm(n) if kind == "layer" else RMSNorm(n) if kind == "rms" else nn.Identity()
 
 
-def mlp(inp: int, hidden: int, out: int, layers: int = 1, norm: str = "layer") -> nn.Sequential:
+def make_act(kind: str = "silu") -> nn.Module:
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {tuple(ACTIVATIONS)}, got {kind!r}")
+    return ACTIVATIONS[kind]()
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int = 1, norm: str = "layer", act: str = "silu") -> nn.Sequential:
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += [nn.Linear(inp if i == 0 else hidden, hidden), make_norm(hidden, norm), nn.SiLU()]
+        mods += [nn.Linear(inp if i == 0 else hidden, hidden), make_norm(hidden, norm), make_act(act)]
     mods.append(nn.Linear(hidden if layers else inp, out))
     return nn.Sequential(*mods)
 
@@ -76,11 +87,12 @@ def frame_loss(decoder: nn.Module, obs: torch.Tensor, frames: torch.Tensor) -> t
 
 
 class NormGRUCell(nn.Module):
-    """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly."""
+    """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly.
+    norm="none": no norm, and the projection has a bias instead."""
 
     def __init__(self, inp: int, hidden: int, norm: str = "layer"):
         super().__init__()
-        self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=False)
+        self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=norm == "none")
         self.norm = make_norm(3 * hidden, norm)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -143,7 +155,15 @@ class RSSMConfig:
     symlog_inputs: bool = True
     """encode and predict symlog(obs); False: standardised obs (the fidelity metric's own scale)"""
     norm: str = "layer"
-    """"layer" (LayerNorm, DreamerV2) or "rms" (RMSNorm: no centring, no bias; faster in onnxruntime)"""
+    """"layer" (LayerNorm, DreamerV2), "rms" (RMSNorm: no centring, no bias; faster in onnxruntime) or
+    "none" (PlaNet/DreamerV1: no norm anywhere; the fewest nodes)"""
+    act: str = "silu"
+    """activation of every MLP: "silu" or "relu" (onnxruntime fuses relu into the Gemm before it)"""
+    shared_heads: bool = False
+    """one MLP from the features to [observation, reward, continue logit] in place of three"""
+    std_act: str = "softplus"
+    """Gaussian latent std: min_std + softplus(s) ("softplus", unbounded) or min_std + sigmoid(s)
+    ("sigmoid", at most 1 + min_std; one fused Gemm in onnxruntime)"""
     frame_size: int = 64
     """side of the rendered frame"""
     frame_channels: int = 32
@@ -167,14 +187,20 @@ class RSSM(nn.Module):
         super().__init__()
         self.cfg = c = cfg
         stats = 2 * c.stoch if not c.classes else c.stoch * c.classes
-        self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1, norm=c.norm)
-        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), make_norm(c.hidden, c.norm), nn.SiLU())
+        if c.std_act not in ("softplus", "sigmoid"):
+            raise ValueError(f"std_act must be 'softplus' or 'sigmoid', got {c.std_act!r}")
+        kw = {"norm": c.norm, "act": c.act}
+        self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1, **kw)
+        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), make_norm(c.hidden, c.norm), make_act(c.act))
         self.gru = NormGRUCell(c.hidden, c.deter, c.norm)
-        self.prior_net = mlp(c.deter, c.hidden, stats, norm=c.norm)
-        self.post_net = mlp(c.deter + c.hidden, c.hidden, stats, norm=c.norm)
-        self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2, norm=c.norm)
-        self.reward_head = mlp(c.feat_dim, c.hidden, 1, norm=c.norm)
-        self.cont_head = mlp(c.feat_dim, c.hidden, 1, norm=c.norm)
+        self.prior_net = mlp(c.deter, c.hidden, stats, **kw)
+        self.post_net = mlp(c.deter + c.hidden, c.hidden, stats, **kw)
+        if c.shared_heads:  # features -> [obs (obs_dim), reward, continue logit]
+            self.heads = mlp(c.feat_dim, c.hidden, c.obs_dim + 2, layers=2, **kw)
+        else:
+            self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2, **kw)
+            self.reward_head = mlp(c.feat_dim, c.hidden, 1, **kw)
+            self.cont_head = mlp(c.feat_dim, c.hidden, 1, **kw)
         self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
         # statistics of the observations, set from the data before training (`set_obs_stats`); used
         # when the model works on standardised observations instead of symlog ones
@@ -193,7 +219,8 @@ class RSSM(nn.Module):
         if self.cfg.classes:
             return {"logits": stats.view(*stats.shape[:-1], self.cfg.stoch, self.cfg.classes)}
         mean, std = stats.chunk(2, -1)
-        return {"mean": mean, "std": F.softplus(std) + self.cfg.min_std}
+        std = torch.sigmoid(std) if self.cfg.std_act == "sigmoid" else F.softplus(std)
+        return {"mean": mean, "std": std + self.cfg.min_std}
 
     def _sample(self, d: dict[str, torch.Tensor], noise: torch.Tensor | None) -> torch.Tensor:
         """noise: standard normal (Gaussian) or Gumbel (categorical); None draws it from torch."""
@@ -230,11 +257,22 @@ class RSSM(nn.Module):
         return self._dist(self.post_net(torch.cat([h, e], -1)))
 
     def decode(self, feat: torch.Tensor) -> torch.Tensor:
-        y = self.decoder(feat)
+        y = self._decode_raw(feat)
         return symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale + self.obs_mean
 
     def _decode_raw(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.decoder(feat)
+        return self.heads(feat)[..., :self.cfg.obs_dim] if self.cfg.shared_heads else self.decoder(feat)
+
+    def _heads(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(observation in the model's scale, reward, continue logit) of features (..., feat_dim)."""
+        if self.cfg.shared_heads:
+            y = self.heads(feat)
+            o = self.cfg.obs_dim
+            return y[..., :o], y[..., o], y[..., o + 1]
+        return self.decoder(feat), self.reward_head(feat).squeeze(-1), self.cont_head(feat).squeeze(-1)
+
+    def _reward(self, feat: torch.Tensor) -> torch.Tensor:
+        return self._heads(feat)[1] if self.cfg.shared_heads else self.reward_head(feat).squeeze(-1)
 
     def _target(self, obs: torch.Tensor) -> torch.Tensor:
         return symlog(obs) if self.cfg.symlog_inputs else (obs - self.obs_mean) / self.obs_scale
@@ -260,10 +298,11 @@ class RSSM(nn.Module):
         H, Z, ZP = torch.stack(hs, 1), torch.stack(zs, 1), torch.stack(zps, 1)  # (B, L, .)
         feat = torch.cat([H, Z], -1)
         target = self._target(obs)
-        recon = ((self._decode_raw(feat) - target) ** 2).sum(-1).mean()
+        dec, rew_pred, cont_logit = self._heads(feat)
+        recon = ((dec - target) ** 2).sum(-1).mean()
         prior_recon = ((self._decode_raw(torch.cat([H, ZP], -1)) - target) ** 2).sum(-1).mean()
-        rew = (((self.reward_head(feat).squeeze(-1) - reward) ** 2) * mask).sum() / mask.sum().clamp(min=1)
-        cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont)
+        rew = (((rew_pred - reward) ** 2) * mask).sum() / mask.sum().clamp(min=1)
+        cont_loss = F.binary_cross_entropy_with_logits(cont_logit, cont)
         kl = torch.stack(kls, 1).mean()
         total = recon + c.prior_recon * prior_recon + c.reward_scale * rew + cont_loss + c.kl_scale * kl
         logs = {"recon": recon.item(), "prior_recon": prior_recon.item(), "reward": rew.item(),
@@ -278,8 +317,9 @@ class RSSM(nn.Module):
                 h, prior = self.transition(h, z, prev_act[:, k:k + S].reshape(B * S, -1))
                 z = self._sample(prior, None)
                 f = torch.cat([h, z], -1)
-                over = over + ((self._decode_raw(f) - target[:, k:k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
-                over = over + c.reward_scale * ((self.reward_head(f).squeeze(-1) - reward[:, k:k + S].reshape(-1)) ** 2).mean()
+                dec, rew_pred, _ = self._heads(f)
+                over = over + ((dec - target[:, k:k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
+                over = over + c.reward_scale * ((rew_pred - reward[:, k:k + S].reshape(-1)) ** 2).mean()
             over = over / K
             total = total + c.overshoot_scale * over
             logs["overshoot"] = float(over.detach())
@@ -305,9 +345,9 @@ class RSSM(nn.Module):
         h, prior = self.transition(h, z, action)
         z = self._sample(prior, noise)
         feat = torch.cat([h, z], -1)
-        obs = self.decode(feat)
-        reward = self.reward_head(feat).squeeze(-1)
-        terminated = self.cont_head(feat).squeeze(-1) < 0  # continue probability below one half
+        y, reward, cont = self._heads(feat)
+        obs = symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale + self.obs_mean
+        terminated = cont < 0  # continue probability below one half
         return h, z, obs, reward, terminated, feat
 
     def export_step(self, h, z, action, noise):
@@ -320,28 +360,38 @@ class RSSM(nn.Module):
         - softplus as relu(x) + log(1 + exp(-|x|)) — exact for every x, and 40x faster here than
           onnxruntime's Softplus kernel (1.05 ms vs 0.03 ms for 4096 x 24 values on one core);
         - the decoder's output scale and mean are folded into its last layer, and the continue head's
-          bias into the threshold it is compared with.
+          bias into the threshold it is compared with;
+        - a sigmoid std (std_act="sigmoid") as its own Gemm (rows of the last prior layer), which
+          onnxruntime fuses with the sigmoid; shared heads as one Gemm read out by Slice/Gather.
         The categorical latent keeps `_sample`."""
         c, g = self.cfg, self.gru
         d = c.deter
         x = self.img_in(torch.cat([z, action], -1))
-        pre = torch.cat([x, h], -1) @ g.lin.weight.T
-        if isinstance(g.norm, nn.LayerNorm):
-            shift = torch.cat([torch.zeros(2 * d), torch.ones(d)])  # sigmoid(u - 1): into the norm's bias
+        shift = torch.cat([torch.zeros(2 * d), torch.ones(d)])  # sigmoid(u - 1): into a bias
+        if c.norm == "none":
+            y = F.linear(torch.cat([x, h], -1), g.lin.weight, g.lin.bias - shift)
+            reset, cand, update = torch.split(y, [d, d, d], -1)
+        elif isinstance(g.norm, nn.LayerNorm):
+            pre = torch.cat([x, h], -1) @ g.lin.weight.T
             y = F.layer_norm(pre, g.norm.normalized_shape, g.norm.weight, g.norm.bias - shift, g.norm.eps)
             reset, cand, update = torch.split(y, [d, d, d], -1)
-        else:  # no bias to fold into
-            reset, cand, update = torch.split(g.norm(pre), [d, d, d], -1)
+        else:  # RMSNorm: no bias to fold into
+            reset, cand, update = torch.split(g.norm(torch.cat([x, h], -1) @ g.lin.weight.T), [d, d, d], -1)
             update = update - 1
         h = h + torch.sigmoid(update) * (torch.tanh(torch.sigmoid(reset) * cand) - h)
-        stats = self.prior_net(h)
         if c.classes:
-            z = self._sample(self._dist(stats), noise)
+            z = self._sample(self._dist(self.prior_net(h)), noise)
+        elif c.std_act == "sigmoid":
+            p, last, k = self.prior_net[:-1](h), self.prior_net[-1], c.stoch
+            mean = F.linear(p, last.weight[:k], last.bias[:k])
+            z = mean + (torch.sigmoid(F.linear(p, last.weight[k:], last.bias[k:])) + c.min_std) * noise
         else:
-            mean, s = torch.split(stats, [c.stoch, c.stoch], -1)
+            mean, s = torch.split(self.prior_net(h), [c.stoch, c.stoch], -1)
             softplus = torch.relu(s) + torch.log(1 + torch.exp(-torch.abs(s)))
             z = mean + (softplus + c.min_std) * noise
         feat = torch.cat([h, z], -1)
+        if c.shared_heads:
+            return (h, z, *self._export_shared_heads(feat), feat)
         dec = self.decoder
         y = dec[:-1](feat)
         if c.symlog_inputs:
@@ -353,6 +403,19 @@ class RSSM(nn.Module):
         last = self.cont_head[-1]
         terminated = F.linear(self.cont_head[:-1](feat), last.weight).squeeze(-1) < -last.bias
         return h, z, obs, reward, terminated, feat
+
+    def _export_shared_heads(self, feat):
+        """obs, reward, terminated from shared heads: one Gemm whose observation rows carry the output
+        scale and mean, and whose continue row leaves its bias to the threshold."""
+        o, last = self.cfg.obs_dim, self.heads[-1]
+        w, b = last.weight, last.bias
+        if self.cfg.symlog_inputs:
+            w_obs, b_obs = w[:o], b[:o]
+        else:
+            w_obs, b_obs = w[:o] * self.obs_scale[:, None], b[:o] * self.obs_scale + self.obs_mean
+        out = F.linear(self.heads[:-1](feat), torch.cat([w_obs, w[o:]]), torch.cat([b_obs, b[o:o + 1], torch.zeros(1)]))
+        obs = symexp(out[:, :o]) if self.cfg.symlog_inputs else out[:, :o]
+        return obs, out[:, o], out[:, o + 1] < -b[o + 1]
 
     def render_frame(self, h, z):
         """render.onnx: uint8 frames (B, S, S, 3) of the decoded observation."""
@@ -411,7 +474,8 @@ class RSSM(nn.Module):
 
     def step_macs(self) -> int:
         """Multiply-adds of one imagined env-step (Linear layers of the step graph)."""
-        mods = [self.img_in, self.gru, self.prior_net, self.decoder, self.reward_head, self.cont_head]
+        heads = [self.heads] if self.cfg.shared_heads else [self.decoder, self.reward_head, self.cont_head]
+        mods = [self.img_in, self.gru, self.prior_net, *heads]
         return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
 
 

@@ -43,10 +43,16 @@ def test_free_bits_floor_the_kl():
     assert logs["kl"] >= 5.0 - 1e-5
 
 
-@pytest.mark.parametrize("norm", ["layer", "rms"])
+# the architectures an RSSMConfig offers: DreamerV2's (LayerNorm), RMSNorm, and the lean one (no norm,
+# ReLU, shared heads, sigmoid std: the fewest onnxruntime nodes)
+ARCHS = {"layer": {"norm": "layer"}, "rms": {"norm": "rms"},
+         "lean": {"norm": "none", "act": "relu", "shared_heads": True, "std_act": "sigmoid"}}
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
-def test_torch_onnxruntime_parity(tmp_path, classes, norm):
-    m = RSSM(RSSMConfig(classes=classes, norm=norm, **TINY)).eval()
+def test_torch_onnxruntime_parity(tmp_path, classes, arch):
+    m = RSSM(RSSMConfig(classes=classes, **ARCHS[arch], **TINY)).eval()
     graphs = exporter.export_graphs(m, tmp_path, context_length=4)
     report = exporter.parity(m, graphs, context_length=4, batch=33)
     obs_keys = [k for k in report if k.endswith(".obs")]
@@ -55,19 +61,20 @@ def test_torch_onnxruntime_parity(tmp_path, classes, norm):
     assert report["render.frame"] <= 1  # uint8 rounding
 
 
-@pytest.mark.parametrize("norm", ["layer", "rms"])
+@pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("symlog_inputs", [True, False], ids=["symlog", "standardised"])
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
-def test_export_step_is_imagine_step(classes, symlog_inputs, norm):
+def test_export_step_is_imagine_step(classes, symlog_inputs, arch):
     """The step traced into step.onnx is the model's own step rewritten: the same outputs, also where the
     prior's std logits are far out on either side (softplus in its stable form) and near the continue
     head's threshold."""
     torch.manual_seed(0)
-    m = RSSM(RSSMConfig(classes=classes, symlog_inputs=symlog_inputs, norm=norm, **TINY)).eval()
+    m = RSSM(RSSMConfig(classes=classes, symlog_inputs=symlog_inputs, **ARCHS[arch], **TINY)).eval()
     if not symlog_inputs:
         m.set_obs_stats(np.linspace(-1, 1, 17), np.linspace(0.5, 3, 17))
     with torch.no_grad():
-        m.prior_net[-1].weight.mul_(200.0)  # std logits of several hundred: exp() would overflow float32
+        # std logits of several hundred: exp() would overflow float32 (no norm: smaller hidden values)
+        m.prior_net[-1].weight.mul_(200.0 if arch != "lean" else 1000.0)
     ex = m.example_inputs(257, 4, np.random.default_rng(1))["step"]
     args = [torch.from_numpy(ex[k]) for k in ("h", "z", "action", "noise_z")]
     with torch.no_grad():
