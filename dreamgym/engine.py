@@ -168,6 +168,19 @@ class Engine:
             t = np.linspace(a, b, k + 1).astype(int)
             self._tiles.append([slice(int(x), int(y)) for x, y in zip(t[:-1], t[1:])])
         self._bindings = [[[self._bind_step(i, r) for r in tiles] for tiles in self._tiles] for i in range(2)]
+        # one call per step on the CPU (one shard, one tile: every env up to a tile, and the single env):
+        # its binding per buffer set, for a step with nothing else to decide
+        one = self.device == "cpu" and len(self._tiles) == 1 and len(self._tiles[0]) == 1
+        self._one = [self._bindings[i][0][0] for i in range(2)] if one else None
+        self._run_one = self._run
+        # The public run_with_iobinding checks, in Python, that the binding is this session's and whether
+        # WebGPU graph capture is on — ~0.6 us of a ~25 us single-env step here. Both hold by construction
+        # on the CPU, so the one-call path calls the compiled method under it when this onnxruntime has
+        # one (its wrapped session and binding); otherwise the public method.
+        inner = getattr(step, "_sess", None)
+        if one and inner is not None and all(hasattr(b, "_iobinding") for b in self._one):
+            self._run_one = inner.run_with_iobinding
+            self._one = [b._iobinding for b in self._one]
         self._pool = None
         if self.shards > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -225,6 +238,12 @@ class Engine:
     # -- running ----------------------------------------------------------------------------------
     def step(self) -> None:
         """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
+        if self._one is not None:
+            t0 = time.perf_counter()
+            self._run_one(self._one[self.cur], None)
+            self.ort_seconds += time.perf_counter() - t0
+            self.cur = 1 - self.cur
+            return
         binds = self._bindings[self.cur]
         cuda = self.device == "cuda"
         if cuda:

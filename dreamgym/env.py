@@ -37,6 +37,7 @@ class DreamEnv(gym.Env):
         self.bundle = self.venv.bundle
         self.observation_space = self.venv.single_observation_space
         self.action_space = self.venv.single_action_space
+        self._box_shape = self.action_space.shape if isinstance(self.action_space, gym.spaces.Box) else None
         self.render_mode = render_mode
         self.metadata = {"render_modes": ["rgb_array", "human"], "render_fps": self.bundle.render_fps}
 
@@ -56,13 +57,12 @@ class DreamEnv(gym.Env):
         return (b.context_length, *(b.observation_space.shape if key == "obs" else b.action_space.shape))
 
     def step(self, action):
-        a = np.asarray(action)
-        if isinstance(self.action_space, gym.spaces.Box):
-            if a.shape != self.action_space.shape:
-                from .errors import ActionError
+        a = action if type(action) is np.ndarray else np.asarray(action)
+        if self._box_shape is not None and a.shape != self._box_shape:
+            from .errors import ActionError
 
-                raise ActionError(f"{self.bundle.id}: expected an action of shape {self.action_space.shape}, got {a.shape}")
-        return self.venv.step_one(a[None])
+            raise ActionError(f"{self.bundle.id}: expected an action of shape {self._box_shape}, got {a.shape}")
+        return self.venv.step_one(a)  # one env's action: the vector env takes it for its single row
 
     def render(self):
         if self.render_mode is None:

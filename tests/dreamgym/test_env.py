@@ -174,6 +174,23 @@ def test_single_env_determinism():
     assert not np.allclose(run(3), run(4))
 
 
+def test_single_env_path_equals_a_vector_of_one():
+    """gym.make's env takes the one-call path (the compiled run method, scalar outputs); a vector env of one
+    in DISABLED autoreset mode takes the general one: the same seed gives the same numbers."""
+    single = gym.make(ID)
+    vec = DreamVectorEnv(dreamgym.resolve(ID), 1, autoreset_mode=AutoresetMode.DISABLED)
+    o1, _ = single.reset(seed=5)
+    o2, _ = vec.reset(seed=5)
+    np.testing.assert_array_equal(o1, o2[0])
+    for t in range(30):
+        a = np.full(6, np.cos(t), np.float32)
+        s_obs, s_r, s_term, s_trunc, _ = single.step(a)
+        v_obs, v_r, v_term, v_trunc, _ = vec.step(a[None])
+        np.testing.assert_array_equal(s_obs, v_obs[0])
+        assert s_r == v_r[0] and s_term == v_term[0] and s_trunc == v_trunc[0]
+        assert type(s_r) is float and type(s_term) is bool
+
+
 def test_noise_scale_zero_is_deterministic_given_context():
     env = DreamVectorEnv(dreamgym.resolve(ID), 2, noise_scale=0.0)
     b = env.bundle
@@ -223,6 +240,19 @@ def test_out_of_bounds_actions_are_clipped():
         env.reset(seed=0)
         return env.step(a)[0]
     np.testing.assert_array_equal(first_obs(np.full((1, 6), 5.0)), first_obs(np.ones((1, 6))))
+    # finite values so large that the check's dot product overflows are still actions, clipped
+    np.testing.assert_array_equal(first_obs(np.full((1, 6), 3e38, np.float32)), first_obs(np.ones((1, 6))))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_single_env_rejects_non_finite_actions(value):
+    env = gym.make(ID)
+    env.reset(seed=0)
+    a = np.zeros(6, np.float32)
+    a[4] = value
+    with pytest.raises(ActionError, match="not finite"):
+        env.step(a)
+    env.step(np.zeros(6, np.float32))  # and the env still works
 
 
 def test_single_env_rejects_wrong_shape():
