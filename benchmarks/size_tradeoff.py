@@ -1,16 +1,18 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
 
-    python benchmarks/size_tradeoff.py [--train large|small|layer|rms]   # builds a variant first (~45 / ~16 / ~17 / ~30 min)
+    python benchmarks/size_tradeoff.py [--train large|small|layer|rms|lean]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~25 min)
 
 Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
 runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations),
 `small` (deter 96, hidden 96, standardised observations), `layer` (deter 128, hidden 128, standardised
-observations, LayerNorm) and `rms` (the same with RMSNorm), then prints one
+observations, LayerNorm), `rms` (the same with RMSNorm) and `lean` (the same width with no norm, ReLU,
+one shared head MLP and a sigmoid std: the fewest onnxruntime nodes), then prints one
 markdown row per size: fidelity ratios from the same evaluator, multiply-adds per step, and env-steps/s
 at 1, 64 and 4096 envs and the single env through gym.make next to the real env, speeds from one run.
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import dreamgym
 from dreamgym.bench import bench
 
 WORK = Path("runs/halfcheetah")
-VARIANTS = ("large", "small", "layer", "rms")
+VARIANTS = ("large", "small", "layer", "rms", "lean", "lean96")
 
 
 def build_variant(name: str):
@@ -33,9 +35,16 @@ def build_variant(name: str):
         sizes = {**FULL, "run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)}
     elif name == "layer":  # the 128-wide recipe with LayerNorm (DreamerV2's norm; shipped before RMSNorm)
         sizes = {**FULL, "run": "run_std", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False)}
-    else:  # the 128-wide recipe with RMSNorm in place of LayerNorm
+    elif name == "rms":  # the 128-wide recipe with RMSNorm in place of LayerNorm
         sizes = {**FULL, "run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False,
                                                              norm="rms")}
+    else:  # the fewest nodes: 26 in onnxruntime's step graph instead of 50; 128 wide, or 96 wide trained longer
+        lean = RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
+                          shared_heads=True, std_act="sigmoid")
+        sizes = {**FULL, "run": "run_lean", "model": lean}
+        if name == "lean96":
+            sizes.update(run="run_lean96_10k", model=dataclasses.replace(lean, deter=96, hidden=96),
+                         train=dataclasses.replace(FULL["train"], steps=10000))
     build(WORK, WORK / f"bundle_{name}", sizes, id=f"Dream-HalfCheetah-{name}-v0")
 
 

@@ -361,24 +361,31 @@ class RSSM(nn.Module):
           onnxruntime's Softplus kernel (1.05 ms vs 0.03 ms for 4096 x 24 values on one core);
         - the decoder's output scale and mean are folded into its last layer, and the continue head's
           bias into the threshold it is compared with;
-        - a sigmoid std (std_act="sigmoid") as its own Gemm (rows of the last prior layer), which
-          onnxruntime fuses with the sigmoid; shared heads as one Gemm read out by Slice/Gather.
+        - without a norm, each GRU gate and a sigmoid std (std_act="sigmoid") as its own Gemm (rows of
+          the layer's weight), which onnxruntime fuses with its sigmoid; shared heads as one Gemm read
+          out by Slice/Gather.
         The categorical latent keeps `_sample`."""
         c, g = self.cfg, self.gru
         d = c.deter
         x = self.img_in(torch.cat([z, action], -1))
         shift = torch.cat([torch.zeros(2 * d), torch.ones(d)])  # sigmoid(u - 1): into a bias
-        if c.norm == "none":
-            y = F.linear(torch.cat([x, h], -1), g.lin.weight, g.lin.bias - shift)
-            reset, cand, update = torch.split(y, [d, d, d], -1)
-        elif isinstance(g.norm, nn.LayerNorm):
-            pre = torch.cat([x, h], -1) @ g.lin.weight.T
-            y = F.layer_norm(pre, g.norm.normalized_shape, g.norm.weight, g.norm.bias - shift, g.norm.eps)
-            reset, cand, update = torch.split(y, [d, d, d], -1)
-        else:  # RMSNorm: no bias to fold into
-            reset, cand, update = torch.split(g.norm(torch.cat([x, h], -1) @ g.lin.weight.T), [d, d, d], -1)
-            update = update - 1
-        h = h + torch.sigmoid(update) * (torch.tanh(torch.sigmoid(reset) * cand) - h)
+        xh = torch.cat([x, h], -1)
+        if c.norm == "none":  # a Gemm per gate: onnxruntime fuses each sigmoid into its Gemm, and no Split
+            w, b = g.lin.weight, g.lin.bias - shift
+            reset = torch.sigmoid(F.linear(xh, w[:d], b[:d]))
+            update = torch.sigmoid(F.linear(xh, w[2 * d:], b[2 * d:]))
+            cand = torch.tanh(reset * F.linear(xh, w[d:2 * d], b[d:2 * d]))
+        else:
+            pre = xh @ g.lin.weight.T
+            if isinstance(g.norm, nn.LayerNorm):
+                y = F.layer_norm(pre, g.norm.normalized_shape, g.norm.weight, g.norm.bias - shift, g.norm.eps)
+                reset, cand, update = torch.split(y, [d, d, d], -1)
+            else:  # RMSNorm: no bias to fold into
+                reset, cand, update = torch.split(g.norm(pre), [d, d, d], -1)
+                update = update - 1
+            reset, update = torch.sigmoid(reset), torch.sigmoid(update)
+            cand = torch.tanh(reset * cand)
+        h = h + update * (cand - h)
         if c.classes:
             z = self._sample(self._dist(self.prior_net(h)), noise)
         elif c.std_act == "sigmoid":
