@@ -1,12 +1,13 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
 
-    python benchmarks/size_tradeoff.py [--train large|small|layer|rms|lean]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~25 min)
+    python benchmarks/size_tradeoff.py [--train large|small|layer|rms|lean|lean96]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~15 / ~22 min)
 
 Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
 runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations),
 `small` (deter 96, hidden 96, standardised observations), `layer` (deter 128, hidden 128, standardised
-observations, LayerNorm), `rms` (the same with RMSNorm) and `lean` (the same width with no norm, ReLU,
-one shared head MLP and a sigmoid std: the fewest onnxruntime nodes), then prints one
+observations, LayerNorm), `rms` (the same with RMSNorm; shipped before the lean one), `lean` (the same
+width with no norm, ReLU, one shared head MLP and a sigmoid std: the fewest onnxruntime nodes; the shipped
+model) and `lean96` (the lean one 96 wide, 10,000 updates), then prints one
 markdown row per size: fidelity ratios from the same evaluator, multiply-adds per step, and env-steps/s
 at 1, 64 and 4096 envs and the single env through gym.make next to the real env, speeds from one run.
 """
@@ -38,11 +39,11 @@ def build_variant(name: str):
     elif name == "rms":  # the 128-wide recipe with RMSNorm in place of LayerNorm
         sizes = {**FULL, "run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False,
                                                              norm="rms")}
-    else:  # the fewest nodes: 26 in onnxruntime's step graph instead of 50; 128 wide, or 96 wide trained longer
+    else:  # the fewest nodes (25 in onnxruntime's step graph instead of 50): 128 wide (shipped), or 96 wide
         lean = RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
                           shared_heads=True, std_act="sigmoid")
         sizes = {**FULL, "run": "run_lean", "model": lean}
-        if name == "lean96":
+        if name == "lean96":  # trained longer: 10,000 updates took 0.207/0.182/0.301/0.271 to 0.176/0.163/0.310/0.272
             sizes.update(run="run_lean96_10k", model=dataclasses.replace(lean, deter=96, hidden=96),
                          train=dataclasses.replace(FULL["train"], steps=10000))
     build(WORK, WORK / f"bundle_{name}", sizes, id=f"Dream-HalfCheetah-{name}-v0")
