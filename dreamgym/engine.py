@@ -27,9 +27,10 @@ except ImportError:  # pragma: no cover - depends on the install
 SINGLE_THREAD_MAX_BATCH = 128  # measured here: one thread wins up to 128 envs (239k vs 199k steps/s at 64)
 # How a CPU step is run in parallel, measured with benchmarks/shards.py on the 2-core machine (ratios within
 # one run; the machine is noisy, so these are thresholds with room, not optima):
-PARALLEL_MIN_FLOPS = 50e6  # below this much work per call, one thread: a thread hand-off per node costs more
-#   (HalfCheetah RSSM, 0.42 MFLOP/env: 1 thread wins at 16 envs by 1.2x, even at 64; Pong REM, 176 MFLOP/env:
-#   2 threads win at 1 env by 1.3x)
+PARALLEL_MIN_FLOPS = 30e6  # below this much work per call, one thread: a thread hand-off per node costs more
+#   (RMSNorm HalfCheetah RSSM, 0.42 MFLOP/env: 1 thread wins at 16 envs by 1.2x, even at 64 (27 MFLOP); the lean
+#   one, 0.33 MFLOP/env: 1 thread wins at 64 envs (21 MFLOP), 2 shards win at 128 (42 MFLOP) by 1.2x;
+#   Pong REM, 176 MFLOP/env: 2 threads win at 1 env by 1.3x)
 TILE_ROWS = 512  # a CPU call steps at most this many rows: a tile's activations stay in the core's cache
 #   (HalfCheetah RSSM on one core, bare step graph: 335-344k env-steps/s in calls of 256-512 rows vs ~300k
 #   in one call of 4096; the TSSM at 4096 envs: 42k with tiles vs 30k without, measured here)
