@@ -75,7 +75,9 @@ def main():
         best = res["real"]["best_vector_steps_per_s"]
         cfg = b.manifest["model"]["config"]
         obs = "symlog" if cfg.get("symlog_inputs", True) else "standardised"
-        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {cfg.get('norm', 'layer')} norm) | {b.manifest['model']['step_macs']:,} | "
+        norm = cfg.get("norm", "layer")
+        arch = "lean: no norm, ReLU, shared heads, sigmoid std" if norm == "none" else f"{norm} norm"
+        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {arch}) | {b.manifest['model']['step_macs']:,} | "
               f"{b.metrics['recipe']['train_config']['steps']:,} | "
               + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
               + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "
