@@ -290,19 +290,17 @@ class DreamVectorEnv(VectorEnv):
         """`step` of a vector of one env in DISABLED autoreset mode, returning that env's values: the
         same checks, state and counters, with scalars in place of arrays of one (DreamEnv's hot path)."""
         out = self._advance(action)
-        obs = out["obs"][0].astype(self._obs.dtype)  # fresh: the caller keeps it, resets copy before writing
-        self._obs = obs[None]
+        self._obs = out["obs"].astype(self._obs.dtype)  # fresh: the caller keeps it, resets copy before writing
         if self._has_latent:
             self._latent = out["latent"].copy()
-        steps = int(self._steps[0]) + 1
+        steps = self._steps.item() + 1  # arrays of one: item() gives the Python scalar without indexing
         self._steps[0] = steps
-        terminated = bool(out["terminated"][0])
+        terminated = out["terminated"].item()
         truncated = bool(self.max_episode_steps) and steps >= self.max_episode_steps and not terminated
         if terminated or truncated:
             self._needs_reset[0] = self._any_needs_reset = True
-        if self.obs_mode != "state":
-            obs = self._observe_fresh()[0]
-        return obs, float(out["reward"][0]), terminated, truncated, {}
+        obs = self._obs[0] if self.obs_mode == "state" else self._observe_fresh()[0]
+        return obs, out["reward"].item(), terminated, truncated, {}
 
     def _advance(self, actions) -> dict[str, np.ndarray]:
         """Check and write the actions, draw the step's noise, run the step; the engine's outputs."""
