@@ -178,6 +178,9 @@ class DreamVectorEnv(VectorEnv):
         if self._is_box:
             self._low = b.action_space.low.astype(self.engine.action_dtype)
             self._high = b.action_space.high.astype(self.engine.action_dtype)
+        # a step graph that clips its action input to the action space (the manifest says so) gets the
+        # actions as they are; otherwise they are clipped here
+        self._graph_clips = self._is_box and bool(b.manifest["graphs"]["step"].get("clips_action", False))
         self._step_noise = []  # (noise spec, the bound input buffer, its work buffer)
         for nz in b.noise_for("step"):
             buf = self.engine.inputs[nz.name]
@@ -332,9 +335,11 @@ class DreamVectorEnv(VectorEnv):
                     f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite "
                     "(NaN or inf); no env was stepped"
                 )
-            # two ufuncs instead of np.clip: the same result, a few microseconds less per step
-            np.minimum(a, self._high, out=buf, casting="unsafe")
-            np.maximum(buf, self._low, out=buf)
+            if self._graph_clips:
+                buf[...] = a
+            else:  # two ufuncs instead of np.clip: the same result, a few microseconds less per step
+                np.minimum(a, self._high, out=buf, casting="unsafe")
+                np.maximum(buf, self._low, out=buf)
         else:
             space = self.single_action_space
             if a.dtype.kind == "f" and not np.all(a == np.round(a)):

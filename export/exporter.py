@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from dreamgym.bundle import FORMAT_VERSION, MANIFEST, Bundle, sha256_file
-from dreamgym.spaces import space_to_json
+from dreamgym.spaces import space_from_json, space_to_json
 
 OPSET = 17
 
@@ -45,14 +45,31 @@ class Exportable(Protocol):
 
 
 class _Graph(nn.Module):
-    """Wraps one of a model's functions so torch.onnx sees a module whose forward is that function."""
+    """Wraps one of a model's functions so torch.onnx sees a module whose forward is that function.
+    `clip`: (argument index, low, high) — that argument (the step's action) is first clipped to [low, high]."""
 
-    def __init__(self, model: nn.Module, fn: Callable):
+    def __init__(self, model: nn.Module, fn: Callable, clip: tuple[int, np.ndarray, np.ndarray] | None = None):
         super().__init__()
-        self.model, self.fn = model, fn
+        self.model, self.fn, self.clip = model, fn, clip
 
     def forward(self, *args):
+        if self.clip is not None:
+            i, lo, hi = self.clip
+            args = list(args)
+            if np.all(lo == lo.flat[0]) and np.all(hi == hi.flat[0]):  # one Clip node
+                args[i] = torch.clamp(args[i], float(lo.flat[0]), float(hi.flat[0]))
+            else:
+                args[i] = torch.maximum(torch.minimum(args[i], torch.from_numpy(hi)), torch.from_numpy(lo))
         return self.fn(*args)
+
+
+def action_bounds(action_space: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) of a manifest's Box action space with finite bounds, as float32; else None."""
+    space = space_from_json(action_space)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or not (np.isfinite(low).all() and np.isfinite(high).all()):
+        return None
+    return low.astype(np.float32), high.astype(np.float32)
 
 
 class LinearPolicyGraph(nn.Module):
@@ -81,8 +98,11 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     path.write_bytes(buf.getvalue())
 
 
-def export_graphs(model: Exportable, out_dir: Path, context_length: int) -> dict[str, Path]:
-    """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`."""
+def export_graphs(model: Exportable, out_dir: Path, context_length: int,
+                  clip_action: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
+    """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`. `clip_action`: (low, high) —
+    the step graph clips its action input to them (the runtime then only copies actions in: at one env
+    numpy's clip is ~1.5 us of a ~25 us step, a Clip node ~0.3 us)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -91,7 +111,8 @@ def export_graphs(model: Exportable, out_dir: Path, context_length: int) -> dict
     paths = {}
     for g, (ins, outs) in model.graph_signatures().items():
         paths[g] = out_dir / f"{g}.onnx"
-        _export(_Graph(model, fns[g]), tuple(torch.from_numpy(ex[g][n]) for n in ins), paths[g], ins, outs)
+        clip = (ins.index("action"), *clip_action) if (clip_action is not None and g == "step") else None
+        _export(_Graph(model, fns[g], clip), tuple(torch.from_numpy(ex[g][n]) for n in ins), paths[g], ins, outs)
     return paths
 
 
@@ -148,7 +169,8 @@ def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: dict[str, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     C = manifest["context_length"]
-    graphs = export_graphs(model, out, C)
+    bounds = action_bounds(manifest["action_space"])
+    graphs = export_graphs(model, out, C, clip_action=bounds)
     if policy is not None:
         obs_dim = None if policy_input is not None else model.cfg.obs_dim
         graphs["policy"] = export_policy(policy, obs_dim, out / "policy.onnx", policy_input)
@@ -157,6 +179,8 @@ def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: dict[str, 
     manifest = {"format_version": FORMAT_VERSION, **manifest}
     manifest["graphs"] = {g: {"file": p.name, "sha256": sha256_file(p), "inputs": graph_inputs(p), "outputs": io_map[g][1]}
                           for g, p in graphs.items()}
+    if bounds is not None:
+        manifest["graphs"]["step"]["clips_action"] = True  # the runtime copies actions in without clipping
     manifest["contexts"] = {"file": "contexts.npz", "sha256": sha256_file(out / "contexts.npz"),
                             "windows": int(len(contexts["obs"]))}
     try:

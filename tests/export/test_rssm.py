@@ -161,6 +161,16 @@ def test_tiny_recipe_end_to_end(tmp_path):
     assert (out / "README.md").read_text().startswith("# Dream-TestTiny-v0")
     assert (out / "fidelity.png").exists() and (out / "policy.onnx").exists()
     check_bundle(out)
+    # the step graph clips the action to the Box action space itself, and says so: the runtime only copies
+    assert man["graphs"]["step"]["clips_action"] is True
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(out / "step.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.random.default_rng(0).standard_normal((2, *i.shape[1:])).astype(np.float32)
+             for i in sess.get_inputs()}
+    feeds["action"] = np.array([[7.0] * 6, [-3.0] * 6], np.float32)
+    over = sess.run(None, feeds)
+    feeds["action"] = np.array([[1.0] * 6, [-1.0] * 6], np.float32)
+    np.testing.assert_array_equal(over[2], sess.run(None, feeds)[2])
     env = dreamgym.make_vec(out, 5)
     obs, _ = env.reset(seed=0)
     for _ in range(3):
