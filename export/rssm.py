@@ -271,9 +271,6 @@ class RSSM(nn.Module):
             return y[..., :o], y[..., o], y[..., o + 1]
         return self.decoder(feat), self.reward_head(feat).squeeze(-1), self.cont_head(feat).squeeze(-1)
 
-    def _reward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self._heads(feat)[1] if self.cfg.shared_heads else self.reward_head(feat).squeeze(-1)
-
     def _target(self, obs: torch.Tensor) -> torch.Tensor:
         return symlog(obs) if self.cfg.symlog_inputs else (obs - self.obs_mean) / self.obs_scale
 
