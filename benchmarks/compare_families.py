@@ -30,7 +30,10 @@ def main():
         f = b.metrics["fidelity"]
         h = f["horizons"]
         flops, _ = step_flops(b)
-        speed = {n: measure_vector(b, n, "cpu", None, a.seconds, flops)["steps_per_s"] for n in (1, 1024)}
+        # best of 2: a process's first seconds of stepping measured up to 1.5x slow here (1 env: 22.5 k
+        # env-steps/s, then 34-35 k), so one measurement alone under-reports whichever id comes first
+        speed = {n: max(measure_vector(b, n, "cpu", None, a.seconds, flops)["steps_per_s"] for _ in range(2))
+                 for n in (1, 1024)}
         m = b.manifest["model"]
         rows.append(f"| `{id}` | {b.family} | " + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
                     + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} dB | "
