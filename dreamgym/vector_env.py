@@ -21,8 +21,6 @@ from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
 
-
-
 BOX_MULLER_MIN = 1024  # from this many normal values per draw, Box-Muller: 3x faster than numpy's
 #   float32 ziggurat for 4096 x 24 values (0.27 vs 0.85 ms here), 1.6x for 64 x 24, slower below ~1000
 
@@ -218,7 +216,8 @@ class DreamVectorEnv(VectorEnv):
             "context_actions": np.asarray(c_act, dtype=self.engine.action_dtype),
         }
         for nz in b.noise_for("reset"):
-            feeds[nz.name] = self._draw(nz.distribution, (k, *nz.shape), nz.np_dtype)
+            feeds[nz.name] = draw_noise(self._np_random, nz.distribution, np.empty((k, *nz.shape), nz.np_dtype),
+                                        self.noise_scale)
         out = self.engine.reset_rows(None if k == self.num_envs else rows, feeds)
         self._obs = self._obs.copy()  # the last array handed out stays the caller's
         self._obs[rows] = out["obs"]
@@ -353,9 +352,6 @@ class DreamVectorEnv(VectorEnv):
                     f"{space} (got {a[bad].tolist()}); no env was stepped"
                 )
             buf[...] = a
-
-    def _draw(self, dist: str, shape, dtype, out: np.ndarray | None = None) -> np.ndarray:
-        return draw_noise(self._np_random, dist, np.empty(shape, dtype) if out is None else out, self.noise_scale)
 
     # -- observations, state and frames -----------------------------------------------------------
     def _observe_fresh(self) -> np.ndarray:

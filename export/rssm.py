@@ -396,27 +396,26 @@ class RSSM(nn.Module):
         feat = torch.cat([h, z], -1)
         if c.shared_heads:
             return (h, z, *self._export_shared_heads(feat), feat)
-        dec = self.decoder
-        y = dec[:-1](feat)
-        if c.symlog_inputs:
-            obs = symexp(dec[-1](y))
-        else:
-            last = dec[-1]
-            obs = F.linear(y, last.weight * self.obs_scale[:, None], last.bias * self.obs_scale + self.obs_mean)
+        y = F.linear(self.decoder[:-1](feat), *self._obs_rows(self.decoder[-1].weight, self.decoder[-1].bias))
+        obs = symexp(y) if c.symlog_inputs else y
         reward = self.reward_head(feat).squeeze(-1)
         last = self.cont_head[-1]
         terminated = F.linear(self.cont_head[:-1](feat), last.weight).squeeze(-1) < -last.bias
         return h, z, obs, reward, terminated, feat
+
+    def _obs_rows(self, w, b):
+        """A last layer's observation rows with the standardisation's scale and mean folded in (symlog
+        observations: unchanged, symexp follows)."""
+        if self.cfg.symlog_inputs:
+            return w, b
+        return w * self.obs_scale[:, None], b * self.obs_scale + self.obs_mean
 
     def _export_shared_heads(self, feat):
         """obs, reward, terminated from shared heads: one Gemm whose observation rows carry the output
         scale and mean, and whose continue row leaves its bias to the threshold."""
         o, last = self.cfg.obs_dim, self.heads[-1]
         w, b = last.weight, last.bias
-        if self.cfg.symlog_inputs:
-            w_obs, b_obs = w[:o], b[:o]
-        else:
-            w_obs, b_obs = w[:o] * self.obs_scale[:, None], b[:o] * self.obs_scale + self.obs_mean
+        w_obs, b_obs = self._obs_rows(w[:o], b[:o])
         out = F.linear(self.heads[:-1](feat), torch.cat([w_obs, w[o:]]), torch.cat([b_obs, b[o:o + 1], torch.zeros(1)]))
         obs = symexp(out[:, :o]) if self.cfg.symlog_inputs else out[:, :o]
         return obs, out[:, o], out[:, o + 1] < -b[o + 1]
