@@ -1,16 +1,33 @@
-"""onnxruntime sessions for a bundle, with the model state kept where the graphs run.
+"""Engines: a bundle's graphs run by onnxruntime for a fixed batch of rows, the model state kept where they run.
 
-The step path uses IO binding on every device: state tensors live in two preallocated buffer sets
-(A -> B, then B -> A), and the action, noise and output buffers are bound once. A step therefore
-allocates nothing, and on CUDA the state never leaves the GPU; only obs, reward and terminated come
-back to the host. On the CPU provider the same code runs with host buffers, which is how the IO
-binding path is exercised on machines without a GPU.
+Two engines behind one small interface, `BaseEngine` (what the vector env, `bench` and `play` use):
+
+- `CpuEngine` (here): the state in two host buffer sets (A -> B, then B -> A), each step's inputs, outputs and
+  state bound once with IO binding, the step scheduled from the work per call (`cpu_schedule`: one thread,
+  blocks of rows side by side on a thread pool, or onnxruntime's intra-op threads; cache-sized tiles).
+- `CudaEngine` (`dreamgym.engine_cuda`): the state in device buffers that never leave the GPU, inputs and
+  outputs at fixed device addresses, the step captured as a CUDA graph (plain CUDA when it cannot be).
+
+`Engine(bundle, num_envs, device=...)` returns the one for the device. `device="auto"` takes CUDA only when a
+CUDA session really opens and runs in this process (`cuda_problem`): onnxruntime-gpu lists the CUDA provider
+even where the CUDA and cuDNN libraries it needs cannot load, and then either fails or quietly runs on the CPU.
+
+Why the CPU schedule's thresholds are what they are: benchmarks/README.md, "Why the engine's thresholds are
+what they are" (measured figures live there, not here).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import io
 import os
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,43 +40,33 @@ try:
 except ImportError:  # pragma: no cover - depends on the install
     ort = None
 
+CUDA = "CUDAExecutionProvider"
 
-SINGLE_THREAD_MAX_BATCH = 128  # measured here: one thread wins up to 128 envs (239k vs 199k steps/s at 64)
-# How a CPU step is run in parallel, measured with benchmarks/shards.py on the 2-core machine (ratios within
-# one run; the machine is noisy, so these are thresholds with room, not optima):
-PARALLEL_MIN_FLOPS = 30e6  # below this much work per call, one thread: a thread hand-off per node costs more
-#   (RMSNorm HalfCheetah RSSM, 0.42 MFLOP/env: 1 thread wins at 16 envs by 1.2x, even at 64 (27 MFLOP); the lean
-#   one, 0.33 MFLOP/env: 1 thread wins at 64 envs (21 MFLOP), 2 shards win at 128 (42 MFLOP) by 1.2x;
-#   Pong REM, 176 MFLOP/env: 2 threads win at 1 env by 1.3x)
-TILE_ROWS = 512  # a CPU call steps at most this many rows: a tile's activations stay in the core's cache
-#   (HalfCheetah RSSM on one core, bare step graph: 335-344k env-steps/s in calls of 256-512 rows vs ~300k
-#   in one call of 4096; the TSSM at 4096 envs: 42k with tiles vs 30k without, measured here)
-SHARD_MAX_STATE_BYTES = 128 << 20  # above this much model state per call, onnxruntime's own thread pool
-#   (measured before tiles: the TSSM's 66 KB KV cache per env in calls of 2048 rows, 136 MB, made shards
-#   0.42x; tiles keep a call at 512 x 66 KB = 34 MB, where shards win)
+# The CPU schedule (see benchmarks/README.md for the measurements behind each number)
+SINGLE_THREAD_MAX_BATCH = 128  # without a FLOP count in the manifest: one thread up to this many envs
+PARALLEL_MIN_FLOPS = 30e6  # less work per call than this: one thread (a thread hand-off per node costs more)
+TILE_ROWS = 512  # a CPU call steps at most this many rows, so that its activations stay in the core's cache
+SHARD_MAX_STATE_BYTES = 128 << 20  # more model state per call than this: onnxruntime's threads, not shards
+
+_NP_TYPES = {  # onnxruntime's type names for the dtypes a bundle may use
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+}
 
 
+# -- devices and sessions -------------------------------------------------------------------------------
 def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build lists (listed is not loadable: see `cuda_problem`)."""
     if ort is None:
         raise missing_onnxruntime()
     return list(ort.get_available_providers())
 
 
-def choose_device(device: str) -> str:
-    """'auto' -> 'cuda' when onnxruntime offers the CUDA provider, else 'cpu'."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    cuda = "CUDAExecutionProvider" in available_providers()
-    if device == "cuda" and not cuda:
-        raise ValueError(
-            "device='cuda' was asked for but this onnxruntime has no CUDAExecutionProvider; "
-            'install the GPU build with `pip uninstall -y onnxruntime && pip install "dreamgym[gpu]"`, '
-            "or use device='auto'"
-        )
-    return "cuda" if (device == "cuda" or (device == "auto" and cuda)) else "cpu"
-
-
 def make_session(path: os.PathLike, device: str, threads: int | None = None, cuda_graph: bool = False) -> Any:
+    """An onnxruntime session on `device` ('cpu' or 'cuda'), fully optimised, `threads` intra-op threads.
+
+    A CUDA session never falls back to the CPU on its own (onnxruntime's default): one that cannot use CUDA
+    raises, so that a 'cuda' engine is never a CPU session bound to device buffers."""
     if ort is None:
         raise missing_onnxruntime()
     opts = ort.SessionOptions()
@@ -70,161 +77,276 @@ def make_session(path: os.PathLike, device: str, threads: int | None = None, cud
     opts.log_severity_level = 3
     if device != "cuda":
         return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    cuda = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"} if cuda_graph else {})
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"])
+    cuda = (CUDA, {"enable_cuda_graph": "1"} if cuda_graph else {})
+    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"],
+                                enable_fallback=0)
 
 
-class Engine:
-    """Runs a bundle's graphs for a fixed batch of `num_envs` rows.
+_CUDA_FIX = (
+    'install the GPU runtime with the CUDA and cuDNN libraries it was built for: `pip uninstall -y onnxruntime '
+    'onnxruntime-gpu && pip install "dreamgym[gpu]"` (onnxruntime-gpu[cuda,cudnn] brings them as nvidia-* '
+    "wheels), or install them system-wide (https://onnxruntime.ai/docs/install/#cuda-and-cudnn); an NVIDIA "
+    "driver must be running (`nvidia-smi`). `python -c \"import onnxruntime as o; o.preload_dlls(); "
+    "o.print_debug_info()\"` shows what loads"
+)
 
-    `inputs` holds the host buffers the runtime fills in place before each step (action and noise);
-    `outputs` holds the host buffers a step writes (obs, reward, terminated and latent if offered).
+
+@functools.cache
+def cuda_problem() -> str | None:
+    """Why CUDA cannot run in this process, or None when it can. Probed once per process: the CUDA and cuDNN
+    libraries are preloaded from the nvidia-* wheels (`onnxruntime.preload_dlls`, onnxruntime-gpu >= 1.21),
+    then a one-node graph is opened on the CUDA provider and run."""
+    if ort is None:
+        raise missing_onnxruntime()
+    build = f"onnxruntime {ort.__version__}" + (f" (built for CUDA {ort.cuda_version})"
+                                                if getattr(ort, "cuda_version", "") else "")
+    if CUDA not in ort.get_available_providers():
+        return f"{build} has no {CUDA} (it is the CPU build, or not onnxruntime-gpu)"
+    printed = io.StringIO()  # preload_dlls prints which library failed to load, and does not raise
+    problem = None
+    with contextlib.redirect_stdout(printed):
+        if hasattr(ort, "preload_dlls"):
+            try:
+                ort.preload_dlls()
+            except Exception as e:  # noqa: BLE001 - a failed preload is reported with the rest
+                print(f"preload_dlls: {e}")
+        try:
+            sess = make_session(Path(str(resources.files("dreamgym"))) / "_matmul.onnx", "cuda")
+            if CUDA not in sess.get_providers():
+                problem = f"a CUDA session opened with {sess.get_providers()} only"
+            else:
+                a = np.ones((2, 2), np.float32)
+                sess.run(None, {"A": a, "B": a})
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
+            problem = f"{type(e).__name__}: {str(e).strip()}"
+    if problem is None:
+        return None
+    notes = [line.strip() for line in printed.getvalue().splitlines()
+             if "Failed to load" in line or line.startswith("preload_dlls")]
+    # the provider library's own load error names the missing .so (onnxruntime's message may not)
+    lib = Path(ort.__file__).parent / "capi" / ("onnxruntime_providers_cuda.dll" if os.name == "nt"
+                                                 else "libonnxruntime_providers_cuda.so")
+    if lib.is_file():
+        try:
+            ctypes.CDLL(os.fspath(lib))
+        except OSError as e:
+            notes.append(f"loading {lib.name}: {e}")
+    return "; ".join([f"{build} lists {CUDA} but cannot use it: {problem}", *dict.fromkeys(notes)])
+
+
+_warned_cpu_fallback = False
+
+
+def choose_device(device: str) -> str:
+    """'cpu' or 'cuda' for `device` ('auto', 'cpu' or 'cuda'). 'auto' is 'cuda' when a CUDA session works in
+    this process, else 'cpu' (with one warning per process when CUDA is offered but does not work); 'cuda'
+    raises a ValueError saying what is missing and how to install it when CUDA does not work."""
+    global _warned_cpu_fallback
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    offered = CUDA in available_providers()
+    if device == "auto" and not offered:
+        return "cpu"  # the CPU build: nothing to warn about
+    problem = cuda_problem()
+    if problem is None:
+        return "cuda"
+    if device == "cuda":
+        raise ValueError(f"device='cuda' was asked for, but {problem}. To fix it, {_CUDA_FIX}; or use "
+                         "device='auto' (the GPU when it works, else the CPU) or device='cpu'")
+    if not _warned_cpu_fallback:
+        _warned_cpu_fallback = True
+        warnings.warn(f"dreamgym: device='auto' runs on the CPU: {problem}. To run on the GPU, {_CUDA_FIX}. "
+                      "Pass device='cpu' to choose the CPU without this warning.", RuntimeWarning, stacklevel=2)
+    return "cpu"
+
+
+def Engine(bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,  # noqa: N802
+           shards: int | None = None, tile_rows: int | None = TILE_ROWS) -> BaseEngine:
+    """The engine for `device` ('auto', 'cpu' or 'cuda'). `threads` forces onnxruntime's intra-op threads;
+    `shards` (a count of row blocks side by side) and `tile_rows` (rows per call, None: a shard's rows in
+    one call) shape the CPU schedule and are ignored on CUDA, where one call steps every row."""
+    if choose_device(device) == "cuda":
+        from .engine_cuda import CudaEngine
+
+        return CudaEngine(bundle, num_envs, threads=threads)
+    return CpuEngine(bundle, num_envs, threads=threads, shards=shards, tile_rows=tile_rows)
+
+
+# -- the interface ------------------------------------------------------------------------------------
+class BaseEngine:
+    """What the runtime uses of an engine, and the parts both engines share.
+
+    `inputs`: host buffers the caller fills in place before each `step()` ("action" and the step's noise).
+    `outputs`: host buffers a step writes (obs, reward, terminated, and latent when the bundle offers it).
+    `shards`, `threads`, `tile_rows`: the schedule (CUDA: 1 shard, all rows in one call). `ort_seconds`:
+    time spent inside onnxruntime's step, for the benchmark's share outside it.
     """
 
-    def __init__(self, bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,
-                 shards: int | None = None, tile_rows: int | None = TILE_ROWS):
-        self.bundle, self.n = bundle, int(num_envs)
-        self.device = choose_device(device)
-        # On the CPU, onnxruntime's own thread pool splits every node of the graph between the cores and
-        # joins them after it, a hand-off per node. With little work per call, one thread is fastest. With
-        # enough, the batch is cut into one block of rows per core, each run by a single-threaded session
-        # call on its own thread with no hand-off inside the graph ("shards") — unless the state is so big
-        # that one call's state is bound by memory traffic, where onnxruntime's pool does better; and one
-        # env cannot be cut. Each call steps at most `tile_rows` rows (None: a shard's rows in one call).
-        # `threads` forces onnxruntime's intra-op threads (and no shards); `shards` a count.
-        cores = os.cpu_count() or 1
-        tile = int(tile_rows) if (tile_rows and self.device == "cpu") else self.n
-        if self.device != "cpu" or threads is not None:
-            shards = 1
-        elif shards is None:
-            model = bundle.manifest.get("model", {})
-            flops = model.get("step_flops") or 2 * model.get("step_macs", 0)
-            if flops:
-                work = self.n * flops
-            else:  # a manifest without a FLOP count: parallel above SINGLE_THREAD_MAX_BATCH envs
-                work = PARALLEL_MIN_FLOPS if self.n > SINGLE_THREAD_MAX_BATCH else 0.0
-            rows_per_call = min(-(-self.n // cores), tile)
-            state = rows_per_call * sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
-            if work < PARALLEL_MIN_FLOPS or cores == 1:
-                shards, threads = 1, 1
-            elif self.n >= cores and state <= SHARD_MAX_STATE_BYTES:
-                shards = cores
-            else:
-                shards, threads = 1, cores
-        self.shards = max(1, min(int(shards), self.n))
-        if threads is None and self.device == "cpu":
-            threads = 1 if (self.shards > 1 or self.n <= SINGLE_THREAD_MAX_BATCH) else cores
-        self.threads = threads
-        self.ort_seconds = 0.0  # time spent inside onnxruntime's step, for the benchmark's shell share
+    device: str
+    shards: int
+    tile_rows: int
+    _state_values: list[dict[str, Any]]  # per buffer set, the state as OrtValues (host or device)
+    cur: int  # the buffer set holding the current state
+
+    def __init__(self, bundle: Bundle, num_envs: int, threads: int | None):
+        self.bundle, self.n, self.threads = bundle, int(num_envs), threads
+        self.ort_seconds = 0.0
         self.sessions: dict[str, Any] = {"reset": self._open("reset")}
-        # On CUDA the step's shapes never change, so it is captured once as a CUDA graph per buffer set
-        # and replayed; if some node cannot be captured (a CPU fallback), plain CUDA execution is used.
-        self.cuda_graph = False
-        if self.device == "cuda":
-            try:
-                self.sessions["step"] = self._open("step", cuda_graph=True)
-                self.cuda_graph = True
-            except Exception:  # noqa: BLE001 - onnxruntime raises its own types; capture is optional
-                self.sessions["step"] = self._open("step")
-        else:
-            self.sessions["step"] = self._open("step")
-        step = self.sessions["step"]
-        self._run = step.run_with_iobinding
-        act_arg = next(i for i in step.get_inputs() if i.name == "action")
-        self.action_dtype = np.dtype(_np_type(act_arg.type))
-        n, b = self.n, bundle
-
-        # host buffers bound once
-        self.inputs = {"action": np.zeros((n, *b.action_space.shape), self.action_dtype)}
-        for nz in b.noise_for("step"):
-            self.inputs[nz.name] = np.zeros((n, *nz.shape), nz.np_dtype)
-        out_types = {o.name: _np_type(o.type) for o in step.get_outputs()}
-        self.outputs = {
-            "obs": np.zeros((n, *b.observation_space.shape), out_types["obs"]),
-            "reward": np.zeros((n,), out_types["reward"]),
-            "terminated": np.zeros((n,), out_types["terminated"]),
-        }
-        if "latent" in out_types:
-            self.outputs["latent"] = np.zeros((n, b.latent_dim), out_types["latent"])
-
-        # two state buffer sets; `self.cur` indexes the one holding the current state
-        self._host = [{s.name: np.zeros((n, *s.shape), s.np_dtype) for s in b.state} for _ in range(2)]
-        if self.device == "cuda":
-            dev = lambda v: ort.OrtValue.ortvalue_from_numpy(v, "cuda", 0)  # noqa: E731
-            self._dev = [{k: dev(v) for k, v in h.items()} for h in self._host]
-            # inputs and outputs at fixed device addresses (what CUDA graph replay needs); the host
-            # buffers are copied in before and out after each step
-            self._in_dev = {k: dev(v) for k, v in self.inputs.items()}
-            self._out_dev = {k: dev(v) for k, v in self.outputs.items()}
-        else:
-            self._dev = [{k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in h.items()} for h in self._host]
-        self.cur = 0
-        # each shard's block of rows is stepped in tiles of at most `tile_rows` rows, one call each, in
-        # turn on the shard's thread (CUDA: one call for all rows)
-        cuts = np.linspace(0, n, self.shards + 1).astype(int)
-        self.tile_rows = tile
-        self._tiles = []
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            k = -(-int(b - a) // self.tile_rows)
-            t = np.linspace(a, b, k + 1).astype(int)
-            self._tiles.append([slice(int(x), int(y)) for x, y in zip(t[:-1], t[1:])])
-        self._bindings = [[[self._bind_step(i, r) for r in tiles] for tiles in self._tiles] for i in range(2)]
-        # one call per step on the CPU (one shard, one tile: every env up to a tile, and the single env):
-        # its binding per buffer set, for a step with nothing else to decide
-        one = self.device == "cpu" and len(self._tiles) == 1 and len(self._tiles[0]) == 1
-        self._one = [self._bindings[i][0][0] for i in range(2)] if one else None
-        self._run_one = self._run
-        # The public run_with_iobinding checks, in Python, that the binding is this session's and whether
-        # WebGPU graph capture is on — ~0.6 us of a ~25 us single-env step here. Both hold by construction
-        # on the CPU, so the one-call path calls the compiled method under it when this onnxruntime has
-        # one (its wrapped session and binding); otherwise the public method.
-        inner = getattr(step, "_sess", None)
-        if one and inner is not None and all(hasattr(b, "_iobinding") for b in self._one):
-            self._run_one = inner.run_with_iobinding
-            self._one = [b._iobinding for b in self._one]
-        self._pool = None
-        if self.shards > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard")
-        self._run_options = [None, None]
-        if self.cuda_graph:
-            for i in range(2):
-                self._run_options[i] = ort.RunOptions()
-                self._run_options[i].add_run_config_entry("gpu_graph_id", str(i + 1))
         self._render_bindings: list[Any] | None = None
         self._frame: np.ndarray | None = None
 
-    # -- sessions ---------------------------------------------------------------------------------
     def _open(self, graph: str, cuda_graph: bool = False) -> Any:
         sess = make_session(self.bundle.graph_file(graph), self.device, self.threads, cuda_graph)
         self.bundle.check_session(graph, sess)
         return sess
 
     def session(self, graph: str) -> Any:
+        """The onnxruntime session of one of the bundle's graphs, opened (and checked) on first use."""
         if graph not in self.sessions:
             self.sessions[graph] = self._open(graph)
         return self.sessions[graph]
 
-    def _bind_step(self, src: int, rows: slice) -> Any:
-        """The step's binding from buffer set `src` into the other, for a block of rows (all rows on CUDA)."""
+    def _host_buffers(self, step: Any) -> None:
+        """`inputs` and `outputs`, typed as the step graph declares them."""
+        b, n = self.bundle, self.n
+        act = next(i for i in step.get_inputs() if i.name == "action")
+        self.action_dtype = np.dtype(_NP_TYPES[act.type])
+        self.inputs = {"action": np.zeros((n, *b.action_space.shape), self.action_dtype)}
+        for nz in b.noise_for("step"):
+            self.inputs[nz.name] = np.zeros((n, *nz.shape), nz.np_dtype)
+        types = {o.name: _NP_TYPES[o.type] for o in step.get_outputs()}
+        self.outputs = {
+            "obs": np.zeros((n, *b.observation_space.shape), types["obs"]),
+            "reward": np.zeros((n,), types["reward"]),
+            "terminated": np.zeros((n,), types["terminated"]),
+        }
+        if "latent" in types:
+            self.outputs["latent"] = np.zeros((n, b.latent_dim), types["latent"])
+
+    def step(self) -> None:
+        """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
+        raise NotImplementedError
+
+    def get_state(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """A host copy of the current state (of `rows` only, if given)."""
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+        """Overwrite the current state, or only `rows` of it; the other rows are untouched."""
+        raise NotImplementedError
+
+    def reset_rows(self, rows: np.ndarray | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run reset.onnx on a batch of contexts and write its state into `rows` (all rows if None)."""
+        sess = self.sessions["reset"]
+        out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+        self.set_state({s.name: out[s.name] for s in self.bundle.state}, rows)
+        return out
+
+    def render(self) -> np.ndarray:
+        """Frames of the current state, uint8 [num_envs, H, W, 3] (a host buffer reused between calls)."""
+        sess = self.session("render")
+        if self._render_bindings is None:
+            self._frame = np.zeros((self.n, *self.bundle.frame_shape), np.uint8)
+            takes = {i.name for i in sess.get_inputs()}
+            self._render_bindings = []
+            for values in self._state_values:
+                bind = sess.io_binding()
+                for name, v in values.items():
+                    if name in takes:
+                        bind.bind_ortvalue_input(name, v)
+                bind.bind_ortvalue_output("frame", ort.OrtValue.ortvalue_from_numpy(self._frame))
+                self._render_bindings.append(bind)
+        sess.run_with_iobinding(self._render_bindings[self.cur])
+        return self._frame
+
+    def close(self) -> None:
+        """Release what the engine holds beyond its buffers (the CPU engine's thread pool)."""
+
+
+# -- the CPU engine ----------------------------------------------------------------------------------
+def cpu_schedule(num_envs: int, step_flops: float | None, state_bytes: int, cores: int,
+                 threads: int | None = None, shards: int | None = None,
+                 tile_rows: int | None = TILE_ROWS) -> tuple[int, int | None, int]:
+    """(shards, intra-op threads, tile rows) for a CPU step of `num_envs` rows of `step_flops` FLOPs and
+    `state_bytes` of model state each, on `cores` cores.
+
+    onnxruntime's own thread pool splits every node between the cores and joins them after it, a hand-off
+    per node: with little work per call one thread is fastest. With enough, the batch is cut into one block
+    of rows per core ("shards"), each run by a single-threaded call on its own thread with no hand-off inside
+    the graph — unless one call's state is so big that the step is bound by memory traffic, where
+    onnxruntime's pool does better; and one env cannot be cut. Each call steps at most `tile_rows` rows
+    (None: a shard's rows in one call). `threads` forces onnxruntime's intra-op threads and one shard;
+    `shards` forces a count."""
+    n = int(num_envs)
+    tile = int(tile_rows) if tile_rows else n
+    if threads is not None:
+        shards = 1
+    elif shards is None:
+        if step_flops:
+            work = n * step_flops
+        else:  # a manifest without a FLOP count: parallel above SINGLE_THREAD_MAX_BATCH envs
+            work = PARALLEL_MIN_FLOPS if n > SINGLE_THREAD_MAX_BATCH else 0.0
+        state_per_call = min(-(-n // cores), tile) * state_bytes
+        if work < PARALLEL_MIN_FLOPS or cores == 1:
+            shards, threads = 1, 1
+        elif n >= cores and state_per_call <= SHARD_MAX_STATE_BYTES:
+            shards = cores
+        else:
+            shards, threads = 1, cores
+    shards = max(1, min(int(shards), n))
+    if threads is None:
+        threads = 1 if (shards > 1 or n <= SINGLE_THREAD_MAX_BATCH) else cores
+    return shards, threads, tile
+
+
+class CpuEngine(BaseEngine):
+    """The step on onnxruntime's CPU provider, scheduled by `cpu_schedule`. Every schedule gives the same
+    numbers: each row is computed by the same kernels whichever call it falls in."""
+
+    device = "cpu"
+
+    def __init__(self, bundle: Bundle, num_envs: int, threads: int | None = None, shards: int | None = None,
+                 tile_rows: int | None = TILE_ROWS):
+        n = int(num_envs)
+        state_bytes = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
+        self.shards, threads, self.tile_rows = cpu_schedule(n, bundle.step_flops, state_bytes,
+                                                            os.cpu_count() or 1, threads, shards, tile_rows)
+        super().__init__(bundle, n, threads)
+        step = self.sessions["step"] = self._open("step")
+        self._host_buffers(step)
+        # two state buffer sets: a step reads set `cur` and writes the other
+        self._host = [{s.name: np.zeros((n, *s.shape), s.np_dtype) for s in bundle.state} for _ in range(2)]
+        self._state_values = [{k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in h.items()} for h in self._host]
+        self.cur = 0
+        # each shard's block of rows is stepped in tiles of at most `tile_rows` rows, one call each, in turn
+        # on the shard's thread; a binding per (buffer set, shard, tile), made once
+        self._tiles = []
+        for a, b in _cuts(0, n, self.shards):
+            self._tiles.append([slice(x, y) for x, y in _cuts(a, b, -(-(b - a) // self.tile_rows))])
+        self._bindings = [[[self._bind(i, r) for r in tiles] for tiles in self._tiles] for i in range(2)]
+        self._run = step.run_with_iobinding
+        # One call per step (one shard, one tile: every batch up to a tile, and the single env) has nothing
+        # to decide: its binding per buffer set is kept apart. The public run_with_iobinding checks in Python
+        # that the binding is this session's and whether WebGPU capture is on; both hold by construction
+        # here, so this path calls the compiled method under it when this onnxruntime has one.
+        self._one = self._run_one = None
+        if len(self._tiles) == 1 and len(self._tiles[0]) == 1:
+            self._one, self._run_one = [self._bindings[i][0][0] for i in range(2)], self._run
+            inner = getattr(step, "_sess", None)
+            if inner is not None and all(hasattr(b, "_iobinding") for b in self._one):
+                self._one, self._run_one = [b._iobinding for b in self._one], inner.run_with_iobinding
+        self._pool = ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard") \
+            if self.shards > 1 else None
+
+    def _bind(self, src: int, rows: slice) -> Any:
+        """The step's binding from buffer set `src` into the other, for a block of rows. Every tensor is a
+        block of rows of a host buffer (a contiguous view, so onnxruntime reads and writes the buffer itself:
+        filling `inputs` in place is enough)."""
         sess, dst = self.sessions["step"], 1 - src
         bind = sess.io_binding()
         takes = {i.name for i in sess.get_inputs()}
-        cuda = self.device == "cuda"
-        if cuda:
-            for name, v in self._dev[src].items():
-                if name in takes:
-                    bind.bind_ortvalue_input(name, v)
-            for name in self.inputs:
-                bind.bind_ortvalue_input(name, self._in_dev[name])
-            for name, v in self._dev[dst].items():
-                bind.bind_ortvalue_output(f"next_{name}", v)
-            for name in self.outputs:
-                bind.bind_ortvalue_output(name, self._out_dev[name])
-            return bind
-        # On the CPU every tensor is a block of rows of a host buffer (a contiguous view, so onnxruntime
-        # reads and writes the buffer itself: filling the inputs in place is enough).
         for name, buf in self._host[src].items():
             if name in takes:
                 bind.bind_cpu_input(name, buf[rows])
@@ -236,94 +358,43 @@ class Engine:
             bind.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf[rows]))
         return bind
 
-    # -- running ----------------------------------------------------------------------------------
     def step(self) -> None:
-        """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
-        if self._one is not None:
-            t0 = time.perf_counter()
-            self._run_one(self._one[self.cur], None)
-            self.ort_seconds += time.perf_counter() - t0
-            self.cur = 1 - self.cur
-            return
-        binds = self._bindings[self.cur]
-        cuda = self.device == "cuda"
-        if cuda:
-            for name, buf in self.inputs.items():
-                self._in_dev[name].update_inplace(buf)
         t0 = time.perf_counter()
-        if self._pool is None:
-            for b in binds[0]:
-                self._run(b, self._run_options[self.cur])
+        if self._one is not None:
+            self._run_one(self._one[self.cur], None)
+        elif self._pool is None:
+            self._run_tiles(self._bindings[self.cur][0])
         else:  # one block of rows per core; onnxruntime releases the GIL while it runs
+            binds = self._bindings[self.cur]
             futures = [self._pool.submit(self._run_tiles, b) for b in binds[1:]]
             self._run_tiles(binds[0])
             for f in futures:
                 f.result()
         self.ort_seconds += time.perf_counter() - t0
-        if cuda:
-            for name, v in self._out_dev.items():
-                self.outputs[name][...] = v.numpy()
         self.cur = 1 - self.cur
 
     def _run_tiles(self, binds: list) -> None:
         for b in binds:
             self._run(b, None)
 
-    def reset_rows(self, rows: np.ndarray | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run reset.onnx on a batch of contexts and write its state into `rows` (all rows if None)."""
-        names = [o.name for o in self.sessions["reset"].get_outputs()]
-        out = dict(zip(names, self.sessions["reset"].run(None, feeds)))
-        self.set_state({s.name: out[s.name] for s in self.bundle.state}, rows)
-        return out
-
     def get_state(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """A host copy of the current state (of `rows` only, if given)."""
-        if self.device == "cuda":
-            full = {k: v.numpy() for k, v in self._dev[self.cur].items()}
-        else:
-            full = self._host[self.cur]
-        return {k: (v if rows is None else v[rows]).copy() for k, v in full.items()}
+        return {k: (v if rows is None else v[rows]).copy() for k, v in self._host[self.cur].items()}
 
     def set_state(self, state: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
-        """Overwrite the current state, or only `rows` of it; the other rows are untouched."""
         for s in self.bundle.state:
-            if self.device == "cuda":
-                full = self._dev[self.cur][s.name].numpy() if rows is not None else np.empty((self.n, *s.shape), s.np_dtype)
-            else:
-                full = self._host[self.cur][s.name]
+            full = self._host[self.cur][s.name]
             if rows is None:
                 full[...] = state[s.name]
             else:
                 full[rows] = state[s.name]
-            if self.device == "cuda":
-                self._dev[self.cur][s.name].update_inplace(np.ascontiguousarray(full))
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def render(self) -> np.ndarray:
-        """Frames of the current state, uint8 [num_envs, H, W, 3] (a buffer reused between calls)."""
-        sess = self.session("render")
-        if self._render_bindings is None:
-            H, W, Ch = self.bundle.frame_shape
-            self._frame = np.zeros((self.n, H, W, Ch), np.uint8)
-            self._render_bindings = []
-            takes = {i.name for i in sess.get_inputs()}
-            for i in range(2):
-                bind = sess.io_binding()
-                for name, v in self._dev[i].items():
-                    if name in takes:
-                        bind.bind_ortvalue_input(name, v)
-                bind.bind_ortvalue_output("frame", ort.OrtValue.ortvalue_from_numpy(self._frame))
-                self._render_bindings.append(bind)
-        sess.run_with_iobinding(self._render_bindings[self.cur])
-        return self._frame
 
-
-
-def _np_type(ort_type: str) -> str:
-    from .bundle import _ORT_DTYPES
-
-    return _ORT_DTYPES[ort_type]
+def _cuts(a: int, b: int, k: int) -> list[tuple[int, int]]:
+    """Rows a..b cut into k blocks as even as can be."""
+    t = np.linspace(a, b, k + 1).astype(int)
+    return [(int(x), int(y)) for x, y in zip(t[:-1], t[1:])]

@@ -262,23 +262,6 @@ def test_single_env_rejects_wrong_shape():
         env.step(np.zeros(5))
 
 
-def test_io_binding_engine_on_cpu():
-    env = DreamVectorEnv(dreamgym.resolve(ID), 2, device="cpu")
-    assert env.device == "cpu"
-    eng = env.engine
-    assert len(eng._bindings) == 2  # preallocated A->B and B->A bindings
-    env.reset(seed=0)
-    s0 = eng.get_state()
-    env.step(np.zeros((2, 6)))
-    s1 = eng.get_state()
-    assert not np.allclose(s0["h"], s1["h"])
-    with pytest.raises(ValueError, match="CUDAExecutionProvider"):
-        if "CUDAExecutionProvider" not in dreamgym.engine.available_providers():
-            DreamVectorEnv(dreamgym.resolve(ID), 2, device="cuda")
-        else:
-            raise ValueError("CUDAExecutionProvider present")
-
-
 def test_rewind_is_exact():
     env = DreamVectorEnv(dreamgym.resolve(ID), 2)
     env.reset(seed=0)
