@@ -69,7 +69,7 @@ def main():
         b = dreamgym.Bundle.load(dreamgym.resolve(id))
         # a pixel-token dream does ~100x the work of a vector one per env-step: stop at 256 envs so
         # that one bundle's run stays within minutes (4096 Pong envs also need 0.5 GB of noise per step)
-        big = b.manifest.get("model", {}).get("step_macs", 0) > 10_000_000
+        big = (b.manifest.model.step_macs or 0) > 10_000_000
         res = bench(id, sizes=(1, 16, 64, 256) if big else DEFAULT_SIZES, seconds=a.seconds, rounds=a.rounds)
         (out / f"{id}.json").write_text(json.dumps(res, indent=2))
         print(table(res), flush=True)

@@ -8,11 +8,12 @@ cards (manifest metrics.comparison), and is printed for the README.
 """
 
 import argparse
-import json
+import dataclasses
 import time
 
 import dreamgym
 from dreamgym.bench import measure_vector, step_flops
+from dreamgym.manifest import MANIFEST, Manifest
 
 IDS = ("Dream-HalfCheetah-v0", "Dream-HalfCheetah-TSSM-v0")
 
@@ -34,7 +35,7 @@ def main():
         # env-steps/s, then 34-35 k), so one measurement alone under-reports whichever id comes first
         speed = {n: max(measure_vector(b, n, "cpu", None, a.seconds, flops)["steps_per_s"] for _ in range(2))
                  for n in (1, 1024)}
-        m = b.manifest["model"]
+        m = dataclasses.asdict(b.manifest.model)
         rows.append(f"| `{id}` | {b.family} | " + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
                     + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} dB | "
                     f"{m['parameters']:,} ({m['step_parameters']:,}) | {m['step_macs']:,} | {speed[1]:,.0f} | {speed[1024]:,.0f} |")
@@ -49,9 +50,8 @@ def main():
 
         for id in IDS:
             path = dreamgym.resolve(id)
-            man = json.loads((path / "dreamgym.json").read_text())
-            man["metrics"]["comparison"] = {"text": text, "table": table}
-            (path / "dreamgym.json").write_text(json.dumps(man, indent=2) + "\n")
+            man = Manifest.read(path / MANIFEST)
+            man.replace(metrics={**man.metrics, "comparison": {"text": text, "table": table}}).write(path / MANIFEST)
             finalize(path, model_card)
 
 

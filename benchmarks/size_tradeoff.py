@@ -73,11 +73,11 @@ def main():
         h = f["horizons"]
         by = {r["num_envs"]: r for r in res["rows"]}
         best = res["real"]["best_vector_steps_per_s"]
-        cfg = b.manifest["model"]["config"]
+        cfg = b.manifest.model.config
         obs = "symlog" if cfg.get("symlog_inputs", True) else "standardised"
         norm = cfg.get("norm", "layer")
         arch = "lean: no norm, ReLU, shared heads, sigmoid std" if norm == "none" else f"{norm} norm"
-        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {arch}) | {b.manifest['model']['step_macs']:,} | "
+        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {arch}) | {b.manifest.model.step_macs:,} | "
               f"{b.metrics['recipe']['train_config']['steps']:,} | "
               + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
               + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "

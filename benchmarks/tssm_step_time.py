@@ -30,7 +30,7 @@ def main():
             times.append(time.perf_counter() - t0)
         early, late = np.median(times[10:60]) * 1e6, np.median(times[900:950]) * 1e6
         print(f"{a.id} num_envs={n}: step 10-60 {early:,.1f} us, step 900-950 {late:,.1f} us "
-              f"(ratio {late / early:.2f}); window W={env.bundle.manifest['model']['config']['window']}")
+              f"(ratio {late / early:.2f}); window W={env.bundle.manifest.model.config['window']}")
 
 
 if __name__ == "__main__":

@@ -47,16 +47,14 @@ def _timed(fn, min_seconds: float, min_reps: int = 3, windows: int = 5) -> tuple
 
 
 def step_flops(bundle: Bundle) -> tuple[int | None, str]:
-    """FLOPs per env-step: counted from step.onnx when onnx is installed, else the manifest's count."""
-    try:
-        from dreamgym.export.flops import count_flops
-
-        return count_flops(bundle.graph_file("step"))["flops"], "counted from step.onnx"
-    except ImportError:
-        v = bundle.manifest.get("model", {}).get("step_flops")
-        if v is None and bundle.manifest.get("model", {}).get("step_macs"):
-            return 2 * int(bundle.manifest["model"]["step_macs"]), "2 x the manifest's multiply-adds"
-        return v, "the manifest's count"
+    """FLOPs per env-step, as the exporter counted them from step.onnx (twice the multiply-adds for a
+    manifest without that count)."""
+    model = bundle.manifest.model
+    if model.step_flops:
+        return int(model.step_flops), "counted from step.onnx"
+    if model.step_macs:
+        return 2 * int(model.step_macs), "2 x the manifest's multiply-adds"
+    return None, "not in the manifest"
 
 
 def roofline_gflops(device: str, threads: int | None, n: int = 1024, seconds: float = 1.0, shards: int = 1) -> float:
@@ -238,9 +236,8 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
 
     b = Bundle.load(resolve(id_or_path))
     flops, flops_src = step_flops(b)
-    src = b.manifest.get("source", {})
-    env_id = src.get("env_id")
-    make_kwargs = src.get("render", {}).get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
+    env_id = b.manifest.source.env_id
+    make_kwargs = b.manifest.source.render.get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
     dev = choose_device(device)
     rows, roof, single, real_res, torch_rows = [None] * len(sizes), 0.0, 0.0, None, None
     round_shares = []  # per round: the largest batch's share of the roofline measured right after it

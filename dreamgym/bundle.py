@@ -1,6 +1,7 @@
 """The bundle: a folder holding a manifest (`dreamgym.json`), ONNX graphs and a bank of real contexts.
 
-This module is the one contract between `dreamgym.export` and the runtime. Every model family exports
+This module is the one contract between `dreamgym.export` and the runtime. The manifest is typed
+(`dreamgym.manifest.Manifest`) and the graph names come from `io_names`. Every model family exports
 the same graph signatures, with state tensors named in the manifest:
 
     reset.onnx   (context_obs, context_actions, <reset noise>...) -> (<state>..., obs[, latent])
@@ -18,7 +19,6 @@ runtime from the env's seeded generator, so a seed fixes a trajectory.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,14 @@ import numpy as np
 from gymnasium import spaces
 
 from .errors import BundleError
-from .spaces import space_from_json
+from .manifest import (
+    FORMAT_VERSION, GRAPHS, MANIFEST, NOISE_DISTRIBUTIONS, OBS_MODES, REQUIRED_GRAPHS, Manifest, NoiseSpec, TensorSpec,
+    io_names,
+)
 
-FORMAT_VERSION = 1
-MANIFEST = "dreamgym.json"
-GRAPHS = ("reset", "step", "render", "policy")
-REQUIRED_GRAPHS = ("reset", "step", "render")
-NOISE_DISTRIBUTIONS = ("normal", "uniform", "gumbel")
-OBS_MODES = ("state", "pixels", "latent")
+__all__ = ["FORMAT_VERSION", "GRAPHS", "MANIFEST", "NOISE_DISTRIBUTIONS", "OBS_MODES", "REQUIRED_GRAPHS", "Bundle",
+           "Manifest", "NoiseSpec", "TensorSpec", "io_names", "sha256_file"]
+
 _ORT_DTYPES = {
     "tensor(float)": "float32",
     "tensor(float16)": "float16",
@@ -54,96 +54,87 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """A named tensor with its per-env shape (the batch axis is implied) and dtype."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-    distribution: str | None = None  # noise only
-    graph: str | None = None  # noise only: which graph takes it
-
-    @property
-    def np_dtype(self) -> np.dtype:
-        return np.dtype(self.dtype)
-
-
 @dataclass
 class Bundle:
-    """A loaded, checked bundle. Use `Bundle.load(path)`; sessions are opened by the runtime."""
+    """A loaded, checked bundle: its folder, its typed `Manifest` and its bank of real contexts. Use
+    `Bundle.load(path)`; sessions are opened by the runtime."""
 
     path: Path
-    manifest: dict
-    observation_space: spaces.Space
-    action_space: spaces.Space
-    state: list[TensorSpec]
-    noise: list[TensorSpec]
+    manifest: Manifest
     contexts: dict[str, np.ndarray] = field(repr=False)
 
-    # -- convenient manifest fields -------------------------------------------------------------
+    # -- the manifest's fields the runtime reads most -------------------------------------------
     @property
     def id(self) -> str:
-        return self.manifest["id"]
+        return self.manifest.id
 
     @property
     def family(self) -> str:
-        return self.manifest["family"]
+        return self.manifest.family
+
+    @property
+    def observation_space(self) -> spaces.Space:
+        return self.manifest.observation_space
+
+    @property
+    def action_space(self) -> spaces.Space:
+        return self.manifest.action_space
+
+    @property
+    def state(self) -> tuple[TensorSpec, ...]:
+        return self.manifest.state
+
+    @property
+    def noise(self) -> tuple[NoiseSpec, ...]:
+        return self.manifest.noise
 
     @property
     def context_length(self) -> int:
-        return int(self.manifest["context_length"])
+        return self.manifest.context_length
 
     @property
     def max_episode_steps(self) -> int | None:
-        v = self.manifest.get("max_episode_steps")
-        return None if v is None else int(v)
+        return self.manifest.max_episode_steps
 
     @property
     def render_fps(self) -> int:
-        return int(self.manifest.get("render_fps", 30))
+        return self.manifest.render_fps
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
-        return tuple(self.manifest["frame_shape"])
+        return tuple(self.manifest.frame_shape)
 
     @property
     def latent_dim(self) -> int | None:
-        v = self.manifest.get("latent_dim")
-        return None if v is None else int(v)
+        return self.manifest.latent_dim
 
     @property
     def obs_modes(self) -> list[str]:
-        return list(self.manifest.get("obs_modes", ["state"]))
+        return list(self.manifest.obs_modes)
+
+    @property
+    def step_flops(self) -> float | None:
+        """FLOPs of one env-step (counted from step.onnx by the exporter; twice the multiply-adds if only
+        those are known), or None when the manifest does not say."""
+        return self.manifest.step_flops
 
     @property
     def metrics(self) -> dict:
-        return self.manifest.get("metrics", {})
+        return dict(self.manifest.metrics)
 
     def graph_file(self, name: str) -> Path | None:
-        g = self.manifest["graphs"].get(name)
-        return None if g is None else self.path / g["file"]
+        g = self.manifest.graphs.get(name)
+        return None if g is None else self.path / g.file
 
     def has_graph(self, name: str) -> bool:
-        return name in self.manifest["graphs"]
+        return name in self.manifest.graphs
 
-    def noise_for(self, graph: str) -> list[TensorSpec]:
-        return [n for n in self.noise if n.graph == graph]
+    def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
+        return self.manifest.noise_for(graph)
 
     def expected_io(self, graph: str) -> tuple[list[str], list[str]]:
         """The input and output names the contract demands of `graph`, given this manifest."""
-        st = [s.name for s in self.state]
-        latent = ["latent"] if "latent" in self.obs_modes else []
-        noise = [n.name for n in self.noise_for(graph)]
-        if graph == "reset":
-            return ["context_obs", "context_actions", *noise], [*st, "obs", *latent]
-        if graph == "step":
-            return [*st, "action", *noise], [*(f"next_{s}" for s in st), "obs", "reward", "terminated", *latent]
-        if graph == "render":
-            return st, ["frame"]
-        if graph == "policy":
-            return ["obs"], ["action"]
-        raise BundleError(f"unknown graph {graph!r}; expected one of {GRAPHS}")
+        return io_names(self.manifest, graph)
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
@@ -156,44 +147,12 @@ class Bundle:
         mpath = root / MANIFEST
         if not mpath.is_file():
             raise BundleError(f"{str(root)!r} is not a bundle: it has no {MANIFEST}")
-        try:
-            manifest = json.loads(mpath.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(f"{mpath} is not valid JSON: {e}") from e
-        if not isinstance(manifest, dict):
-            raise BundleError(f"{mpath} must hold a JSON object, got {type(manifest).__name__}")
+        m = Manifest.read(mpath)
 
-        version = manifest.get("format_version")
-        if not isinstance(version, int):
-            raise BundleError(f"{mpath}: 'format_version' must be an integer, got {version!r}")
-        if version > FORMAT_VERSION:
-            raise BundleError(
-                f"{mpath} has format_version {version} but this dreamgym reads up to {FORMAT_VERSION}; "
-                "upgrade with `pip install -U dreamgym`"
-            )
-        if version < 1:
-            raise BundleError(f"{mpath}: format_version {version} is not a known version (expected 1)")
-        for key in ("id", "family", "observation_space", "action_space", "state", "graphs", "context_length"):
-            if key not in manifest:
-                raise BundleError(f"{mpath} lacks the required key {key!r}")
-
-        files = dict(manifest.get("files", {}))
-        for g in GRAPHS:
-            if g in manifest["graphs"]:
-                gspec = manifest["graphs"][g]
-                if not isinstance(gspec, dict) or "file" not in gspec or "sha256" not in gspec:
-                    raise BundleError(f"{mpath}: graphs.{g} must name a 'file' and its 'sha256'")
-                files[gspec["file"]] = gspec["sha256"]
-        for g in REQUIRED_GRAPHS:
-            if g not in manifest["graphs"]:
-                raise BundleError(f"{mpath}: graphs.{g} is missing; every bundle needs {', '.join(REQUIRED_GRAPHS)}")
-        unknown = set(manifest["graphs"]) - set(GRAPHS)
-        if unknown:
-            raise BundleError(f"{mpath}: unknown graphs {sorted(unknown)}; expected some of {GRAPHS}")
-        if "contexts" not in manifest:
-            raise BundleError(f"{mpath} lacks 'contexts' (the file name and sha256 of the context bank)")
-        files[manifest["contexts"]["file"]] = manifest["contexts"]["sha256"]
-
+        files = dict(m.files)
+        for g in m.graphs.values():
+            files[g.file] = g.sha256
+        files[m.contexts.file] = m.contexts.sha256
         for name, digest in files.items():
             fpath = _inside(root, name)
             if not fpath.is_file():
@@ -204,33 +163,14 @@ class Bundle:
                     "(the file was changed or damaged; re-export the bundle or restore the file)"
                 )
 
-        obs_space = space_from_json(manifest["observation_space"])
-        act_space = space_from_json(manifest["action_space"])
-        state = [_tensor(s, "state") for s in manifest["state"]]
-        noise = [_tensor(n, "noise") for n in manifest.get("noise", [])]
-        for n in noise:
-            if n.distribution not in NOISE_DISTRIBUTIONS:
-                raise BundleError(f"noise {n.name!r}: distribution {n.distribution!r} is not one of {NOISE_DISTRIBUTIONS}")
-            if n.graph not in ("reset", "step"):
-                raise BundleError(f"noise {n.name!r}: 'graph' must be 'reset' or 'step', got {n.graph!r}")
-        names = [s.name for s in state] + [n.name for n in noise]
-        if len(set(names)) != len(names):
-            raise BundleError(f"{mpath}: state and noise names must be unique, got {names}")
-        modes = manifest.get("obs_modes", ["state"])
-        if not set(modes) <= set(OBS_MODES):
-            raise BundleError(f"{mpath}: obs_modes {modes} must be drawn from {OBS_MODES}")
-
-        contexts = _load_contexts(_inside(root, manifest["contexts"]["file"]), obs_space, act_space,
-                                  int(manifest["context_length"]))
-        b = cls(root, manifest, obs_space, act_space, state, noise, contexts)
-        for g in manifest["graphs"]:
-            ins, outs = b.expected_io(g)
-            spec = manifest["graphs"][g]
-            declared = list(spec.get("inputs", []))
-            if not b._inputs_ok(g, declared) or list(spec.get("outputs", [])) != outs:
+        contexts = _load_contexts(_inside(root, m.contexts.file), m.observation_space, m.action_space, m.context_length)
+        b = cls(root, m, contexts)
+        for g, spec in m.graphs.items():
+            ins, outs = io_names(m, g)
+            if not b._inputs_ok(g, list(spec.inputs)) or list(spec.outputs) != outs:
                 raise BundleError(
-                    f"bundle {b.id}: graphs.{g} declares inputs {spec.get('inputs')} and outputs "
-                    f"{spec.get('outputs')}, but the contract for this manifest is inputs {ins} (state tensors the "
+                    f"bundle {b.id}: graphs.{g} declares inputs {list(spec.inputs)} and outputs "
+                    f"{list(spec.outputs)}, but the contract for this manifest is inputs {ins} (state tensors the "
                     f"graph does not read may be left out) and outputs {outs}"
                 )
         return b
@@ -248,7 +188,7 @@ class Bundle:
     def check_session(self, graph: str, session: Any) -> None:
         """Compare an onnxruntime session's inputs and outputs with the manifest."""
         ins, outs = self.expected_io(graph)
-        declared = list(self.manifest["graphs"][graph].get("inputs", ins))
+        declared = list(self.manifest.graphs[graph].inputs) or ins
         got_in = [i.name for i in session.get_inputs()]
         got_out = [o.name for o in session.get_outputs()]
         if got_in != declared or got_out != outs:
@@ -281,19 +221,6 @@ def _inside(root: Path, name: str) -> Path:
     if p != root and root not in p.parents:
         raise BundleError(f"bundle {root.name}: file name {name!r} points outside the bundle folder; refusing it")
     return p
-
-
-def _tensor(d: Any, what: str) -> TensorSpec:
-    try:
-        return TensorSpec(
-            name=str(d["name"]),
-            shape=tuple(int(x) for x in d["shape"]),
-            dtype=str(d.get("dtype", "float32")),
-            distribution=d.get("distribution"),
-            graph=d.get("graph"),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"a {what} entry must have 'name', 'shape' (a list of ints) and 'dtype'; got {d!r}") from e
 
 
 def _load_contexts(path: Path, obs_space: spaces.Space, act_space: spaces.Space, C: int) -> dict[str, np.ndarray]:

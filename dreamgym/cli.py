@@ -14,57 +14,36 @@ def _size_mb(path) -> float:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
 
 
-def _headline(man: dict) -> str:
-    f = man.get("metrics", {}).get("fidelity", {})
-    h = f.get("horizons", {})
-    if not h:
-        return "not evaluated"
-    if f.get("kind") == "tokens":  # token dreams of pixels: no observation vector to compare
-        parts = [f"h{k} {v['frame_psnr_db']:.1f} dB" for k, v in h.items() if k in ("1", "50")]
-        return "frame PSNR: " + ", ".join(parts)
-    parts = [f"h{k} {v['ratio']:.2f}x" for k, v in h.items() if k in ("1", "50")]
-    return "std RMSE vs copy-last: " + ", ".join(parts)
-
-
-def _fidelity_cell(f: dict) -> str:
-    """The zoo table's fidelity per horizon: the std. RMSE ratio to copy-last for observation vectors, the
-    token accuracy for token dreams of pixels."""
-    h = f.get("horizons", {})
-    keys = [k for k in ("1", "10", "50", "100") if k in h]
-    if not keys:
-        return "—"
-    if f.get("kind") == "tokens":
-        return " / ".join(f"{h[k]['token_accuracy']:.2f}" for k in keys) + " token accuracy"
-    return " / ".join(f"{h[k]['ratio']:.2f}×" for k in keys) + " std. RMSE ÷ copy-last"
-
-
 def cmd_list(args) -> int:
+    from .manifest import MANIFEST, Manifest
     from .registration import shipped_bundles
 
     rows = []
     for id, path in shipped_bundles().items():
-        man = json.loads((path / "dreamgym.json").read_text())
-        rows.append((id, man["family"], man.get("source", {}).get("env_id", "?"), f"{_size_mb(path):.1f} MB", _headline(man)))
+        m = Manifest.read(path / MANIFEST)
+        rows.append((m, path))
     if not rows:
         print("no bundles are shipped with this install")
         return 0
     if args.markdown:  # the README's zoo table
         print("| id | family | source env | size | held-out fidelity at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |")
         print("|---|---|---|---|---|---|")
-        for id, path in shipped_bundles().items():
-            man = json.loads((path / "dreamgym.json").read_text())
-            f = man.get("metrics", {}).get("fidelity", {})
-            h = f.get("horizons", {})
-            ratios = _fidelity_cell(f)
-            psnr = " / ".join(f"{h[k]['frame_psnr_db']:.1f}" for k in ("1", "50") if "frame_psnr_db" in h.get(k, {}))
-            print(f"| `{id}` | {man['family']} | `{man.get('source', {}).get('env_id', '?')}` | {_size_mb(path):.1f} MB | "
-                  f"{ratios} | {psnr + ' dB' if psnr else '—'} |")
+        for m, path in rows:
+            s = m.summary
+            psnr = " / ".join(f"{s.frame_psnr_db[k]:.1f}" for k in ("1", "50") if k in s.frame_psnr_db) if s else ""
+            print(f"| `{m.id}` | {m.family} | `{m.source.env_id or '?'}` | {_size_mb(path):.1f} MB | "
+                  f"{s.cell() if s else '—'} | {psnr + ' dB' if psnr else '—'} |")
         return 0
     head = ("id", "family", "source env", "size", "fidelity")
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    for r in [head] + rows:
+    table = [(m.id, m.family, m.source.env_id or "?", f"{_size_mb(path):.1f} MB", _headline(m)) for m, path in rows]
+    widths = [max(len(str(r[i])) for r in table + [head]) for i in range(len(head))]
+    for r in [head] + table:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     return 0
+
+
+def _headline(m) -> str:
+    return m.summary.headline() if m.summary else "not evaluated"
 
 
 def cmd_info(args) -> int:
@@ -73,23 +52,23 @@ def cmd_info(args) -> int:
 
     b = Bundle.load(resolve(args.id))
     m = b.manifest
-    model = m.get("model", {})
+    model = m.model
     print(f"{b.id}  ({b.family})  {b.path}")
-    print(f"  {m.get('description', '')}")
-    print(f"  source env:        {m.get('source', {}).get('env_id')}")
+    print(f"  {m.description}")
+    print(f"  source env:        {m.source.env_id}")
     print(f"  observation space: {b.observation_space}")
     print(f"  action space:      {b.action_space}")
-    print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.get('frame_shape', ()))}")
+    print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.frame_shape)}")
     print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
     print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
     print("  noise:             " + ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise))
-    print(f"  graphs:            {', '.join(m['graphs'])}")
+    print(f"  graphs:            {', '.join(m.graphs)}")
     print(f"  contexts:          {len(b.contexts['obs'])} real windows")
-    if model:
-        print(f"  parameters:        {model.get('parameters')}   multiply-adds per step: {model.get('step_macs')}")
+    if model.parameters:
+        print(f"  parameters:        {model.parameters}   multiply-adds per step: {model.step_macs}")
     print(f"  fidelity:          {_headline(m)}")
     if args.json:
-        print(json.dumps(m.get("metrics", {})))
+        print(json.dumps(m.metrics))
     return 0
 
 

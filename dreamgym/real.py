@@ -88,14 +88,13 @@ class RealEnv:
     For a dream whose observations are frames of an Atari screen (`source.render.kind == "ale"`), the real
     observations are turned into the dream's: the screen area-averaged to the frame shape."""
 
-    def __init__(self, manifest: dict, seed: int | None = None):
+    def __init__(self, manifest, seed: int | None = None):
         default_gl()  # before gymnasium imports mujoco
-        src = manifest.get("source", {})
-        env_id = src.get("env_id")
+        env_id = manifest.source.env_id
         if not env_id:
-            raise ValueError(f"bundle {manifest.get('id')} names no source env, so there is no real env to show")
-        render = src.get("render", {})
-        self.frame_shape = tuple(manifest["frame_shape"])
+            raise ValueError(f"bundle {manifest.id} names no source env, so there is no real env to show")
+        render = manifest.source.render
+        self.frame_shape = tuple(manifest.frame_shape)
         kind = render.get("kind") or ("mujoco" if env_id.split("-")[0] in _MUJOCO_ENVS else "env")
         self._obs_fn = None
         try:

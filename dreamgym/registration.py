@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 import gymnasium as gym
 
-from .bundle import MANIFEST
+from .errors import BundleError
+from .manifest import MANIFEST, Manifest
 
 
 def assets_dir() -> Path:
@@ -20,8 +20,8 @@ def shipped_bundles() -> dict[str, Path]:
     out = {}
     for m in sorted(assets_dir().glob(f"*/{MANIFEST}")):
         try:
-            out[json.loads(m.read_text())["id"]] = m.parent
-        except (OSError, ValueError, KeyError):  # a broken bundle is reported when it is opened
+            out[Manifest.read(m).id] = m.parent
+        except BundleError:  # a broken bundle is reported when it is opened
             continue
     return out
 
@@ -60,7 +60,7 @@ def register_bundle(path: str | Path, id: str | None = None) -> str:
     """Register a bundle folder with Gymnasium (both `make` and `make_vec`); returns its id."""
     path = Path(path).resolve()
     if id is None:
-        id = json.loads((path / MANIFEST).read_text())["id"]
+        id = Manifest.read(path / MANIFEST).id
     gym.register(
         id=id,
         entry_point="dreamgym.registration:make_single",

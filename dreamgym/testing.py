@@ -43,7 +43,7 @@ def check_bundle(path: str | Path, steps: int = 5) -> dict:
     """Load a bundle, open every graph, run check_env and a vector-env check; returns a report."""
     b = Bundle.load(path)
     venv = DreamVectorEnv(b, num_envs=3, render_mode="rgb_array")
-    for g in b.manifest["graphs"]:
+    for g in b.manifest.graphs:
         venv.engine.session(g)  # opening checks inputs and outputs against the manifest
     check_vector_env(venv, steps)
     frames = np.stack(venv.render())
@@ -59,5 +59,5 @@ def check_bundle(path: str | Path, steps: int = 5) -> dict:
         env = DreamEnv(b, obs_mode=mode, render_mode="rgb_array")
         check_env(env, skip_render_check=False)
         env.close()
-    return {"id": b.id, "family": b.family, "graphs": list(b.manifest["graphs"]), "obs_modes": b.obs_modes,
+    return {"id": b.id, "family": b.family, "graphs": list(b.manifest.graphs), "obs_modes": b.obs_modes,
             "steps": steps}

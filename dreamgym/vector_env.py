@@ -178,7 +178,7 @@ class DreamVectorEnv(VectorEnv):
             self._high = b.action_space.high.astype(self.engine.action_dtype)
         # a step graph that clips its action input to the action space (the manifest says so) gets the
         # actions as they are; otherwise they are clipped here
-        self._graph_clips = self._is_box and bool(b.manifest["graphs"]["step"].get("clips_action", False))
+        self._graph_clips = self._is_box and b.manifest.graphs["step"].clips_action
         self._step_noise = []  # (noise spec, the bound input buffer, its work buffer)
         for nz in b.noise_for("step"):
             buf = self.engine.inputs[nz.name]

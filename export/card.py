@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from dreamgym.manifest import MANIFEST, Manifest, Preview
+from dreamgym.spaces import space_to_json
+
 
 def _fmt(x, nd=3):
     return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
@@ -54,35 +57,34 @@ _LATENT_TEXT = {
 }
 
 
-def model_card(m: dict) -> str:
-    met = m.get("metrics", {})
-    txt = _TOKEN_TEXT if m.get("family") == "rem" else _LATENT_TEXT
+def model_card(m: Manifest) -> str:
+    met = m.metrics
+    txt = _TOKEN_TEXT if m.family == "rem" else _LATENT_TEXT
     f = met.get("fidelity", {})
-    model = m.get("model", {})
-    src = m.get("source", {})
+    model = m.model
     lines = [
-        f"# {m['id']}",
+        f"# {m.id}",
         "",
-        m.get("description", ""),
+        m.description,
         "",
-        f"Family **{m['family']}** · source env `{src.get('env_id')}` · format v{m['format_version']} · "
-        f"license {m.get('license', '—')}",
+        f"Family **{m.family}** · source env `{m.source.env_id}` · format v{m.format_version} · "
+        f"license {m.license or '—'}",
         "",
         "```python",
         "import gymnasium as gym, dreamgym",
-        f'env = gym.make("{m["id"]}", render_mode="rgb_array")',
-        f'venv = gym.make_vec("{m["id"]}", num_envs=1024)',
+        f'env = gym.make("{m.id}", render_mode="rgb_array")',
+        f'venv = gym.make_vec("{m.id}", num_envs=1024)',
         "```",
         "",
         "## Action Space",
         "",
-        f"`{json.dumps(m['action_space'])}` — the real env's action space. {txt['action']}"
-        + (f" Meanings: {', '.join(m['action_meanings'])}." if m.get("action_meanings") else ""),
+        f"`{json.dumps(space_to_json(m.action_space))}` — the real env's action space. {txt['action']}"
+        + (f" Meanings: {', '.join(m.action_meanings)}." if m.action_meanings else ""),
         "",
         "## Observation Space",
         "",
-        f"`obs_mode=\"state\"`: `{json.dumps(m['observation_space'])}`, {txt['obs']}. `\"pixels\"`: uint8 frames {m.get('frame_shape')}. `\"latent\"`: the model's "
-        f"{m.get('latent_dim')} features.",
+        f"`obs_mode=\"state\"`: `{json.dumps(space_to_json(m.observation_space))}`, {txt['obs']}. `\"pixels\"`: uint8 frames {list(m.frame_shape)}. `\"latent\"`: the model's "
+        f"{m.latent_dim} features.",
         "",
         "## Rewards",
         "",
@@ -90,21 +92,20 @@ def model_card(m: dict) -> str:
         "",
         "## Episode End",
         "",
-        f"{txt['term']}; truncation after {m.get('max_episode_steps')} steps. A reset draws "
-        f"one of {m.get('contexts', {}).get('windows')} real context windows of C = {m['context_length']} "
+        f"{txt['term']}; truncation after {m.max_episode_steps} steps. A reset draws "
+        f"one of {m.contexts.windows} real context windows of C = {m.context_length} "
         f"steps from held-out episodes and {txt['reset']}.",
         "",
         "## Model",
         "",
-        f"- parameters: {model.get('parameters')} ({model.get('step_parameters')} in the step graph)",
-        f"- multiply-adds per env-step: {model.get('step_macs')}",
-        f"- config: `{json.dumps(model.get('config', {}))}`",
+        f"- parameters: {model.parameters} ({model.step_parameters} in the step graph)",
+        f"- multiply-adds per env-step: {model.step_macs}",
+        f"- config: `{json.dumps(dict(model.config))}`",
         "",
     ]
-    if m.get("preview"):
-        pv = m["preview"]
-        lines += ["## Preview", "", f"![imagined rollouts]({pv['file']})", "",
-                  f"Made by `{pv['command']}`: four dreams from real contexts, the bundled policy driving.", ""]
+    if m.preview:
+        lines += ["## Preview", "", f"![imagined rollouts]({m.preview.file})", "",
+                  f"Made by `{m.preview.command}`: four dreams from real contexts, the bundled policy driving.", ""]
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]
@@ -112,7 +113,7 @@ def model_card(m: dict) -> str:
         lines += [
             "## Fidelity (held-out episodes)",
             "",
-            f"Observe C = {m['context_length']} real frames, then imagine under the recorded actions; "
+            f"Observe C = {m.context_length} real frames, then imagine under the recorded actions; "
             f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
             "Frame PSNR compares the dream's frame with the real frame of the same step (next to copying the last "
             "real frame, and to the tokenizer's own reconstruction of the real frame, the ceiling); token accuracy "
@@ -146,7 +147,7 @@ def model_card(m: dict) -> str:
         lines += [
             "## Fidelity (held-out episodes)",
             "",
-            f"Observe C = {m['context_length']} real steps, then imagine under the recorded actions; "
+            f"Observe C = {m.context_length} real steps, then imagine under the recorded actions; "
             f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
             "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
             "`render()` with the real MuJoCo frame of the same step.",
@@ -167,7 +168,7 @@ def model_card(m: dict) -> str:
                 "",
             ]
         lines += ["![fidelity over horizon](fidelity.png)", ""]
-    if "parity" in met and m.get("family") == "rem":
+    if "parity" in met and m.family == "rem":
         par = met["parity"]
         floats = {k: v for k, v in par.items() if k.split(".")[1] in ("retention", "next_retention", "latent")}
         frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
@@ -201,15 +202,13 @@ def make_preview(out, steps: int = 60) -> None:
     """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI)."""
     from pathlib import Path
 
-    from dreamgym.bundle import MANIFEST
     from dreamgym.record import record
 
     from .exporter import finalize
 
     out = Path(out)
-    man = json.loads((out / MANIFEST).read_text())
-    cmd = f"dreamgym record {man['id']} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
+    man = Manifest.read(out / MANIFEST)
+    cmd = f"dreamgym record {man.id} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
     record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
-    man["preview"] = {"file": "preview.gif", "command": cmd}
-    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
+    man.replace(preview=Preview("preview.gif", cmd)).write(out / MANIFEST)
     finalize(out, model_card)

@@ -15,11 +15,14 @@ With --write, the numbers go into the manifest's `metrics`, a plot `fidelity.png
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+from dreamgym.manifest import MANIFEST, Manifest, Summary
 
 HORIZONS = (1, 10, 50, 100)
 
@@ -87,6 +90,9 @@ def fidelity(res: dict, std: np.ndarray) -> dict:
     out["reward_rmse_50"] = float(np.sqrt(((pr - tr) ** 2).mean()))
     out["reward_corr_50"] = float(np.corrcoef(pr, tr)[0, 1])
     out["windows"] = int(res["starts"])
+    out["summary"] = dataclasses.asdict(Summary(
+        metric="std. RMSE ÷ copy-last", unit="×", horizons={k: r["ratio"] for k, r in out["horizons"].items()},
+        frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items() if "frame_psnr_db" in r}))
     return out
 
 
@@ -178,6 +184,9 @@ def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride
         out["rewards"][f"within_{tol}"] = {
             "precision": tp / n_pred if n_pred else None, "recall": found / n_real if n_real else None,
             "dream_points": int(n_pred), "real_points": int(n_real)}
+    out["summary"] = dataclasses.asdict(Summary(
+        metric="token accuracy", horizons={k: r["token_accuracy"] for k, r in out["horizons"].items()},
+        frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items()}))
     return out
 
 
@@ -193,7 +202,7 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
     rng = np.random.default_rng(seed)
     policy = make_policy("bundle", b, rng)
     act = lambda o: policy(np.asarray(o, np.float32).reshape(-1, b.observation_space.shape[0]))  # noqa: E731
-    real_env = gym.make(b.manifest["source"]["env_id"])
+    real_env = gym.make(b.manifest.source.env_id)
     ctx_o, ctx_a, real_ret = [], [], []
     for i in range(n):
         obs, _ = real_env.reset(seed=seed + i)
@@ -259,17 +268,20 @@ def evaluate(bundle_path, episodes: list[dict], samples: bool = False, with_poli
 
 
 def write_metrics(bundle_path: Path, metrics: dict, extra: dict | None = None) -> None:
-    from dreamgym.bundle import MANIFEST
-
+    """Fidelity `metrics` (with their `summary`, which becomes the manifest's) and `extra` metrics into the
+    bundle's manifest, the fidelity plot and the model card."""
     from .card import model_card
     from .exporter import finalize
 
-    mpath = bundle_path / MANIFEST
-    man = json.loads(mpath.read_text())
-    man["metrics"] = {**man.get("metrics", {}), "fidelity": metrics, **(extra or {})}
-    mpath.write_text(json.dumps(man, indent=2) + "\n")
-    plot(metrics, bundle_path / "fidelity.png", f"{man['id']}: held-out fidelity")
-    finalize(bundle_path, model_card)
+    mpath = Path(bundle_path) / MANIFEST
+    metrics = dict(metrics)
+    summary = metrics.pop("summary", None)
+    man = Manifest.read(mpath)
+    man = man.replace(metrics={**man.metrics, "fidelity": metrics, **(extra or {})},
+                      summary=Summary(**summary) if summary else man.summary)
+    man.write(mpath)
+    plot(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity")
+    finalize(Path(bundle_path), model_card)
 
 
 def main(argv=None) -> None:
@@ -300,13 +312,14 @@ def main(argv=None) -> None:
             policy = lambda o: batch_policy(np.asarray(o, np.float32)[None])[0]  # noqa: E731
         tmp = Path(tempfile.mkdtemp(prefix="dreamgym-eval-"))
         mix = ("random", "policy:0.1", "mixed") if policy else ("random", "sine")
-        collect(CollectConfig(env_id=b.manifest["source"]["env_id"], behaviours=mix, episodes=6, seed=12345,
+        collect(CollectConfig(env_id=b.manifest.source.env_id, behaviours=mix, episodes=6, seed=12345,
                               frame_size=b.frame_shape[0]), tmp, policy=policy)
         eps = load_folder(tmp)
     m = evaluate(path, eps, samples=a.samples)
     if a.write:
         write_metrics(Path(path), m)
     m.pop("curve")
+    m.pop("summary", None)
     print(json.dumps(m, indent=2))
 
 

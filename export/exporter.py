@@ -1,15 +1,16 @@
 """torch -> ONNX: the three graphs of the bundle contract, a parity check, and the bundle writer.
 
-Family-agnostic: a model family exposes the small surface in `Exportable` (its graph signatures,
-the functions behind them, example inputs, and its state and noise tensors), and everything here works
-for it. Every graph gets a dynamic batch axis and is written as a single file (no external data).
+Family-agnostic: a model family exposes the small surface in `Exportable` (the functions behind the
+graphs, example inputs, and its state and noise tensors), and everything here works for it. The graphs'
+input and output names are not the family's to choose: they come from `dreamgym.manifest.io_names` of
+the model's signature, as the loader derives them. Every graph gets a dynamic batch axis and is written
+as a single file (no external data).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -18,8 +19,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from dreamgym.bundle import FORMAT_VERSION, MANIFEST, Bundle, sha256_file
-from dreamgym.spaces import space_from_json, space_to_json
+from dreamgym.bundle import MANIFEST, Bundle, sha256_file
+from dreamgym.manifest import (
+    ContextBank, GraphSpec, Manifest, ModelInfo, NoiseSpec, Signature, Source, TensorSpec, io_names,
+)
+from dreamgym.spaces import space_from_json
 
 OPSET = 17
 
@@ -31,8 +35,7 @@ class Exportable(Protocol):
     cfg: Any
     frame_decoder: nn.Module
 
-    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]: ...
-    def graph_functions(self) -> dict[str, Callable]: ...
+    def graph_functions(self) -> dict[str, Callable]: ...  # reset, step, render; arguments in io_names order
     # optional: `export_functions()`, the same functions in the form traced into the graphs (faster to
     # run, the same outputs); `graph_functions` stays the reference that parity is measured against
     def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict: ...
@@ -63,9 +66,16 @@ class _Graph(nn.Module):
         return self.fn(*args)
 
 
-def action_bounds(action_space: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """(low, high) of a manifest's Box action space with finite bounds, as float32; else None."""
-    space = space_from_json(action_space)
+def signature(model: Exportable, context_length: int) -> Signature:
+    """The model's state and noise tensors: all the graph names depend on."""
+    return Signature(tuple(TensorSpec(**s) for s in model.state_spec()),
+                     tuple(NoiseSpec(**n) for n in model.noise_spec(context_length)), latent=True)
+
+
+def action_bounds(space) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) of a Box action space with finite bounds, as float32; else None."""
+    if isinstance(space, dict):
+        space = space_from_json(space)
     low, high = getattr(space, "low", None), getattr(space, "high", None)
     if low is None or not (np.isfinite(low).all() and np.isfinite(high).all()):
         return None
@@ -108,8 +118,10 @@ def export_graphs(model: Exportable, out_dir: Path, context_length: int,
     model.eval()
     ex = model.example_inputs(2, context_length, np.random.default_rng(0))
     fns = getattr(model, "export_functions", model.graph_functions)()
+    sig = signature(model, context_length)
     paths = {}
-    for g, (ins, outs) in model.graph_signatures().items():
+    for g in ("reset", "step", "render"):
+        ins, outs = io_names(sig, g)
         paths[g] = out_dir / f"{g}.onnx"
         clip = (ins.index("action"), *clip_action) if (clip_action is not None and g == "step") else None
         _export(_Graph(model, fns[g], clip), tuple(torch.from_numpy(ex[g][n]) for n in ins), paths[g], ins, outs)
@@ -137,14 +149,14 @@ def parity(model: Exportable, graphs: dict[str, Path], context_length: int, batc
     import onnxruntime as ort
 
     ex = model.example_inputs(batch, context_length, np.random.default_rng(seed))
-    fns, sigs = model.graph_functions(), model.graph_signatures()
+    fns, sig = model.graph_functions(), signature(model, context_length)
     report = {}
     for g, path in graphs.items():
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         takes = {i.name for i in sess.get_inputs()}
         got = sess.run(None, {k: v for k, v in ex[g].items() if k in takes})
         with torch.no_grad():
-            want = fns[g](*(torch.from_numpy(ex[g][n]) for n in sigs[g][0]))
+            want = fns[g](*(torch.from_numpy(ex[g][n]) for n in io_names(sig, g)[0]))
         want = want if isinstance(want, tuple) else (want,)
         for o, w, y in zip(sess.get_outputs(), want, got):
             w = w.numpy()
@@ -162,69 +174,74 @@ def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generat
     return {"obs": np.stack(obs).astype(np.float32), "actions": np.stack(act).astype(np.float32)}
 
 
-def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: dict[str, Any], contexts: dict[str, np.ndarray],
-                 policy: nn.Module | None = None, card: Callable[[dict], str] | None = None,
+def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: Manifest, contexts: dict[str, np.ndarray],
+                 policy: nn.Module | None = None, card: Callable[[Manifest], str] | None = None,
                  policy_input: torch.Tensor | None = None) -> Path:
     """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    C = manifest["context_length"]
-    bounds = action_bounds(manifest["action_space"])
+    C = manifest.context_length
+    bounds = action_bounds(manifest.action_space)
     graphs = export_graphs(model, out, C, clip_action=bounds)
     if policy is not None:
         obs_dim = None if policy_input is not None else model.cfg.obs_dim
         graphs["policy"] = export_policy(policy, obs_dim, out / "policy.onnx", policy_input)
     np.savez_compressed(out / "contexts.npz", **contexts)
-    io_map = model.graph_signatures() | {"policy": (["obs"], ["action"])}
-    manifest = {"format_version": FORMAT_VERSION, **manifest}
-    manifest["graphs"] = {g: {"file": p.name, "sha256": sha256_file(p), "inputs": graph_inputs(p), "outputs": io_map[g][1]}
-                          for g, p in graphs.items()}
-    if bounds is not None:
-        manifest["graphs"]["step"]["clips_action"] = True  # the runtime copies actions in without clipping
-    manifest["contexts"] = {"file": "contexts.npz", "sha256": sha256_file(out / "contexts.npz"),
-                            "windows": int(len(contexts["obs"]))}
+    specs = {}
+    for g, p in graphs.items():
+        specs[g] = GraphSpec(file=p.name, sha256=sha256_file(p), inputs=tuple(graph_inputs(p)),
+                             outputs=tuple(io_names(manifest, g)[1]),
+                             # the runtime then copies actions in without clipping
+                             clips_action=g == "step" and bounds is not None)
+    model_info = manifest.model
     try:
         from .flops import count_flops
 
-        manifest["model"]["step_flops"] = count_flops(graphs["step"])["flops"]
+        model_info = dataclasses.replace(model_info, step_flops=int(count_flops(graphs["step"])["flops"]))
     except ImportError:
         pass
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest = manifest.replace(
+        graphs=specs, model=model_info,
+        contexts=ContextBank("contexts.npz", sha256_file(out / "contexts.npz"), int(len(contexts["obs"]))))
+    manifest.write(out / MANIFEST)
     finalize(out, card)
     return out
 
 
-def finalize(out: Path, card: Callable[[dict], str] | None = None) -> dict:
+def finalize(out: Path, card: Callable[[Manifest], str] | None = None) -> Manifest:
     """Rewrite the model card from the manifest and refresh the hashes of the other files."""
     out = Path(out)
-    manifest = json.loads((out / MANIFEST).read_text())
+    manifest = Manifest.read(out / MANIFEST)
     if card is not None:
         (out / "README.md").write_text(card(manifest))
-    manifest["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir())
-                         if p.is_file() and p.suffix in (".md", ".gif", ".png")}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.suffix in (".md", ".gif", ".png")}
+    manifest = manifest.replace(files=files)
+    manifest.write(out / MANIFEST)
     Bundle.load(out)  # refuse to leave a bundle behind that the runtime would refuse
     return manifest
 
 
-def make_manifest(model: Exportable, *, id: str, description: str, source: dict, observation_space, action_space,
+def make_manifest(model: Exportable, *, id: str, description: str, source: Source, observation_space, action_space,
                   context_length: int, max_episode_steps: int, render_fps: int, keymap: dict | None = None,
-                  action_meanings: list[str] | None = None, license: str = "MIT", **extra) -> dict[str, Any]:
-    """The manifest fields of a bundle of `model` (graphs and hashes are added by `write_bundle`)."""
+                  action_meanings: list[str] | None = None, license: str = "MIT", metrics: dict | None = None,
+                  step_parameters: int | None = None) -> Manifest:
+    """The manifest of a bundle of `model`, but for what only exporting tells (graphs, hashes, the
+    context bank and the FLOP count), which `write_bundle` fills in. `step_parameters`: the parameters
+    a step runs (default: all but the frame decoder's)."""
     c = model.cfg
     n_params = sum(p.numel() for p in model.parameters())
-    return {
-        "id": id, "family": model.family, "description": description, "source": source,
-        "observation_space": space_to_json(observation_space), "action_space": space_to_json(action_space),
-        "obs_modes": ["state", "pixels", "latent"],
-        "state": model.state_spec(),
-        "noise": model.noise_spec(context_length),
-        "latent_dim": int(model.latent_dim),
-        "frame_shape": [c.frame_size, c.frame_size, 3],
-        "context_length": context_length, "max_episode_steps": max_episode_steps, "render_fps": render_fps,
-        "keymap": keymap or {}, "action_meanings": action_meanings,
-        "model": {"config": dataclasses.asdict(c), "parameters": int(n_params),
-                  "step_parameters": int(n_params - sum(p.numel() for p in model.frame_decoder.parameters())),
-                  "step_macs": int(model.step_macs())},
-        "metrics": {}, "license": license, **extra,
-    }
+    if step_parameters is None:
+        step_parameters = n_params - sum(p.numel() for p in model.frame_decoder.parameters())
+    sig = signature(model, context_length)
+    return Manifest(
+        id=id, family=model.family, description=description, source=source,
+        observation_space=observation_space, action_space=action_space,
+        obs_modes=("state", "pixels", "latent"), state=sig.state, noise=sig.noise, latent_dim=int(model.latent_dim),
+        frame_shape=(c.frame_size, c.frame_size, 3), context_length=context_length,
+        max_episode_steps=max_episode_steps, render_fps=render_fps, keymap=keymap or {},
+        action_meanings=tuple(action_meanings) if action_meanings else None,
+        model=ModelInfo(config=dataclasses.asdict(c), parameters=int(n_params), step_parameters=int(step_parameters),
+                        step_macs=int(model.step_macs())),
+        metrics=metrics or {}, license=license,
+        graphs={}, contexts=ContextBank("contexts.npz", ""),  # filled in by write_bundle
+    )

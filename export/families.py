@@ -35,7 +35,7 @@ def model_from_bundle(bundle):
         raise KeyError(f"no torch model for family {bundle.family!r}; known: {sorted(classes)}")
     cls, cfg_cls = classes[bundle.family]
     names = {f.name for f in dataclasses.fields(cfg_cls)}
-    model = cls(cfg_cls(**{k: v for k, v in bundle.manifest["model"]["config"].items() if k in names}))
+    model = cls(cfg_cls(**{k: v for k, v in bundle.manifest.model.config.items() if k in names}))
     sd = model.state_dict()
     loaded = set()
     for graph in ("step", "reset", "render"):
@@ -56,7 +56,7 @@ def torch_step(bundle) -> Callable[[dict[str, np.ndarray]], tuple]:
 
     model = model_from_bundle(bundle)
     fn = model.graph_functions()["step"]
-    names = model.graph_signatures()["step"][0]
+    names = bundle.expected_io("step")[0]
 
     def step(feeds):
         with torch.inference_mode():

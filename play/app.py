@@ -59,7 +59,7 @@ class PlayApp:
         self.font = pygame.font.Font(None, 20)
         self.small = pygame.font.Font(None, 17)
         self.keys = (KeyMap.load(keymap_file, b.action_space, pygame.key.key_code) if keymap_file
-                     else KeyMap(b.manifest.get("keymap") or {}, b.action_space, pygame.key.key_code))
+                     else KeyMap(b.manifest.keymap, b.action_space, pygame.key.key_code))
         self.policy = None
         if b.has_graph("policy"):
             self.policy = self.env.engine.session("policy")
@@ -340,7 +340,7 @@ class PlayApp:
                 pygame.draw.rect(self.screen, ACCENT, (cx + min(0, int(v * w)), y + 2, abs(int(v * w)), 10))
                 y += 16
         else:
-            meanings = b.manifest.get("action_meanings") or []
+            meanings = b.manifest.action_meanings or []
             k = int(a[0])
             self._text(f"action {k}" + (f" {meanings[k]}" if k < len(meanings) else ""), x, y, FG)
             y += 20

@@ -27,6 +27,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dreamgym.manifest import Source
 from dreamgym.real import MUJOCO_RENDER
 from dreamgym.export.ars import ARSConfig, LinearPolicy, evaluate as ars_evaluate, train_ars
 from dreamgym.export.card import make_preview, model_card
@@ -147,8 +148,8 @@ def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", 
         description=(f"A learned HalfCheetah-v5: {FAMILY_TEXT[model.family]} trained on random flailing "
                      "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
                      "and frames from a decoder of the model's observation."),
-        source={"env_id": ENV_ID, "render": {**MUJOCO_RENDER, "size": 64}, "packages": json.loads(
-            np.load(next((work / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]},
+        source=Source(env_id=ENV_ID, render={**MUJOCO_RENDER, "size": 64}, packages=json.loads(
+            np.load(next((work / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]),
         observation_space=env.observation_space, action_space=env.action_space, context_length=C,
         max_episode_steps=1000, render_fps=int(env.metadata.get("render_fps", 20)),
         keymap=KEYMAP, action_meanings=ACTION_MEANINGS,

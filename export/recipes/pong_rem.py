@@ -326,6 +326,8 @@ def package_versions() -> dict:
 def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: str, metrics: dict) -> Path:
     from gymnasium import spaces
 
+    from dreamgym.manifest import Source
+
     from .. import exporter
     from ..card import model_card
     from ..collect_atari import pong_pixel_policy
@@ -335,14 +337,13 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
         model, id=id,
         description="ALE Pong imagined by a Simulus/REM world model: 8x8 VQ tokens per 64x64 frame, a RetNet "
                     "with parallel observation prediction, reward and termination heads.",
-        source={"env_id": "ALE/Pong-v5", "render": {"kind": "ale", "make_kwargs": ENV_KWARGS},
-                "frames": f"the 210x160 RGB screen area-averaged to {S}x{S}", "packages": package_versions()},
+        source=Source(env_id="ALE/Pong-v5", render={"kind": "ale", "make_kwargs": ENV_KWARGS},
+                      frames=f"the 210x160 RGB screen area-averaged to {S}x{S}", packages=package_versions()),
         observation_space=spaces.Box(0, 255, (S, S, 3), np.uint8), action_space=spaces.Discrete(r.model.actions),
         context_length=CONTEXT, max_episode_steps=r.collect_train.max_steps, render_fps=15, keymap=KEYMAP,
-        action_meanings=PONG_ACTIONS)
-    enc = sum(p.numel() for p in model.tokenizer.encoder.parameters())
-    manifest["model"]["step_parameters"] = manifest["model"]["parameters"] - enc  # the encoder runs at reset only
-    manifest["metrics"] = metrics
+        action_meanings=PONG_ACTIONS, metrics=metrics,
+        # the encoder runs at reset only
+        step_parameters=sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in model.tokenizer.encoder.parameters()))
     ctx = context_bank(held_eps, CONTEXT, r.context_windows, seed=7)
     model.example_contexts = ctx  # the parity check's reset inputs: real windows (see REM.example_contexts)
     exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, card=model_card,
@@ -406,7 +407,7 @@ def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress:
     # what a user gets by default: the dream sampling its tokens (noise_scale=1); the most likely tokens too
     fid = token_fidelity(out, token_episodes(held_eps), noise_scale=1.0)
     mode = token_fidelity(out, token_episodes(held_eps), noise_scale=0.0)
-    mode.pop("curve")
+    mode.pop("curve"), mode.pop("summary")
     times["evaluation"] = round(time.time() - t0, 1)
     head = reward_head_check(model, held_eps, held_tok)
     times_path.write_text(json.dumps(times, indent=2) + "\n")
