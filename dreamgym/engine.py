@@ -27,6 +27,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def choose_device(device: str) -> str:
     return "cpu"
 
 
-def Engine(bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,  # noqa: N802
+def Engine(bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,
            shards: int | None = None, tile_rows: int | None = TILE_ROWS) -> BaseEngine:
     """The engine for `device` ('auto', 'cpu' or 'cuda'). `threads` forces onnxruntime's intra-op threads;
     `shards` (a count of row blocks side by side) and `tile_rows` (rows per call, None: a shard's rows in
@@ -396,5 +397,4 @@ class CpuEngine(BaseEngine):
 
 def _cuts(a: int, b: int, k: int) -> list[tuple[int, int]]:
     """Rows a..b cut into k blocks as even as can be."""
-    t = np.linspace(a, b, k + 1).astype(int)
-    return [(int(x), int(y)) for x, y in zip(t[:-1], t[1:])]
+    return [(int(x), int(y)) for x, y in pairwise(np.linspace(a, b, k + 1).astype(int))]

@@ -56,7 +56,7 @@ def _rollout(eng, steps: int, seed: int = 1) -> list[dict]:
 
 # -- the CPU schedule ------------------------------------------------------------------------------
 def test_schedule_from_the_work_per_call():
-    two = dict(state_bytes=HALFCHEETAH_STATE, cores=2)
+    two = {"state_bytes": HALFCHEETAH_STATE, "cores": 2}
     assert cpu_schedule(1, HALFCHEETAH_FLOPS, **two) == (1, 1, E.TILE_ROWS)  # little work: one thread
     assert cpu_schedule(64, HALFCHEETAH_FLOPS, **two) == (1, 1, E.TILE_ROWS)
     assert cpu_schedule(4096, HALFCHEETAH_FLOPS, **two) == (2, 1, E.TILE_ROWS)  # much: a block of rows per core
@@ -71,7 +71,7 @@ def test_schedule_from_the_work_per_call():
 
 
 def test_forced_threads_and_shards():
-    two = dict(state_bytes=HALFCHEETAH_STATE, cores=2)
+    two = {"state_bytes": HALFCHEETAH_STATE, "cores": 2}
     assert cpu_schedule(4096, HALFCHEETAH_FLOPS, threads=2, **two) == (1, 2, E.TILE_ROWS)  # threads: no shards
     assert cpu_schedule(16, HALFCHEETAH_FLOPS, shards=2, **two) == (2, 1, E.TILE_ROWS)
     assert cpu_schedule(3, HALFCHEETAH_FLOPS, shards=8, **two) == (3, 1, E.TILE_ROWS)  # never more shards than rows
@@ -151,8 +151,8 @@ def test_state_of_all_rows_and_of_some(bundle):
     new = {s.name: rng.standard_normal((n, *s.shape)).astype(s.np_dtype) for s in bundle.state}
     eng.set_state(new)
     got = eng.get_state()
-    for k in new:
-        np.testing.assert_array_equal(got[k], new[k])
+    for k, v in new.items():
+        np.testing.assert_array_equal(got[k], v)
     got[bundle.state[0].name][...] = 7  # a copy: the engine's state is not touched
     assert not (eng.get_state()[bundle.state[0].name] == 7).any()
     rows = np.array([1, 4])
