@@ -32,10 +32,10 @@ from .manifest import (
     io_names,
 )
 
-__all__ = ["FORMAT_VERSION", "GRAPHS", "MANIFEST", "NOISE_DISTRIBUTIONS", "OBS_MODES", "REQUIRED_GRAPHS", "Bundle",
+__all__ = ["FORMAT_VERSION", "GRAPHS", "MANIFEST", "NOISE_DISTRIBUTIONS", "OBS_MODES", "REQUIRED_GRAPHS", "ORT_DTYPES", "Bundle",
            "Manifest", "NoiseSpec", "TensorSpec", "io_names", "sha256_file"]
 
-_ORT_DTYPES = {
+ORT_DTYPES = {  # onnxruntime's type names of the dtypes a bundle may use
     "tensor(float)": "float32",
     "tensor(float16)": "float16",
     "tensor(double)": "float64",
@@ -202,7 +202,7 @@ class Bundle:
             spec = specs.get(arg.name)
             if spec is None:
                 continue
-            dtype = _ORT_DTYPES.get(arg.type, arg.type)
+            dtype = ORT_DTYPES.get(arg.type, arg.type)
             tail = tuple(arg.shape[1:])
             # symbolic dims (strings) are what exporters write when they cannot infer a size; accept them
             fixed = len(tail) == len(spec.shape) and all(not isinstance(t, int) or t == s for t, s in zip(tail, spec.shape))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import Bundle
+from .bundle import ORT_DTYPES, Bundle
 from .errors import missing_onnxruntime
 
 try:
@@ -49,10 +49,6 @@ PARALLEL_MIN_FLOPS = 30e6  # less work per call than this: one thread (a thread 
 TILE_ROWS = 512  # a CPU call steps at most this many rows, so that its activations stay in the core's cache
 SHARD_MAX_STATE_BYTES = 128 << 20  # more model state per call than this: onnxruntime's threads, not shards
 
-_NP_TYPES = {  # onnxruntime's type names for the dtypes a bundle may use
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool",
-}
 
 
 # -- devices and sessions -------------------------------------------------------------------------------
@@ -213,11 +209,11 @@ class BaseEngine:
         """`inputs` and `outputs`, typed as the step graph declares them."""
         b, n = self.bundle, self.n
         act = next(i for i in step.get_inputs() if i.name == "action")
-        self.action_dtype = np.dtype(_NP_TYPES[act.type])
+        self.action_dtype = np.dtype(ORT_DTYPES[act.type])
         self.inputs = {"action": np.zeros((n, *b.action_space.shape), self.action_dtype)}
         for nz in b.noise_for("step"):
             self.inputs[nz.name] = np.zeros((n, *nz.shape), nz.np_dtype)
-        types = {o.name: _NP_TYPES[o.type] for o in step.get_outputs()}
+        types = {o.name: ORT_DTYPES[o.type] for o in step.get_outputs()}
         self.outputs = {
             "obs": np.zeros((n, *b.observation_space.shape), types["obs"]),
             "reward": np.zeros((n,), types["reward"]),
