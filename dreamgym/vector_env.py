@@ -21,8 +21,8 @@ from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
 
-BOX_MULLER_MIN = 1024  # from this many normal values per draw, Box-Muller: 3x faster than numpy's
-#   float32 ziggurat for 4096 x 24 values (0.27 vs 0.85 ms here), 1.6x for 64 x 24, slower below ~1000
+BOX_MULLER_MIN = 1024  # from this many normal values per draw, Box-Muller beats numpy's float32 ziggurat
+#   (measured: benchmarks/README.md, "The vector env's own numbers")
 
 
 def noise_scratch(dist: str, out: np.ndarray) -> np.ndarray | None:
@@ -326,8 +326,9 @@ class DreamVectorEnv(VectorEnv):
         if a.dtype.kind not in "biuf":
             raise ActionError(f"{self.bundle.id}: expected numeric actions, got dtype {a.dtype}")
         if self._is_box:
-            # a . a is finite when every value is (one BLAS call, 4x cheaper than isfinite().all() for one
-            # env); when it is not, a value is NaN or inf — or the sum overflowed: the exact test decides
+            # a . a is finite when every value is (one BLAS call, cheaper than isfinite().all() for one env:
+            # benchmarks/README.md); when it is not, a value is NaN or inf — or the sum overflowed: the exact
+            # test decides
             if a.dtype.kind == "f" and not math.isfinite(np.vdot(a, a)) and not np.isfinite(a).all():
                 bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
                 raise ActionError(
