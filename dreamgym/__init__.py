@@ -12,11 +12,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bundle import FORMAT_VERSION, Bundle
-from .env import DreamEnv
-from .errors import ActionError, BundleError
-from .registration import register_bundle, register_shipped, resolve, shipped_bundles
-from .vector_env import DreamVectorEnv
+
+def _add_checkout_root() -> None:
+    """Run from a source checkout (its root on sys.path, as with `python -c` or `pytest` there), this
+    folder shadows the installed package, whose subpackages assets, play and export are mapped in from
+    sibling folders (pyproject.toml's package-dir). The checkout's root joins the package's search path,
+    so those subpackages resolve to the sibling folders there too."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and all((root / d / "__init__.py").is_file() for d in ("assets", "play", "export")):
+        if str(root) not in __path__:
+            __path__.append(str(root))
+
+
+_add_checkout_root()
+
+# after the search path is set
+from .bundle import FORMAT_VERSION, Bundle  # noqa: E402
+from .env import DreamEnv  # noqa: E402
+from .errors import ActionError, BundleError  # noqa: E402
+from .registration import register_bundle, register_shipped, resolve, shipped_bundles  # noqa: E402
+from .vector_env import DreamVectorEnv  # noqa: E402
 
 __version__ = "0.1.0"
 
