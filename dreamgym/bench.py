@@ -3,8 +3,9 @@
 For each batch size: env-steps/s through the Gymnasium vector API, microseconds per step, the share of
 the step spent outside onnxruntime (the Python shell), and GFLOP/s from the step graph's FLOPs per
 env-step, next to a float32 matrix-product roofline measured by onnxruntime in the same run on the same
-threads. Also: the single env through `gym.make`, the real environment (single and best vectorised, when
-installed) and the same model in torch eager (when torch and the export extra are installed).
+threads. Also: the single env through `gym.make`, the real environment (single and best sync-vectorised,
+when a package provides its kind: `dreamgym.source`) and the same model in torch eager (when a package
+declares a torch step in the entry-point group ``dreamgym.torch_step``: the export extra does).
 Timings are measurements of this machine at this moment; nothing here is asserted by tests.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -117,14 +119,16 @@ def measure_single(bundle: Bundle, seconds: float) -> float:
     return 1.0 / sec
 
 
-def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16), make_kwargs: dict | None = None) -> dict | None:
-    from .real import make_source_env
+def measure_real(manifest, seconds: float, sizes=(1, 2, 4, 8, 16)) -> tuple[dict | None, str]:
+    """Steps/s of the bundle's source env, alone and in sync vector envs of `sizes`, made as its source
+    implementation makes it (`SourceEnv.make_env`: no frames rendered); (None, why) when it cannot be made."""
+    from .source import open_source_env
 
-    kw = dict(make_kwargs or {})
     try:
-        env = make_source_env(env_id, **kw)
-    except Exception:
-        return None
+        src = open_source_env(manifest)
+        env = src.make_env()
+    except Exception as e:  # a missing simulator, or an env that cannot be made here
+        return None, f"{manifest.source.env_id}: {e}"
     env.reset(seed=0)
     a = env.action_space.sample()
 
@@ -136,14 +140,15 @@ def measure_real(env_id: str, seconds: float, sizes=(1, 2, 4, 8, 16), make_kwarg
     env.close()
     vec = {}
     for n in sizes:
-        v = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kw)
+        v = gym.vector.SyncVectorEnv([src.make_env] * n)  # what gym.make_vec(id, n, vectorization_mode="sync") builds
         v.reset(seed=0)
         acts = v.action_space.sample()
         vec[n] = n / _timed(lambda: v.step(acts), seconds)[0]
         v.close()
+    src.close()
     best = max(vec, key=vec.get)
-    return {"env_id": env_id, "single_steps_per_s": single, "vector_steps_per_s": vec,
-            "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best, "vectorization": "sync"}
+    return {"env_id": manifest.source.env_id, "single_steps_per_s": single, "vector_steps_per_s": vec,
+            "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best, "vectorization": "sync"}, ""
 
 
 def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -163,18 +168,34 @@ def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str,
     return feeds
 
 
-def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) -> list[dict] | None:
-    try:
-        import torch
+TORCH_GROUP = "dreamgym.torch_step"
 
-        from dreamgym.export.families import torch_step
-    except ImportError:
-        return None
-    try:
-        step = torch_step(bundle)
-    except (KeyError, ImportError):
-        return None
-    if threads:
+
+def torch_step_for(bundle: Bundle):
+    """The bundle's model in torch eager, from the first entry of the ``dreamgym.torch_step`` group that
+    builds it (an entry is a function: bundle -> step(feeds) returning the step graph's outputs as torch
+    tensors). Returns (step, "") or (None, why there is none)."""
+    from importlib.metadata import entry_points
+
+    eps = list(entry_points(group=TORCH_GROUP))
+    if not eps:
+        return None, 'no installed package declares a torch step (run `pip install "dreamgym[export]"`)'
+    why = []
+    for ep in eps:
+        try:
+            return ep.load()(bundle), ""
+        except (KeyError, ImportError) as e:  # no torch, or a family this package does not know
+            why.append(f"{ep.value}: {e}")
+    return None, "; ".join(why)
+
+
+def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) -> tuple[list[dict] | None, str]:
+    """torch eager steps/s per batch size on `threads` threads, or (None, why not)."""
+    step, why = torch_step_for(bundle)
+    if step is None:
+        return None, why
+    torch = sys.modules.get("torch")  # imported by the entry point's package, never by the runtime
+    if threads and torch is not None:
         torch.set_num_threads(threads)
     rows = []
     rng = np.random.default_rng(0)
@@ -183,7 +204,7 @@ def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) ->
         # the same work the dream env does per step: the model, plus reading the outputs back as numpy
         sec = _timed(lambda: [t.numpy() for t in step(feeds)], seconds)[0]
         rows.append({"num_envs": n, "steps_per_s": n / sec})
-    return rows
+    return rows, ""
 
 
 def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int = 4 << 30) -> dict:
@@ -237,9 +258,10 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
     b = Bundle.load(resolve(id_or_path))
     flops, flops_src = step_flops(b)
     env_id = b.manifest.source.env_id
-    make_kwargs = b.manifest.source.render.get("make_kwargs")  # e.g. the Atari frameskip the data was collected with
     dev = choose_device(device)
     rows, roof, single, real_res, torch_rows = [None] * len(sizes), 0.0, 0.0, None, None
+    real_note = "" if real and env_id else "not asked for" if env_id else "the bundle names no source env"
+    torch_note = "" if torch else "not asked for"
     round_shares = []  # per round: the largest batch's share of the roofline measured right after it
     for _ in range(max(1, int(rounds))):
         this = [measure_vector(b, n, device, threads, seconds, flops) for n in sizes]
@@ -254,9 +276,10 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
             round_shares.append(this[-1]["gflops"] / r_roof)
         single = max(single, measure_single(b, seconds))
         if real and env_id:
-            real_res = _merge_real(real_res, measure_real(env_id, seconds, make_kwargs=make_kwargs))
+            r_real, real_note = measure_real(b.manifest, seconds)
+            real_res = _merge_real(real_res, r_real)
         if torch:
-            t = measure_torch(b, sizes, seconds, eng_threads)
+            t, torch_note = measure_torch(b, sizes, seconds, eng_threads)
             torch_rows = t if torch_rows is None or t is None else [_best(x, y, "steps_per_s")
                                                                      for x, y in zip(torch_rows, t)]
     res = {
@@ -267,6 +290,8 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
         "roofline_schedule": {"threads": rows[-1]["threads"], "shards": rows[-1].get("shards", 1)},
         "roofline_share_by_round": round_shares,
         "single_env_steps_per_s": single, "real": real_res, "torch": torch_rows,
+        "notes": {k: v for k, v in (("real", "" if real_res else real_note),
+                                    ("torch", "" if torch_rows else torch_note)) if v},
     }
     if memory:
         res["memory"] = state_bytes(b, device=device)
@@ -326,16 +351,8 @@ def print_table(res: dict) -> None:
         peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown")
         print(f"memory: {m['state_bytes_per_env']} bytes of state per env; {m['num_envs']:,} envs: state buffers "
               f"{m['state_buffers_bytes'] / 2**20:.0f} MiB, process peak {peak}")
+    for what, why in res.get("notes", {}).items():
+        print(f"{'real env' if what == 'real' else 'torch eager'}: skipped ({why})")
     for k, v in res["ratios"].items():
         print(f"  {k}: {v:.2f}")
 
-
-def main(args) -> int:
-    sizes = tuple(int(x) for x in str(args.num_envs).split(","))
-    res = bench(args.id, sizes, device=args.device, threads=args.threads, seconds=args.seconds,
-                real=not args.no_real, torch=not args.no_torch, memory=not args.no_memory,
-                rounds=getattr(args, "rounds", 3))
-    print_table(res)
-    if args.json:
-        print(json.dumps(res))
-    return 0

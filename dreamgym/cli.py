@@ -1,20 +1,128 @@
-"""The `dreamgym` command (also `python -m dreamgym`): list, info, rollout."""
+"""The `dreamgym` command (also `python -m dreamgym`): one command line for everything a user runs.
+
+    dreamgym list | info | rollout | play | record | bench | evaluate | train
+
+Each command's options are a frozen dataclass with a one-line docstring under every field, turned into a
+command line by tyro, so `dreamgym CMD --help` says what every option does. The runtime's own commands
+(list, info, rollout, record, bench) are here. Commands from other packages come through the entry-point
+group ``dreamgym.commands`` (``name = "module:function"``; the function takes the arguments after the
+command's name, ``argv: list[str]``, parses them itself and returns an exit code): dreamgym's extras declare
+play, evaluate and train in pyproject.toml. `dreamgym --help` describes those from the first line of the
+function's docstring, read from its source without importing it (nor torch, nor pygame).
+"""
 
 from __future__ import annotations
 
-import argparse
+import ast
+import importlib.util
 import json
 import sys
 import time
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Annotated, Callable, Literal
 
 import numpy as np
+import tyro
+
+ID = Annotated[str, tyro.conf.arg(metavar="ID")]
+"""a registered dream id or a bundle folder"""
+Device = Literal["auto", "cpu", "cuda"]
+
+GROUP = "dreamgym.commands"
+ORDER = ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train")
+"""the order of `dreamgym --help`; commands of other packages follow, sorted"""
+
+
+@dataclass(frozen=True)
+class ListArgs:
+    """the zoo of shipped dreams: id, family, source env, size, fidelity"""
+
+    markdown: bool = False
+    """print the zoo as a markdown table (the README's)"""
+
+
+@dataclass(frozen=True)
+class InfoArgs:
+    """everything about one dream: spaces, state, noise, graphs, size, fidelity"""
+
+    id: tyro.conf.Positional[ID]
+    """a registered id or a bundle folder"""
+    json: bool = False
+    """also print the metrics as JSON"""
+
+
+@dataclass(frozen=True)
+class RolloutArgs:
+    """step a batch of dreams with random actions; prints mean return and env-steps/s"""
+
+    id: tyro.conf.Positional[ID]
+    """a registered id or a bundle folder"""
+    num_envs: int = 16
+    """dreams stepped together in one batch"""
+    steps: int = 1000
+    """steps of the whole batch"""
+    seed: int = 0
+    """seed of the resets and of the random actions"""
+    device: Device = "auto"
+    """where onnxruntime runs (auto: CUDA when onnxruntime offers it)"""
+
+
+@dataclass(frozen=True)
+class RecordArgs:
+    """write a video of imagined rollouts, tiled, or real | dream | error (extra: video)"""
+
+    id: tyro.conf.Positional[ID]
+    """a registered id or a bundle folder"""
+    output: Annotated[str, tyro.conf.arg(aliases=("-o",), metavar="OUT")]
+    """OUT.mp4 or OUT.gif"""
+    steps: int = 200
+    """imagined steps (frames)"""
+    num_envs: int = 4
+    """dreams tiled in a grid (rows with --compare)"""
+    policy: str = "random"
+    """random, zero, bundle (its policy.onnx) or PATH.onnx"""
+    seed: int = 0
+    """seed of the dreams and the random policy"""
+    fps: int | None = None
+    """frames per second of the video (None: the manifest's render_fps)"""
+    scale: int = 2
+    """pixels per frame pixel"""
+    compare: bool = False
+    """real | dream | error from the same real start under the same actions (needs the real env)"""
+
+
+@dataclass(frozen=True)
+class BenchArgs:
+    """throughput as ratios measured in one run (dream vs real env, ONNX vs torch, vs a matmul roofline)"""
+
+    id: tyro.conf.Positional[ID]
+    """a registered id or a bundle folder"""
+    num_envs: str = "1,16,64,256,1024,4096"
+    """comma-separated batch sizes"""
+    device: Device = "auto"
+    """where onnxruntime runs (auto: CUDA when onnxruntime offers it)"""
+    threads: int | None = None
+    """onnxruntime intra-op threads (None: the engine's schedule from the work per step)"""
+    seconds: float = 1.0
+    """measuring time per figure and round"""
+    rounds: int = 3
+    """measure every figure this many times in turn; report each best"""
+    json: bool = False
+    """print one JSON object as the last line"""
+    real: bool = True
+    """measure the real env, single and sync-vectorised (--no-real skips it)"""
+    torch: bool = True
+    """measure the same model in torch eager (--no-torch skips it)"""
+    memory: bool = True
+    """measure the process's memory with 65,536 envs (--no-memory skips it)"""
 
 
 def _size_mb(path) -> float:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: ListArgs) -> int:
     from .manifest import MANIFEST, Manifest
     from .registration import shipped_bundles
 
@@ -46,7 +154,7 @@ def _headline(m) -> str:
     return m.summary.headline() if m.summary else "not evaluated"
 
 
-def cmd_info(args) -> int:
+def cmd_info(args: InfoArgs) -> int:
     from .bundle import Bundle
     from .registration import resolve
 
@@ -72,7 +180,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_rollout(args) -> int:
+def cmd_rollout(args: RolloutArgs) -> int:
     from .registration import resolve
     from .vector_env import DreamVectorEnv
 
@@ -99,7 +207,7 @@ def cmd_rollout(args) -> int:
     return 0
 
 
-def cmd_record(args) -> int:
+def cmd_record(args: RecordArgs) -> int:
     from .record import record
 
     path = record(args.id, args.output, steps=args.steps, num_envs=args.num_envs, policy=args.policy, seed=args.seed,
@@ -108,82 +216,132 @@ def cmd_record(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from .bench import main as bench_main
+def cmd_bench(args: BenchArgs) -> int:
+    from .bench import bench, print_table
 
-    return bench_main(args)
-
-
-def cmd_play(args) -> int:
     try:
-        from dreamgym.play import app
-    except ImportError as e:  # pygame-ce missing
-        print(f"dreamgym play: {e}; run `pip install \"dreamgym[play]\"` (it installs pygame-ce)", file=sys.stderr)
+        sizes = tuple(int(x) for x in args.num_envs.split(","))
+    except ValueError:
+        raise ValueError(f"--num-envs must be comma-separated integers such as 1,16,64, got {args.num_envs!r}") from None
+    res = bench(args.id, sizes, device=args.device, threads=args.threads, seconds=args.seconds, real=args.real,
+                torch=args.torch, memory=args.memory, rounds=args.rounds)
+    print_table(res)
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+BUILTIN: dict[str, tuple[type, Callable[..., int]]] = {
+    "list": (ListArgs, cmd_list), "info": (InfoArgs, cmd_info), "rollout": (RolloutArgs, cmd_rollout),
+    "record": (RecordArgs, cmd_record), "bench": (BenchArgs, cmd_bench),
+}
+
+
+# -- commands of other packages ---------------------------------------------------------------------
+def plugin_commands() -> dict[str, EntryPoint]:
+    """{name: entry point} of the commands other packages declare (nothing is imported)."""
+    return {ep.name: ep for ep in entry_points(group=GROUP) if ep.name not in BUILTIN}
+
+
+def _install_hint(ep: EntryPoint) -> str:
+    parts = ep.module.split(".")
+    if parts[0] == "dreamgym" and len(parts) > 1:  # one of dreamgym's extras, named after its package
+        return f'run `pip install "dreamgym[{parts[1]}]"`'
+    return f"install the package that provides it{f' ({ep.dist.name})' if ep.dist else ''}"
+
+
+def _module_file(module: str) -> str | None:
+    """The source file of `module`, found without running it or the packages above it that are not
+    imported yet (their __init__ may import torch)."""
+    parts = module.split(".")
+    k = max((i for i in range(1, len(parts)) if ".".join(parts[:i]) in sys.modules), default=0)
+    spec = sys.modules[".".join(parts[:k])].__spec__ if k else importlib.util.find_spec(parts[0])
+    for i in range(max(k, 1), len(parts)):
+        path = getattr(sys.modules.get(".".join(parts[:i])), "__path__", None) or (spec and spec.submodule_search_locations)
+        if spec is None or not path:
+            return None
+        name = ".".join(parts[:i + 1])
+        spec = next((s for f in sys.meta_path if hasattr(f, "find_spec") and (s := f.find_spec(name, list(path)))), None)
+    return spec.origin if spec is not None else None
+
+
+def describe(ep: EntryPoint) -> str:
+    """One line about a plugin command: its function's docstring's first line, read from the source."""
+    try:
+        origin = _module_file(ep.module)
+        if origin is None or not origin.endswith(".py"):
+            return f"(not installed: {_install_hint(ep)})"
+        tree = ast.parse(open(origin, encoding="utf-8").read())
+    except (OSError, SyntaxError, ImportError, ValueError) as e:
+        return f"(unavailable: {e})"
+    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == ep.attr), None)
+    doc = ast.get_docstring(fn) if fn is not None else None
+    if fn is None:
+        return f"(unavailable: {ep.module} defines no {ep.attr}; {_install_hint(ep)})"
+    return (doc or ast.get_docstring(tree) or ep.value).strip().splitlines()[0]
+
+
+def _first_line(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
+def print_help(file=sys.stdout) -> None:
+    plugins = plugin_commands()
+    lines = {name: _first_line(cls) for name, (cls, _) in BUILTIN.items()}
+    lines.update({name: describe(ep) for name, ep in plugins.items()})
+    names = [n for n in ORDER if n in lines] + sorted(set(lines) - set(ORDER))
+    w = max(map(len, names))
+    print("usage: dreamgym COMMAND [OPTIONS]     (python -m dreamgym works the same)\n\n"
+          "Trained world models as batched Gymnasium environments.\n\ncommands:", file=file)
+    for n in names:
+        print(f"  {n.ljust(w)}  {lines[n]}", file=file)
+    print("\n`dreamgym COMMAND --help` lists a command's options.", file=file)
+
+
+def _load(name: str, ep: EntryPoint) -> Callable[[list[str]], int]:
+    try:
+        return ep.load()
+    except ImportError as e:
+        raise _Unavailable(f"`dreamgym {name}` comes from {ep.module}, which cannot be imported here ({e}); "
+                           f"{_install_hint(ep)}") from e
+    except AttributeError as e:
+        raise _Unavailable(f"`dreamgym {name}` is unavailable: {ep.module} has no {ep.attr} ({e})") from e
+
+
+class _Unavailable(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print_help(sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from . import __version__
+
+        print(f"dreamgym {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    plugins = {} if name in BUILTIN else plugin_commands()
+    if name not in BUILTIN and name not in plugins:
+        known = [n for n in ORDER if n in BUILTIN or n in plugins] + sorted(set(plugins) - set(ORDER))
+        print(f"dreamgym: error: unknown command {name!r}; choose from {', '.join(known)} (dreamgym --help)",
+              file=sys.stderr)
         return 2
-    return app.main(args)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="dreamgym", description="Trained world models as Gymnasium environments.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("list", help="the zoo of shipped dreams")
-    p.add_argument("--markdown", action="store_true", help="print the zoo as a markdown table")
-    p.set_defaults(fn=cmd_list)
-    p = sub.add_parser("info", help="everything about one dream")
-    p.add_argument("id", help="a registered id or a bundle folder")
-    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
-    p.set_defaults(fn=cmd_info)
-    p = sub.add_parser("rollout", help="step a batch of dreams with random actions; prints mean return and env-steps/s")
-    p.add_argument("id", help="a registered id or a bundle folder")
-    p.add_argument("--num-envs", type=int, default=16)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.set_defaults(fn=cmd_rollout)
-    p = sub.add_parser("record", help="write a video of imagined rollouts (extra: video)")
-    p.add_argument("id", help="a registered id or a bundle folder")
-    p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.gif")
-    p.add_argument("--steps", type=int, default=200, help="imagined steps (frames)")
-    p.add_argument("--num-envs", type=int, default=4, help="dreams tiled in a grid (rows with --compare)")
-    p.add_argument("--policy", default="random", help="random, zero, bundle (its policy.onnx) or PATH.onnx")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fps", type=int, default=None, help="default: the manifest's render_fps")
-    p.add_argument("--scale", type=int, default=2, help="pixels per frame pixel")
-    p.add_argument("--compare", action="store_true",
-                   help="real | dream | error from the same real start under the same actions (needs the real env)")
-    p.set_defaults(fn=cmd_record)
-    p = sub.add_parser("bench", help="throughput as ratios measured in one run (dream vs real env, ONNX vs torch)")
-    p.add_argument("id", help="a registered id or a bundle folder")
-    p.add_argument("--num-envs", default="1,16,64,256,1024,4096", help="comma-separated batch sizes")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--threads", type=int, default=None,
-                   help="onnxruntime intra-op threads (default: the engine's schedule from the work per step)")
-    p.add_argument("--seconds", type=float, default=1.0, help="measuring time per figure and round")
-    p.add_argument("--rounds", type=int, default=3, help="measure every figure this many times in turn; report each best")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--no-real", action="store_true", help="skip the real env")
-    p.add_argument("--no-torch", action="store_true", help="skip torch eager")
-    p.add_argument("--no-memory", action="store_true", help="skip the 65,536-env memory check")
-    p.set_defaults(fn=cmd_bench)
-    p = sub.add_parser("play", help="drive a dream from the keyboard in a pygame window (extra: play)")
-    p.add_argument("id", nargs="?", default="Dream-HalfCheetah-v0", help="a registered id (default Dream-HalfCheetah-v0)")
-    p.add_argument("--bundle", help="a bundle folder instead of an id")
-    p.add_argument("--scale", type=int, default=None, help="pixels per frame pixel (default: fills ~512 px)")
-    p.add_argument("--fps", type=int, default=None, help="frame rate (default: the manifest's render_fps)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keys", help="a JSON file with your own key binding (the manifest keymap's form)")
-    p.add_argument("--multiverse", type=int, default=4, help="dreams shown in the multiverse view (F6)")
-    p.add_argument("--record-dir", default=".", help="where F5 recordings go")
-    p.add_argument("--benchmark", type=int, default=0, metavar="N",
-                   help="run N frames as fast as possible with scripted keys and print fps=<frames/s> last")
-    p.set_defaults(fn=cmd_play)
-    args = ap.parse_args(argv)
     from gymnasium.error import Error
 
     try:
-        return args.fn(args)
-    except (Error, ValueError, FileNotFoundError) as e:
-        print(f"dreamgym {args.cmd}: error: {e}", file=sys.stderr)
+        if name in BUILTIN:
+            cls, fn = BUILTIN[name]
+            args = tyro.cli(cls, args=rest, prog=f"dreamgym {name}", description=_first_line(cls))
+            return fn(args)
+        try:
+            return _load(name, plugins[name])(rest)
+        except ImportError as e:  # an optional dependency the command imports when it runs
+            raise _Unavailable(f"{e}; {_install_hint(plugins[name])}") from e
+    except (Error, ValueError, FileNotFoundError, _Unavailable) as e:
+        print(f"dreamgym {name}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode
 from .bundle import Bundle
 from .engine import make_session
 from .registration import resolve
+from .source import open_source_env
 from .vector_env import DreamVectorEnv
 from .video import VideoWriter, draw_text, tile, upscale
 
@@ -115,10 +116,8 @@ def record(id_or_path, out: str | Path, steps: int = 200, num_envs: int = 4, pol
 def _compare(b: Bundle, env: DreamVectorEnv, act, w: VideoWriter, steps: int, seed: int, scale: int, bar) -> None:
     """real | dream | |error| per row: the real env's first C steps are the dream's context, then both
     run under the same actions (chosen by the policy from the real observation)."""
-    from .real import RealEnv
-
     n, C = env.num_envs, b.context_length
-    reals = [RealEnv(b.manifest) for _ in range(n)]
+    reals = [open_source_env(b.manifest) for _ in range(n)]
     obs = np.stack([r.reset(seed=seed + i) for i, r in enumerate(reals)])
     ctx_o, ctx_a = [obs], [np.zeros((n, *b.action_space.shape), np.float32)]
     for _ in range(C - 1):

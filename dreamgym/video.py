@@ -1,6 +1,6 @@
 """Frames to files: tile batches of frames, draw small overlays, write mp4 (imageio-ffmpeg) or gif.
 
-Shared by `dreamgym record` and the recorder of `dreamgym play`. imageio is imported only when a file
+Shared by `dreamgym record` and the play front end's recorder. imageio is imported only when a file
 is written, so the runtime keeps its numpy/gymnasium/onnxruntime footprint; without it the error names
 ``pip install "dreamgym[video]"``.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from dreamgym.real import area_resize
+from .sources import area_resize
 
 PONG_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"]  # RIGHT moves the paddle up
 BALL_X, BALL_Y, PADDLE_Y = 49, 54, 51

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import collections
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+import tyro
 from gymnasium.vector import AutoresetMode
 
 from dreamgym.bundle import Bundle
+from dreamgym.source import SourceEnv, open_source_env
 from dreamgym.vector_env import DreamVectorEnv
 from dreamgym.video import VideoWriter, tile
 
@@ -73,7 +77,7 @@ class PlayApp:
         self.show_help = False
         self.policy_drives = False
         self.multiverse: DreamVectorEnv | None = None
-        self.real = None
+        self.real: SourceEnv | None = None
         self.real_frame = None
         self.writer: VideoWriter | None = None
         self.message, self.message_until = "", 0.0
@@ -154,7 +158,7 @@ class PlayApp:
             snap["mv"] = self.multiverse.engine.get_state()
             snap["mv_rng"] = self.multiverse.np_random.bit_generator.state
         if self.real is not None:
-            snap["real"] = self.real.get_state()
+            snap["real"] = self.real.snapshot()  # None: this real env cannot go back
             snap["real_ret"] = self.real_ret
         return snap
 
@@ -165,10 +169,10 @@ class PlayApp:
         if self.multiverse is not None and "mv" in snap:
             self.multiverse.engine.set_state(snap["mv"])
             self.multiverse.np_random.bit_generator.state = snap["mv_rng"]
-        if self.real is not None:
-            if self.real.set_state(snap.get("real")):
-                self.real_ret = snap.get("real_ret", 0.0)
-                self.real_frame = self.real.frame()
+        if self.real is not None and snap.get("real") is not None:
+            self.real.restore(snap["real"])
+            self.real_ret = snap.get("real_ret", 0.0)
+            self.real_frame = self.real.frame()
 
     def advance(self) -> None:
         """One env-step of the dream(s) under the current action."""
@@ -267,10 +271,8 @@ class PlayApp:
     def toggle_real(self) -> None:
         if self.real is None:
             try:
-                from dreamgym.real import RealEnv
-
-                self.real = RealEnv(self.bundle.manifest)
-            except Exception as e:
+                self.real = open_source_env(self.bundle.manifest)
+            except Exception as e:  # a missing simulator must not end the game
                 self.say(f"no real env: {e}", 5)
                 return
             self.multiverse = None
@@ -421,14 +423,45 @@ def scripted_keys(keymap: KeyMap):
     return script
 
 
-def main(args) -> int:
-    """`dreamgym play` (arguments parsed by dreamgym.cli)."""
+@dataclass(frozen=True)
+class PlayArgs:
+    """drive a dream from the keyboard in a pygame window (extra: play)"""
+
+    id: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="ID")]] = "Dream-HalfCheetah-v0"
+    """a registered id or a bundle folder"""
+    bundle: str | None = None
+    """a bundle folder instead of an id"""
+    scale: int | None = None
+    """pixels per frame pixel (None: the window fills about 512 px)"""
+    fps: int | None = None
+    """frame rate (None: the manifest's render_fps)"""
+    seed: int = 0
+    """seed of the first reset"""
+    keys: str | None = None
+    """a JSON file with your own key binding (the manifest keymap's form)"""
+    multiverse: int = 4
+    """dreams shown in the multiverse view (F6)"""
+    record_dir: str = "."
+    """where F5 recordings go"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """where onnxruntime runs (auto: CUDA when onnxruntime offers it)"""
+    benchmark: Annotated[int, tyro.conf.arg(metavar="N")] = 0
+    """run N frames as fast as possible with scripted keys and print fps=<frames/s> last"""
+
+
+def cli(argv: list[str]) -> int:
+    """drive a dream from the keyboard in a pygame window (extra: play)"""
+    return main(tyro.cli(PlayArgs, args=list(argv), prog="dreamgym play", description=PlayArgs.__doc__))
+
+
+def main(args: PlayArgs) -> int:
+    """`dreamgym play` with its options parsed (`cli` parses them from the command line)."""
     require_pygame()
     from dreamgym.registration import resolve
 
     path = Path(args.bundle) if args.bundle else resolve(args.id)
     app = PlayApp(path, scale=args.scale, fps=args.fps, seed=args.seed, keymap_file=args.keys,
-                  multiverse=args.multiverse, record_dir=args.record_dir)
+                  multiverse=args.multiverse, record_dir=args.record_dir, device=getattr(args, "device", "auto"))
     if args.benchmark:
         fps = app.run(max_frames=args.benchmark, benchmark=True, script=scripted_keys(app.keys))
         print(f"fps={fps:.1f}")

@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from dreamgym.manifest import Source
-from dreamgym.real import MUJOCO_RENDER
+from dreamgym.export.sources import MUJOCO_RENDER
 from dreamgym.export.ars import ARSConfig, LinearPolicy, evaluate as ars_evaluate, train_ars
 from dreamgym.export.card import make_preview, model_card
 from dreamgym.export.collect import CollectConfig, collect

@@ -8,7 +8,7 @@ pytest.importorskip("ale_py")
 from dreamgym.export.collect import load_episodes  # noqa: E402
 from dreamgym.export.collect_atari import (  # noqa: E402
     PongCollectConfig, collect_pong, pong_pixel_policy, tracker_action)
-from dreamgym.real import area_resize as resize  # noqa: E402  (the collector's frames, and the real env's in play)
+from dreamgym.export.sources import area_resize as resize  # noqa: E402  (the collector's frames, and the real env's in play)
 
 
 def test_resize_keeps_a_flat_colour():
