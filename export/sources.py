@@ -155,6 +155,13 @@ class GymSource:
 class MujocoSnapshot:
     qpos: np.ndarray
     qvel: np.ndarray
+    act: np.ndarray
+    qacc_warmstart: np.ndarray
+    """the solver's starting point, so the steps after a restore repeat the first ones exactly"""
+    time: float
+    frame: np.ndarray
+    """the frame shown: after a step the scene's poses lag one physics substep behind qpos (the training
+    frames have that lag too), which re-deriving the scene from qpos on restore would not reproduce"""
 
 
 class MujocoSource(GymSource):
@@ -165,17 +172,29 @@ class MujocoSource(GymSource):
         env = make_source_env(self.env_id, **self.make_kwargs)
         self.frames = MujocoFrames(env, self.frame_shape[0], self.render.get("camera", "track"),
                                    self.render.get("plain_floor", True))
+        self._frame = None
         return env
 
+    def _observe(self, obs) -> np.ndarray:
+        self._frame = None  # the state moved: render again when asked
+        return obs
+
     def frame(self) -> np.ndarray:
-        return self.frames()
+        if self._frame is None:
+            self._frame = self.frames()
+        return self._frame
 
     def snapshot(self) -> MujocoSnapshot:
         d = self.env.unwrapped.data
-        return MujocoSnapshot(d.qpos.copy(), d.qvel.copy())
+        return MujocoSnapshot(d.qpos.copy(), d.qvel.copy(), d.act.copy(), d.qacc_warmstart.copy(), float(d.time),
+                              self.frame())
 
     def restore(self, snap: MujocoSnapshot) -> None:
-        self.env.unwrapped.set_state(snap.qpos, snap.qvel)
+        u = self.env.unwrapped
+        u.set_state(snap.qpos, snap.qvel)
+        d = u.data
+        d.act[:], d.qacc_warmstart[:], d.time = snap.act, snap.qacc_warmstart, snap.time
+        self._frame = snap.frame
 
     def close(self) -> None:
         self.frames.close()
