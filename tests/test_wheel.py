@@ -32,6 +32,10 @@ def test_wheel_contents(wheel):
             if f.is_file():
                 assert f"dreamgym/assets/{bundle.parent.name}/{f.name}" in names, f.name
     assert not any(n.startswith(("play/", "export/", "tests/")) for n in names)  # no top-level pollution
+    (eps,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(eps).decode()
+    for group in ("[dreamgym.commands]", "[dreamgym.sources]", "[dreamgym.torch_step]", "[console_scripts]"):
+        assert group in text, group
 
 
 def test_installed_wheel_makes_the_env(wheel, tmp_path):
@@ -54,3 +58,15 @@ def test_installed_wheel_makes_the_env(wheel, tmp_path):
     r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok (17,)"
+    # the installed entry points: `dreamgym --help` lists every command, play's and export's included
+    r = subprocess.run([str(py), "-m", "dreamgym", "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    for cmd in ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train"):
+        assert f"\n  {cmd} " in r.stdout, cmd
+    # from the repository root the checkout's dreamgym/ shadows the installed one; its siblings still resolve
+    code = ("import dreamgym, dreamgym.assets, dreamgym.play, dreamgym.export.sources; "
+            "print(dreamgym.__file__, len(dreamgym.shipped_bundles()))")
+    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == str(ROOT / "dreamgym" / "__init__.py") and int(r.stdout.split()[1]) >= 3

@@ -43,3 +43,21 @@ def test_torch_model_rebuilt_from_bundle_matches_onnx():
         for t, o in zip(step(feeds), got):
             tol = 1 if o.dtype == np.uint8 else 1e-4  # frames: within one grey level
             np.testing.assert_allclose(t.numpy().astype(np.float64), o.astype(np.float64), atol=tol, rtol=1e-4)
+
+
+def test_skipped_figures_say_why(monkeypatch):
+    """Without torch's entry point (or when told not to) a figure is left out with a note, not an error."""
+    from dreamgym import bench
+
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group=None: [])
+    step, why = bench.torch_step_for(dreamgym_bundle())
+    assert step is None and 'pip install "dreamgym[export]"' in why
+    res = bench.bench("Dream-HalfCheetah-v0", sizes=(1,), seconds=0.01, rounds=1, real=False, torch=False, memory=False)
+    assert res["real"] is None and res["torch"] is None
+    assert res["notes"] == {"real": "not asked for", "torch": "not asked for"}
+
+
+def dreamgym_bundle():
+    import dreamgym
+
+    return dreamgym.Bundle.load(dreamgym.resolve("Dream-HalfCheetah-v0"))
