@@ -14,7 +14,6 @@ function's docstring, read from its source without importing it (nor torch, nor 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import sys
 import time
@@ -251,18 +250,23 @@ def _install_hint(ep: EntryPoint) -> str:
 
 
 def _module_file(module: str) -> str | None:
-    """The source file of `module`, found without running it or the packages above it that are not
-    imported yet (their __init__ may import torch)."""
-    parts = module.split(".")
-    k = max((i for i in range(1, len(parts)) if ".".join(parts[:i]) in sys.modules), default=0)
-    spec = sys.modules[".".join(parts[:k])].__spec__ if k else importlib.util.find_spec(parts[0])
-    for i in range(max(k, 1), len(parts)):
-        path = getattr(sys.modules.get(".".join(parts[:i])), "__path__", None) or (spec and spec.submodule_search_locations)
-        if spec is None or not path:
+    """The source file of `module`, found without running it or any package above it not imported yet (an
+    __init__ may import torch): each level is looked up by the import system's finders in its parent's path."""
+    parts, path, origin = module.split("."), None, None
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        mod = sys.modules.get(name)
+        if mod is not None:
+            origin, path = getattr(mod, "__file__", None), getattr(mod, "__path__", None)
+        else:
+            spec = next((s for f in sys.meta_path if hasattr(f, "find_spec") and (s := f.find_spec(name, path))), None)
+            if spec is None:
+                return None
+            origin, path = spec.origin, spec.submodule_search_locations
+        path = list(path) if path is not None else None
+        if i < len(parts) and path is None:
             return None
-        name = ".".join(parts[:i + 1])
-        spec = next((s for f in sys.meta_path if hasattr(f, "find_spec") and (s := f.find_spec(name, list(path)))), None)
-    return spec.origin if spec is not None else None
+    return origin
 
 
 def describe(ep: EntryPoint) -> str:
