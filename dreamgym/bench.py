@@ -11,7 +11,6 @@ Timings are measurements of this machine at this moment; nothing here is asserte
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Annotated, Callable, Literal
 
 import numpy as np
@@ -275,7 +276,7 @@ def describe(ep: EntryPoint) -> str:
         origin = _module_file(ep.module)
         if origin is None or not origin.endswith(".py"):
             return f"(not installed: {_install_hint(ep)})"
-        tree = ast.parse(open(origin, encoding="utf-8").read())
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ImportError, ValueError) as e:
         return f"(unavailable: {e})"
     fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == ep.attr), None)

@@ -66,7 +66,7 @@ def test_a_plain_gymnasium_env_is_resized_to_the_frame_shape():
     real = open_source_env(m)
     try:
         real.reset(seed=0)
-        obs, r, term, trunc = real.step(np.int64(1))
+        obs, r, _, trunc = real.step(np.int64(1))
         assert obs.shape == (4,) and r == 1.0 and not trunc
         assert real.frame().shape == (32, 48, 3)
         assert real.snapshot() is None  # a plain env cannot go back
