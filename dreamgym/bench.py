@@ -23,6 +23,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .engine import choose_device, make_session
+from .source import INSTALL
 from .vector_env import DreamVectorEnv, draw_noise
 
 DEFAULT_SIZES = (1, 16, 64, 256, 1024, 4096)
@@ -178,7 +179,7 @@ def torch_step_for(bundle: Bundle):
 
     eps = list(entry_points(group=TORCH_GROUP))
     if not eps:
-        return None, 'no installed package declares a torch step (run `pip install "dreamgym[export]"`)'
+        return None, f"no installed package declares a torch step (run `{INSTALL}`)"
     why = []
     for ep in eps:
         try:
