@@ -1,6 +1,6 @@
 """The bundle: a folder holding a manifest (`dreamgym.json`), ONNX graphs and a bank of real contexts.
 
-This module is the one contract between `dreamgym.export` and the runtime. The manifest is typed
+This module is the one contract between the exporter and the runtime. The manifest is typed
 (`dreamgym.manifest.Manifest`) and the graph names come from `io_names`. Every model family exports
 the same graph signatures, with state tensors named in the manifest:
 

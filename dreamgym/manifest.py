@@ -195,7 +195,7 @@ class Manifest:
     max_episode_steps: int | None = None
     render_fps: int = 30
     keymap: Mapping[str, Any] = field(default_factory=dict)
-    """play's key binding (see dreamgym.play.keys)"""
+    """the front end's key binding: key pairs per continuous dimension, keys for discrete actions"""
     action_meanings: tuple[str, ...] | None = None
     model: ModelInfo = ModelInfo()
     metrics: Mapping[str, Any] = field(default_factory=dict)
