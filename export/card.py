@@ -7,6 +7,9 @@ import json
 from dreamgym.manifest import MANIFEST, Manifest, Preview
 from dreamgym.spaces import space_to_json
 
+from .evaluate import VectorEvaluator
+from .families import LATENT_TEXT
+
 
 def _fmt(x, nd=3):
     return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
@@ -39,28 +42,10 @@ def reward_events_table(f: dict) -> str:
     return "\n".join(rows)
 
 
-# what differs between families in the card's Gymnasium sections
-_TOKEN_TEXT = {
-    "action": "Discrete actions outside the space raise `dreamgym.ActionError` and step no env.",
-    "obs": "decoded frames: the world model samples the next frame's tokens, the tokenizer's decoder draws them",
-    "reward": "Predicted by the reward head from the action token's output as one of -1, 0, +1 (the most likely "
-              "of three classes): the points of the real game.",
-    "reset": "tokenises it and reads it with the RetNet, whose fixed-size state then carries the episode",
-    "term": "Termination from the termination head (logit above zero)",
-}
-_LATENT_TEXT = {
-    "action": "Continuous actions outside it are clipped; non-finite actions raise `dreamgym.ActionError`.",
-    "obs": "decoded by the model in the real env's own space",
-    "reward": "Predicted by the model's reward head from the latent state (regression on the real reward).",
-    "reset": "filters it with the posterior",
-    "term": "Termination from the continue head",
-}
-
-
 def model_card(m: Manifest) -> str:
     met = m.metrics
-    txt = _TOKEN_TEXT if m.family == "rem" else _LATENT_TEXT
-    f = met.get("fidelity", {})
+    fam = _family(m.family)
+    txt = fam.card_text if fam else LATENT_TEXT
     model = m.model
     lines = [
         f"# {m.id}",
@@ -109,80 +94,10 @@ def model_card(m: Manifest) -> str:
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]
-    if f.get("kind") == "tokens":
-        lines += [
-            "## Fidelity (held-out episodes)",
-            "",
-            f"Observe C = {m.context_length} real frames, then imagine under the recorded actions; "
-            f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
-            "Frame PSNR compares the dream's frame with the real frame of the same step (next to copying the last "
-            "real frame, and to the tokenizer's own reconstruction of the real frame, the ceiling); token accuracy "
-            "compares the dream's tokens with the tokenizer's tokens of the real frame, over all tokens and over the "
-            "tokens that changed since the last real frame (the ball, the paddles, the score).",
-            "",
-            token_fidelity_table(f),
-            "",
-            "Points: a nonzero reward in the dream counts for precision when the real episode has a point of the "
-            "same sign within the given number of steps, and a real point counts for recall when the dream has one.",
-            "",
-            reward_events_table(f),
-            "",
-        ]
-        if "reward_head" in met:
-            rh = met["reward_head"]
-            lines += [f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
-                      f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
-                      "table above is the dream's ball drifting from the real one.", ""]
-        if "fidelity_mode" in met:
-            fm = met["fidelity_mode"]
-            hs = fm["horizons"]
-            lines += ["With the most likely tokens instead (`noise_scale=0`): frame PSNR "
-                      + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs) + " dB, moving-token accuracy "
-                      + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
-                      + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
-                      f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
-                      "token is sure of it).", ""]
-        lines += ["![fidelity over horizon](fidelity.png)", ""]
-    elif f:
-        lines += [
-            "## Fidelity (held-out episodes)",
-            "",
-            f"Observe C = {m.context_length} real steps, then imagine under the recorded actions; "
-            f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
-            "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
-            "`render()` with the real MuJoCo frame of the same step.",
-            "",
-            fidelity_table(f),
-            "",
-            f"Reward over the first 50 imagined steps: RMSE {_fmt(f.get('reward_rmse_50'))}, "
-            f"correlation {_fmt(f.get('reward_corr_50'))}.",
-            "",
-        ]
-        if "policy_return" in f:
-            p = f["policy_return"]
-            lines += [
-                f"Closed loop with the bundled policy from the same real start ({p['starts']} starts): 100-step "
-                f"return {p['dream_return_100']:.1f} in the dream vs {p['real_return_100']:.1f} in the real env "
-                f"(relative error of the mean {100 * p['relative_error']:.1f}%, mean per-start "
-                f"{100 * p['per_start_relative_error']:.1f}%).",
-                "",
-            ]
-        lines += ["![fidelity over horizon](fidelity.png)", ""]
-    if "parity" in met and m.family == "rem":
-        par = met["parity"]
-        floats = {k: v for k, v in par.items() if k.split(".")[1] in ("retention", "next_retention", "latent")}
-        frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
-        tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
-        worst = max(floats.items(), key=lambda kv: kv[1])
-        lines += ["## Export parity", "",
-                  f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
-                  f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
-                  f"frames within {frames:.0f} grey level(s).", ""]
-    elif "parity" in met:
-        worst = max(met["parity"].items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
-        lines += ["## Export parity", "",
-                  f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
-                  f"({worst[0]}); frames within {met['parity'].get('render.frame', 0):.0f} grey level(s).", ""]
+    evaluator = fam.evaluator if fam else VectorEvaluator()
+    lines += evaluator.card_fidelity(m)
+    if "parity" in met:
+        lines += evaluator.card_parity(met["parity"])
     if "comparison" in met:
         c = met["comparison"]
         lines += ["## Families compared", "", c["text"], "", c["table"], ""]
@@ -196,6 +111,109 @@ def model_card(m: Manifest) -> str:
             lines.append("")
     lines += ["## Version History", "", "- v0: first release.", ""]
     return "\n".join(lines)
+
+
+def token_fidelity_section(m: Manifest) -> list[str]:
+    """The fidelity section of a token dream's card (`evaluate.token_fidelity`'s metrics)."""
+    met, f = m.metrics, m.metrics.get("fidelity", {})
+    if not f:
+        return []
+    lines: list[str] = []
+    lines += [
+        "## Fidelity (held-out episodes)",
+        "",
+        f"Observe C = {m.context_length} real frames, then imagine under the recorded actions; "
+        f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
+        "Frame PSNR compares the dream's frame with the real frame of the same step (next to copying the last "
+        "real frame, and to the tokenizer's own reconstruction of the real frame, the ceiling); token accuracy "
+        "compares the dream's tokens with the tokenizer's tokens of the real frame, over all tokens and over the "
+        "tokens that changed since the last real frame (the ball, the paddles, the score).",
+        "",
+        token_fidelity_table(f),
+        "",
+        "Points: a nonzero reward in the dream counts for precision when the real episode has a point of the "
+        "same sign within the given number of steps, and a real point counts for recall when the dream has one.",
+        "",
+        reward_events_table(f),
+        "",
+    ]
+    if "reward_head" in met:
+        rh = met["reward_head"]
+        lines += [f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
+                  f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
+                  "table above is the dream's ball drifting from the real one.", ""]
+    if "fidelity_mode" in met:
+        fm = met["fidelity_mode"]
+        hs = fm["horizons"]
+        lines += ["With the most likely tokens instead (`noise_scale=0`): frame PSNR "
+                  + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs) + " dB, moving-token accuracy "
+                  + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
+                  + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
+                  f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
+                  "token is sure of it).", ""]
+    lines += ["![fidelity over horizon](fidelity.png)", ""]
+    return lines
+
+
+def vector_fidelity_section(m: Manifest) -> list[str]:
+    """The fidelity section of a vector dream's card (`evaluate.fidelity`'s metrics)."""
+    f = m.metrics.get("fidelity", {})
+    if not f:
+        return []
+    lines: list[str] = []
+    lines += [
+        "## Fidelity (held-out episodes)",
+        "",
+        f"Observe C = {m.context_length} real steps, then imagine under the recorded actions; "
+        f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
+        "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
+        "`render()` with the real MuJoCo frame of the same step.",
+        "",
+        fidelity_table(f),
+        "",
+        f"Reward over the first 50 imagined steps: RMSE {_fmt(f.get('reward_rmse_50'))}, "
+        f"correlation {_fmt(f.get('reward_corr_50'))}.",
+        "",
+    ]
+    if "policy_return" in f:
+        p = f["policy_return"]
+        lines += [
+            f"Closed loop with the bundled policy from the same real start ({p['starts']} starts): 100-step "
+            f"return {p['dream_return_100']:.1f} in the dream vs {p['real_return_100']:.1f} in the real env "
+            f"(relative error of the mean {100 * p['relative_error']:.1f}%, mean per-start "
+            f"{100 * p['per_start_relative_error']:.1f}%).",
+            "",
+        ]
+    lines += ["![fidelity over horizon](fidelity.png)", ""]
+    return lines
+
+
+def token_parity_section(par: dict) -> list[str]:
+    floats = {k: v for k, v in par.items() if k.split(".")[1] in ("retention", "next_retention", "latent")}
+    frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
+    tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
+    worst = max(floats.items(), key=lambda kv: kv[1])
+    return ["## Export parity", "",
+            f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
+            f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
+            f"frames within {frames:.0f} grey level(s).", ""]
+
+
+def vector_parity_section(par: dict) -> list[str]:
+    worst = max(par.items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
+    return ["## Export parity", "",
+            f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
+            f"({worst[0]}); frames within {par.get('render.frame', 0):.0f} grey level(s).", ""]
+
+
+def _family(name: str):
+    """The family record, or None for a family this installation does not know (a vector-style card then)."""
+    from .families import get_family
+
+    try:
+        return get_family(name)
+    except KeyError:
+        return None
 
 
 def make_preview(out, steps: int = 60) -> None:

@@ -14,7 +14,6 @@ With --write, the numbers go into the manifest's `metrics`, a plot `fidelity.png
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -284,44 +283,87 @@ def write_metrics(bundle_path: Path, metrics: dict, extra: dict | None = None) -
     finalize(Path(bundle_path), model_card)
 
 
-def main(argv=None) -> None:
-    from dreamgym.registration import resolve
+class VectorEvaluator:
+    """The evaluator of vector dreams (RSSM, TSSM): standardised RMSE per horizon against copy-last, reward
+    error, frame PSNR against the real MuJoCo render, and the bundled policy's return in dream and reality."""
 
-    from .collect import CollectConfig, collect
-    from .data import load_folder
+    def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int = 1000) -> None:
+        from .collect import CollectConfig, collect
 
-    ap = argparse.ArgumentParser(prog="python -m dreamgym.export.evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("bundle", help="a registered id or a bundle folder")
-    ap.add_argument("--episodes", help="folder of held-out episode_*.npz (default: collect 6 fresh ones)")
-    ap.add_argument("--samples", action="store_true", help="imagine with prior samples instead of the mean")
-    ap.add_argument("--write", action="store_true", help="write metrics, plot and model card into the bundle")
-    a = ap.parse_args(argv)
-    path = resolve(a.bundle)
-    if a.episodes:
-        eps = load_folder(a.episodes)
-    else:
-        import tempfile
-
-        import dreamgym
-        from dreamgym.record import make_policy
-
-        b = dreamgym.Bundle.load(path)
         policy = None
-        if b.has_graph("policy"):
-            batch_policy = make_policy("bundle", b, np.random.default_rng(0))
+        if bundle.has_graph("policy"):
+            from dreamgym.record import make_policy
+
+            batch_policy = make_policy("bundle", bundle, np.random.default_rng(0))
             policy = lambda o: batch_policy(np.asarray(o, np.float32)[None])[0]  # noqa: E731
-        tmp = Path(tempfile.mkdtemp(prefix="dreamgym-eval-"))
         mix = ("random", "policy:0.1", "mixed") if policy else ("random", "sine")
-        collect(CollectConfig(env_id=b.manifest.source.env_id, behaviours=mix, episodes=6, seed=12345,
-                              frame_size=b.frame_shape[0]), tmp, policy=policy)
-        eps = load_folder(tmp)
-    m = evaluate(path, eps, samples=a.samples)
-    if a.write:
-        write_metrics(Path(path), m)
-    m.pop("curve")
-    m.pop("summary", None)
-    print(json.dumps(m, indent=2))
+        collect(CollectConfig(env_id=bundle.manifest.source.env_id, behaviours=mix, episodes=episodes, seed=seed,
+                              max_steps=max_steps, frame_size=bundle.frame_shape[0]), out, policy=policy)
+
+    def load(self, folder) -> list[dict]:
+        from .data import load_folder
+
+        return load_folder(folder)
+
+    def evaluate(self, bundle_path, episodes: list[dict], samples: bool = False) -> dict:
+        return evaluate(bundle_path, episodes, samples=samples)
+
+    def card_fidelity(self, m: Manifest) -> list[str]:
+        from .card import vector_fidelity_section
+
+        return vector_fidelity_section(m)
+
+    def card_parity(self, parity: dict) -> list[str]:
+        from .card import vector_parity_section
+
+        return vector_parity_section(parity)
+
+
+class TokenEvaluator:
+    """The evaluator of token dreams over pixels (REM): frame PSNR and token accuracy per horizon against
+    the real frames, and precision / recall of the points scored. Fresh held-out episodes come from ALE
+    Pong (`collect_atari.py`), the one ALE game with a scripted collector."""
+
+    def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int = 1000) -> None:
+        from .collect_atari import PongCollectConfig, collect_pong
+
+        env_id = bundle.manifest.source.env_id
+        if env_id != "ALE/Pong-v5":
+            raise ValueError(f"fresh held-out episodes of {env_id} cannot be collected here (only ALE/Pong-v5 has a "
+                             "collector); pass a folder of recorded episodes with --episodes")
+        collect_pong(PongCollectConfig(episodes=episodes, max_steps=max_steps, size=bundle.frame_shape[0], seed=seed),
+                     out)
+
+    def load(self, folder) -> list[dict]:
+        from .collect import load_episodes
+
+        eps = list(load_episodes(folder))
+        if not eps:
+            raise FileNotFoundError(f"no episode_*.npz files in {folder!s}")
+        return token_episodes(eps)
+
+    def evaluate(self, bundle_path, episodes: list[dict], samples: bool = False) -> dict:
+        return token_fidelity(bundle_path, episodes, noise_scale=1.0 if samples else 0.0)
+
+    def card_fidelity(self, m: Manifest) -> list[str]:
+        from .card import token_fidelity_section
+
+        return token_fidelity_section(m)
+
+    def card_parity(self, parity: dict) -> list[str]:
+        from .card import token_parity_section
+
+        return token_parity_section(parity)
+
+
+def main(argv=None) -> int:
+    """`python -m dreamgym.export.evaluate`: an alias of `dreamgym evaluate`."""
+    import sys
+
+    from .commands import evaluate as evaluate_command
+
+    return evaluate_command(sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """torch -> ONNX: the three graphs of the bundle contract, a parity check, and the bundle writer.
 
-Family-agnostic: a model family exposes the small surface in `Exportable` (the functions behind the
-graphs, example inputs, and its state and noise tensors), and everything here works for it. The graphs'
+Family-agnostic: a model family exposes the small surface in `families.WorldModel` (the functions behind
+the graphs, example inputs, and its state and noise tensors), and everything here works for it. The graphs'
 input and output names are not the family's to choose: they come from `dreamgym.manifest.io_names` of
 the model's signature, as the loader derives them. Every graph gets a dynamic batch axis and is written
 as a single file (no external data).
@@ -13,38 +13,19 @@ import dataclasses
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from dreamgym.bundle import MANIFEST, Bundle, sha256_file
-from dreamgym.manifest import (
-    ContextBank, GraphSpec, Manifest, ModelInfo, NoiseSpec, Signature, Source, TensorSpec, io_names,
-)
+from dreamgym.manifest import ContextBank, GraphSpec, Manifest, ModelInfo, Signature, Source, io_names
 from dreamgym.spaces import space_from_json
 
+from .families import WorldModel
+
 OPSET = 17
-
-
-class Exportable(Protocol):
-    """What a model family offers the exporter."""
-
-    family: str
-    cfg: Any
-    frame_decoder: nn.Module
-
-    def graph_functions(self) -> dict[str, Callable]: ...  # reset, step, render; arguments in io_names order
-    # optional: `export_functions()`, the same functions in the form traced into the graphs (faster to
-    # run, the same outputs); `graph_functions` stays the reference that parity is measured against
-    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict: ...
-    def state_spec(self) -> list[dict]: ...
-    def noise_spec(self, context_length: int) -> list[dict]: ...
-    def step_macs(self) -> int: ...
-
-    @property
-    def latent_dim(self) -> int: ...
 
 
 class _Graph(nn.Module):
@@ -66,10 +47,9 @@ class _Graph(nn.Module):
         return self.fn(*args)
 
 
-def signature(model: Exportable, context_length: int) -> Signature:
+def signature(model: WorldModel, context_length: int) -> Signature:
     """The model's state and noise tensors: all the graph names depend on."""
-    return Signature(tuple(TensorSpec(**s) for s in model.state_spec()),
-                     tuple(NoiseSpec(**n) for n in model.noise_spec(context_length)), latent=True)
+    return Signature(tuple(model.state_spec()), tuple(model.noise_spec(context_length)), latent=True)
 
 
 def action_bounds(space) -> tuple[np.ndarray, np.ndarray] | None:
@@ -108,7 +88,7 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     path.write_bytes(buf.getvalue())
 
 
-def export_graphs(model: Exportable, out_dir: Path, context_length: int,
+def export_graphs(model: WorldModel, out_dir: Path, context_length: int,
                   clip_action: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
     """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`. `clip_action`: (low, high) —
     the step graph clips its action input to them (the runtime then only copies actions in: at one env
@@ -143,7 +123,7 @@ def export_policy(policy: nn.Module, obs_dim: int | None, path: Path, example: t
     return path
 
 
-def parity(model: Exportable, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
+def parity(model: WorldModel, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
     """Max abs error, torch (`graph_functions`, the reference) vs onnxruntime, of every output of every graph
     on random inputs."""
     import onnxruntime as ort
@@ -164,17 +144,20 @@ def parity(model: Exportable, graphs: dict[str, Path], context_length: int, batc
     return report
 
 
-def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """n real windows of C steps (obs and the actions before them) from aligned held-out episodes."""
+def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generator, start_share: float = 0.1,
+                    obs_dtype=np.float32, action_dtype=np.float32) -> dict[str, np.ndarray]:
+    """n real windows of C steps from aligned episodes (`obs`, and `prev_act`: the action taken before each
+    observation, as in a bundle's contexts.npz). A `start_share` of the windows open their episode, so a
+    dream is also reset from rest."""
     obs, act = [], []
     for _ in range(n):
         e = episodes[int(rng.integers(len(episodes)))]
-        s = 0 if rng.random() < 0.1 else int(rng.integers(len(e["obs"]) - C + 1))
+        s = 0 if start_share and rng.random() < start_share else int(rng.integers(len(e["obs"]) - C + 1))
         obs.append(e["obs"][s:s + C]), act.append(e["prev_act"][s:s + C])
-    return {"obs": np.stack(obs).astype(np.float32), "actions": np.stack(act).astype(np.float32)}
+    return {"obs": np.stack(obs).astype(obs_dtype), "actions": np.stack(act).astype(action_dtype)}
 
 
-def write_bundle(out_dir: str | Path, *, model: Exportable, manifest: Manifest, contexts: dict[str, np.ndarray],
+def write_bundle(out_dir: str | Path, *, model: WorldModel, manifest: Manifest, contexts: dict[str, np.ndarray],
                  policy: nn.Module | None = None, card: Callable[[Manifest], str] | None = None,
                  policy_input: torch.Tensor | None = None) -> Path:
     """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
@@ -221,7 +204,7 @@ def finalize(out: Path, card: Callable[[Manifest], str] | None = None) -> Manife
     return manifest
 
 
-def make_manifest(model: Exportable, *, id: str, description: str, source: Source, observation_space, action_space,
+def make_manifest(model: WorldModel, *, id: str, description: str, source: Source, observation_space, action_space,
                   context_length: int, max_episode_steps: int, render_fps: int, keymap: dict | None = None,
                   action_meanings: list[str] | None = None, license: str = "MIT", metrics: dict | None = None,
                   step_parameters: int | None = None) -> Manifest:

@@ -1,41 +1,181 @@
-"""The model families `dreamgym.export` knows, by the manifest's `family` name.
+"""The model families `dreamgym.export` knows, and what a family is.
 
-Tools outside a family reach it through here without knowing it: `model_from_bundle` rebuilds a
-bundle's torch model from the manifest's config and the weights inside its step graph (the exporter
-keeps every weight under its parameter name), which `dreamgym bench` runs in torch eager.
+A family is one module (`rssm.py`, `tssm.py`, `rem.py`) holding its config dataclass, its model and, at
+the bottom, `FAMILY`: the `Family` record that training, export, evaluation and the model card read.
+`FAMILIES` names the modules (importing none of them, so the registry costs no torch import);
+`get_family(name)` imports one. Tools outside a family reach it through here without knowing it:
+`model_from_bundle` rebuilds a bundle's torch model from the manifest's config and the weights inside its
+graphs (the exporter keeps every weight under its parameter name), which `dreamgym bench` runs in torch
+eager through `torch_step`.
+
+Adding a family: write its module (config, blocks, model with `loss` and the `WorldModel` surface,
+`FAMILY`), name it in `FAMILIES`, give it a recipe in `recipes/`, and test it with
+`dreamgym.export.testing.check_family`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from dreamgym.manifest import Manifest, NoiseSpec, TensorSpec
 
-def family_classes() -> dict:
-    from .rssm import RSSM, RSSMConfig
-    from .rem import REM, REMConfig
-    from .tssm import TSSM, TSSMConfig
+FAMILIES: dict[str, str] = {
+    "rssm": "dreamgym.export.rssm",
+    "tssm": "dreamgym.export.tssm",
+    "rem": "dreamgym.export.rem",
+}
+"""family name (the manifest's `family`) -> the module whose `FAMILY` describes it"""
 
-    return {"rssm": (RSSM, RSSMConfig), "tssm": (TSSM, TSSMConfig), "rem": (REM, REMConfig)}
+
+class WorldModel(Protocol):
+    """What a family's model (a torch `nn.Module`) offers training and the exporter."""
+
+    family: str
+    """the family's name, written into the manifest"""
+    cfg: Any
+    """its config dataclass (serialised with `asdict` into the manifest)"""
+    frame_decoder: Any
+    """the outboard renderer trained apart (an empty module where the step draws its own frames)"""
+    latent_dim: int
+    """size of the `latent` output"""
+
+    def loss(self, *batch) -> tuple[Any, dict[str, float]]: ...  # training: (loss tensor, logs)
+    def graph_functions(self) -> dict[str, Callable]: ...  # reset, step, render; arguments in io_names order
+    # optional: `export_functions()`, the same functions in the form traced into the graphs (faster to
+    # run, the same outputs); `graph_functions` stays the reference that parity is measured against
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict[str, dict]: ...
+    def state_spec(self) -> tuple[TensorSpec, ...]: ...  # the state tensors, batch axis implied
+    def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]: ...  # the noise inputs of reset and step
+    def step_macs(self) -> int: ...  # multiply-adds of one env-step
 
 
+class Evaluator(Protocol):
+    """How a family's dreams are measured against reality, and how the measurement reads in a model card."""
+
+    def heldout(self, manifest: Manifest, episodes: int, seed: int, out: Path, max_steps: int) -> None:
+        """Collect `episodes` fresh held-out episodes of the bundle's source env into `out`."""
+
+    def load(self, folder: str | Path) -> list[dict]:
+        """Held-out episodes from a folder, aligned as the runtime's contexts (`prev_act[t]` before `obs[t]`)."""
+
+    def evaluate(self, bundle_path, episodes: list[dict], samples: bool = False) -> dict:
+        """Fidelity metrics (with a `summary` for the manifest and a `curve` for the plot)."""
+
+    def card_fidelity(self, m: Manifest) -> list[str]:
+        """The model card's fidelity section from `m.metrics` (empty when there is none)."""
+
+    def card_parity(self, parity: dict[str, float]) -> list[str]:
+        """The model card's export-parity sentence."""
+
+
+class Family(Protocol):
+    """Everything training, export, evaluation and the model card need to know about one family."""
+
+    name: str
+    """the manifest's `family`"""
+    description: str
+    """one line for listings"""
+    config: type
+    """the config dataclass"""
+    model: type
+    """the model class (a `WorldModel`), built as `model(config)`"""
+    evaluator: Evaluator
+    """how its dreams are measured and how that reads in the card"""
+    card_text: Mapping[str, str]
+    """the card's family-specific sentences: action, obs, reward, reset, term (see `card.model_card`)"""
+
+    def build(self, config) -> WorldModel: ...
+    def config_from_dict(self, d: Mapping[str, Any]): ...  # unknown keys (from older configs) are dropped
+    def spaces(self, config) -> tuple[Any, Any]: ...  # (observation space, action space) of a bundle of it
+    def example_batch(self, config, batch: int, rng: np.random.Generator) -> tuple: ...  # arguments of `loss`
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """The `Family` record a family module fills in as its `FAMILY`."""
+
+    name: str
+    description: str
+    config: type
+    model: type
+    evaluator: Evaluator
+    card_text: Mapping[str, str]
+    spaces_fn: Callable[[Any], tuple[Any, Any]]
+    example_batch_fn: Callable[[Any, int, np.random.Generator], tuple]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self, config):
+        return self.model(config)
+
+    def config_from_dict(self, d):
+        names = {f.name for f in dataclasses.fields(self.config)}
+        return self.config(**{k: v for k, v in d.items() if k in names})
+
+    def spaces(self, config):
+        return self.spaces_fn(config)
+
+    def example_batch(self, config, batch: int, rng: np.random.Generator) -> tuple:
+        return self.example_batch_fn(config, batch, rng)
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise KeyError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")
+    return importlib.import_module(FAMILIES[name]).FAMILY
+
+
+def family_of(config) -> Family:
+    """The family whose config dataclass `config` is an instance of."""
+    for name in FAMILIES:
+        fam = get_family(name)
+        if isinstance(config, fam.config):
+            return fam
+    raise TypeError(f"{type(config).__name__} is no family's config; known families: {sorted(FAMILIES)}")
+
+
+# -- the shared pieces of the vector families ---------------------------------------------------------
+LATENT_TEXT = {
+    "action": "Continuous actions outside it are clipped; non-finite actions raise `dreamgym.ActionError`.",
+    "obs": "decoded by the model in the real env's own space",
+    "reward": "Predicted by the model's reward head from the latent state (regression on the real reward).",
+    "reset": "filters it with the posterior",
+    "term": "Termination from the continue head",
+}
+
+
+def vector_spaces(cfg) -> tuple[Any, Any]:
+    from gymnasium import spaces
+
+    return (spaces.Box(-np.inf, np.inf, (cfg.obs_dim,), np.float64),
+            spaces.Box(-1.0, 1.0, (cfg.act_dim,), np.float32))
+
+
+def vector_batch(cfg, batch: int, rng: np.random.Generator, length: int = 12) -> tuple:
+    """A random batch in the vector families' `loss` layout: obs, prev_act, reward, cont, mask."""
+    import torch
+
+    f = lambda *s: torch.from_numpy(rng.standard_normal(s).astype(np.float32))  # noqa: E731
+    act = torch.from_numpy(rng.uniform(-1, 1, (batch, length, cfg.act_dim)).astype(np.float32))
+    return f(batch, length, cfg.obs_dim), act, f(batch, length), torch.ones(batch, length), torch.ones(batch, length)
+
+
+# -- tools on bundles ---------------------------------------------------------------------------------
 def model_from_bundle(bundle):
     """The torch model behind a bundle's graphs, its weights read from the step graph and then from the
     reset and render graphs (what no graph holds — an RSSM's frame decoder, which the step does not use —
     stays untrained)."""
-    import dataclasses
-
     import onnx
     import torch
     from onnx import numpy_helper
 
-    classes = family_classes()
-    if bundle.family not in classes:
-        raise KeyError(f"no torch model for family {bundle.family!r}; known: {sorted(classes)}")
-    cls, cfg_cls = classes[bundle.family]
-    names = {f.name for f in dataclasses.fields(cfg_cls)}
-    model = cls(cfg_cls(**{k: v for k, v in bundle.manifest.model.config.items() if k in names}))
+    fam = get_family(bundle.family)
+    model = fam.build(fam.config_from_dict(bundle.manifest.model.config))
     sd = model.state_dict()
     loaded = set()
     for graph in ("step", "reset", "render"):

@@ -32,8 +32,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.manifest import NoiseSpec, TensorSpec
+
+from .evaluate import TokenEvaluator
+from .families import FamilyInfo
+from .layers import mlp
 from .retnet import RetNetBlock, RetNetConfig
-from .rssm import mlp
 from .tokenizer import ImageTokenizer, ImageTokenizerConfig
 
 REWARD_VALUES = (-1.0, 0.0, 1.0)
@@ -209,27 +213,18 @@ class REM(nn.Module):
         """render.onnx: the decoding of the current tokens (the retention state is not needed)."""
         return self.tokenizer.decode_uint8(tokens)
 
-    # -- the export surface (see exporter.Exportable) -----------------------------------------------------
-    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]:
-        return {
-            "reset": (["context_obs", "context_actions"], ["retention", "tokens", "obs", "latent"]),
-            "step": (["retention", "tokens", "action", "noise_tokens"],
-                     ["next_retention", "next_tokens", "obs", "reward", "terminated", "latent"]),
-            "render": (["retention", "tokens"], ["frame"]),
-        }
-
+    # -- the export surface (see families.WorldModel) -----------------------------------------------------
     def graph_functions(self) -> dict:
         return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
 
-    def state_spec(self) -> list[dict]:
+    def state_spec(self) -> tuple[TensorSpec, ...]:
         c = self.cfg
         dh = c.d_model // c.heads
-        return [{"name": "retention", "shape": [c.layers, c.heads, dh, dh], "dtype": "float32"},
-                {"name": "tokens", "shape": [c.tokens], "dtype": "int64"}]
+        return TensorSpec("retention", (c.layers, c.heads, dh, dh)), TensorSpec("tokens", (c.tokens,), "int64")
 
-    def noise_spec(self, context_length: int) -> list[dict]:
+    def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
         c = self.cfg
-        return [{"name": "noise_tokens", "graph": "step", "shape": [c.tokens, c.vocab], "distribution": "gumbel"}]
+        return (NoiseSpec("noise_tokens", (c.tokens, c.vocab), graph="step", distribution="gumbel"),)
 
     @property
     def latent_dim(self) -> int:
@@ -238,7 +233,7 @@ class REM(nn.Module):
     def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
         c = self.cfg
         S, K = c.frame_size, c.tokens
-        ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0]["shape"]))).astype(np.float32)
+        ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0].shape))).astype(np.float32)
         tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
         gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, K, c.vocab)))).astype(np.float32)
         reset = {"context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
@@ -285,3 +280,33 @@ def decoder_macs(tok: ImageTokenizer) -> int:
     for h in hs:
         h.remove()
     return total
+
+
+TOKEN_TEXT = {
+    "action": "Discrete actions outside the space raise `dreamgym.ActionError` and step no env.",
+    "obs": "decoded frames: the world model samples the next frame's tokens, the tokenizer's decoder draws them",
+    "reward": "Predicted by the reward head from the action token's output as one of -1, 0, +1 (the most likely "
+              "of three classes): the points of the real game.",
+    "reset": "tokenises it and reads it with the RetNet, whose fixed-size state then carries the episode",
+    "term": "Termination from the termination head (logit above zero)",
+}
+
+
+def _spaces(c: REMConfig):
+    from gymnasium import spaces
+
+    return spaces.Box(0, 255, (c.frame_size, c.frame_size, 3), np.uint8), spaces.Discrete(c.actions)
+
+
+def _example_batch(c: REMConfig, batch: int, rng: np.random.Generator, T: int = 6) -> tuple:
+    """Random tokens, actions, rewards (some points) and terminations in `REM.loss`'s layout."""
+    tokens = torch.from_numpy(rng.integers(c.vocab, size=(batch, T + 1, c.tokens)))
+    actions = torch.from_numpy(rng.integers(c.actions, size=(batch, T)))
+    rewards = torch.from_numpy(rng.choice(np.array(REWARD_VALUES, np.float32), size=(batch, T), p=[0.2, 0.6, 0.2]))
+    return tokens, actions, rewards, torch.zeros(batch, T)
+
+
+FAMILY = FamilyInfo(
+    name="rem", description="Simulus/REM: VQ tokenizer, RetNet with parallel observation prediction, pixel dreams",
+    config=REMConfig, model=REM, evaluator=TokenEvaluator(), card_text=TOKEN_TEXT,
+    spaces_fn=_spaces, example_batch_fn=_example_batch)

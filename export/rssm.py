@@ -1,15 +1,15 @@
 """RSSM (PlaNet / DreamerV2) for vector observations, with a frame decoder for `render()`.
 
-Read top to bottom: small blocks, the config dataclass, the model. Training (`loss`) is apart from
-the inference methods that get exported (`filter_context`, `imagine_step`, `render_frame`). All
-sampling noise is an argument, so the exported graphs are pure functions and a seed fixes a dream.
+Read top to bottom: the config dataclass, the GRU block, the model: its training loss (`loss`), then the
+inference functions that get exported (`filter_context`, `imagine_step`, `render_frame`), then its export
+surface and the family's entry in the registry (`FAMILY`). All sampling noise is an argument, so the
+exported graphs are pure functions and a seed fixes a dream.
 
 State: deterministic GRU path h (B, deter) and stochastic z (B, stoch) or (B, stoch * classes).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,109 +17,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.manifest import NoiseSpec, TensorSpec
 
-def symlog(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.log1p(torch.abs(x))
-
-
-def symexp(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * (torch.exp(torch.abs(x)) - 1)
-
-
-class RMSNorm(nn.Module):
-    """x / sqrt(mean(x^2) + eps) * weight, written so that it exports as the plain ONNX pattern
-    onnxruntime fuses into its SimplifiedLayerNormalization kernel (1.4-1.7x faster than its
-    LayerNormalization here)."""
-
-    def __init__(self, n: int, eps: float = 1e-5):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(n))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-NORMS = ("layer", "rms", "none")
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
-
-
-def make_norm(n: int, kind: str = "layer") -> nn.Module:
-    """LayerNorm, RMSNorm or none (an Identity, so a Sequential's indices do not depend on the choice)."""
-    if kind not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
-    return nn.LayerNorm(n) if kind == "layer" else RMSNorm(n) if kind == "rms" else nn.Identity()
-
-
-def make_act(kind: str = "silu") -> nn.Module:
-    if kind not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {tuple(ACTIVATIONS)}, got {kind!r}")
-    return ACTIVATIONS[kind]()
-
-
-def mlp(inp: int, hidden: int, out: int, layers: int = 1, norm: str = "layer", act: str = "silu") -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for i in range(layers):
-        mods += [nn.Linear(inp if i == 0 else hidden, hidden), make_norm(hidden, norm), make_act(act)]
-    mods.append(nn.Linear(hidden if layers else inp, out))
-    return nn.Sequential(*mods)
-
-
-def gaussian_kl(p: dict, q: dict) -> torch.Tensor:
-    """KL(p || q) of diagonal Gaussians given as {"mean", "std"}, summed over the last axis."""
-    return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
-            / (2 * q["std"] ** 2) - 0.5).sum(-1)
-
-
-def balanced_kl(post: dict, prior: dict, kl, balance: float, free_nats: float) -> torch.Tensor:
-    """DreamerV2's KL balancing with free bits: `balance` of the gradient trains the prior toward the
-    posterior, the rest regularises the posterior; KL below `free_nats` is not penalised."""
-    sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
-    return (balance * kl(sg(post), prior).clamp(min=free_nats)
-            + (1 - balance) * kl(post, sg(prior)).clamp(min=free_nats))
-
-
-def frame_loss(decoder: nn.Module, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """obs (N, O), frames (N, S, S, 3) uint8 -> MSE of the frame decoder, and its PSNR."""
-    target = frames.permute(0, 3, 1, 2).float() / 255.0
-    mse = ((decoder(obs) - target) ** 2).mean()
-    return mse, {"frame_mse": mse.item(), "frame_psnr": float(-10 * torch.log10(mse.detach()))}
-
-
-class NormGRUCell(nn.Module):
-    """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly.
-    norm="none": no norm, and the projection has a bias instead."""
-
-    def __init__(self, inp: int, hidden: int, norm: str = "layer"):
-        super().__init__()
-        self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=norm == "none")
-        self.norm = make_norm(3 * hidden, norm)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        reset, cand, update = self.norm(self.lin(torch.cat([x, h], -1))).chunk(3, -1)
-        reset = torch.sigmoid(reset)
-        cand = torch.tanh(reset * cand)
-        update = torch.sigmoid(update - 1)  # bias toward keeping the old state
-        return update * cand + (1 - update) * h  # (B, deter)
-
-
-class FrameDecoder(nn.Module):
-    """Observation vector -> RGB frame in [0, 1], (B, 3, S, S); transposed convolutions from 4x4."""
-
-    def __init__(self, obs_dim: int, size: int = 64, channels: int = 32):
-        super().__init__()
-        self.c = channels * 4
-        self.fc = mlp(obs_dim, 256, self.c * 16, layers=1)
-        ups, c = [], self.c
-        for _ in range(int(torch.log2(torch.tensor(size / 4)).item()) - 1):
-            ups += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.GroupNorm(1, c // 2), nn.SiLU()]
-            c //= 2
-        ups.append(nn.ConvTranspose2d(c, 3, 4, 2, 1))
-        self.up = nn.Sequential(*ups)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self.fc(symlog(obs)).view(-1, self.c, 4, 4)
-        return torch.sigmoid(self.up(x))
+from .evaluate import VectorEvaluator
+from .families import LATENT_TEXT, FamilyInfo, vector_batch, vector_spaces
+from .layers import (FrameDecoder, balanced_kl, categorical_kl, frame_loss, gaussian_kl, make_act, make_norm, mlp,
+                     symexp, symlog, to_uint8)
 
 
 @dataclass(frozen=True)
@@ -182,6 +85,25 @@ class RSSMConfig:
         return (self.stoch, self.classes) if self.classes else (self.stoch,)
 
 
+
+class NormGRUCell(nn.Module):
+    """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly.
+    norm="none": no norm, and the projection has a bias instead."""
+
+    def __init__(self, inp: int, hidden: int, norm: str = "layer"):
+        super().__init__()
+        self.lin = nn.Linear(inp + hidden, 3 * hidden, bias=norm == "none")
+        self.norm = make_norm(3 * hidden, norm)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, cand, update = self.norm(self.lin(torch.cat([x, h], -1))).chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1)  # bias toward keeping the old state
+        return update * cand + (1 - update) * h  # (B, deter)
+
+
+
 class RSSM(nn.Module):
     def __init__(self, cfg: RSSMConfig):
         super().__init__()
@@ -238,10 +160,6 @@ class RSSM(nn.Module):
 
     def _kl(self, post: dict, prior: dict) -> torch.Tensor:
         """Balanced KL(post || prior), summed over latent dims; (...)."""
-        def categorical_kl(p, q):
-            lp, lq = p["logits"].log_softmax(-1), q["logits"].log_softmax(-1)
-            return (lp.exp() * (lp - lq)).sum((-1, -2))
-
         kl = categorical_kl if self.cfg.classes else gaussian_kl
         return balanced_kl(post, prior, kl, self.cfg.kl_balance, self.cfg.free_nats)
 
@@ -423,18 +341,10 @@ class RSSM(nn.Module):
     def render_frame(self, h, z):
         """render.onnx: uint8 frames (B, S, S, 3) of the decoded observation."""
         obs = self.decode(torch.cat([h, z], -1))
-        img = self.frame_decoder(obs).permute(0, 2, 3, 1)
-        return (img * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+        return to_uint8(self.frame_decoder(obs))
 
-    # -- the export surface (see exporter.Exportable) -----------------------------------------------------
+    # -- the export surface (see families.WorldModel) -----------------------------------------------------
     family = "rssm"
-
-    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]:
-        return {
-            "reset": (["context_obs", "context_actions", "noise_context"], ["h", "z", "obs", "latent"]),
-            "step": (["h", "z", "action", "noise_z"], ["next_h", "next_z", "obs", "reward", "terminated", "latent"]),
-            "render": (["h", "z"], ["frame"]),
-        }
 
     def graph_functions(self) -> dict:
         return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
@@ -443,15 +353,13 @@ class RSSM(nn.Module):
         """What is traced into the graphs: `graph_functions` with the step in its onnxruntime form."""
         return {**self.graph_functions(), "step": self.export_step}
 
-    def state_spec(self) -> list[dict]:
-        return [{"name": "h", "shape": [self.cfg.deter], "dtype": "float32"},
-                {"name": "z", "shape": [self.cfg.z_dim], "dtype": "float32"}]
+    def state_spec(self) -> tuple[TensorSpec, ...]:
+        return TensorSpec("h", (self.cfg.deter,)), TensorSpec("z", (self.cfg.z_dim,))
 
-    def noise_spec(self, context_length: int) -> list[dict]:
+    def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
         dist = "gumbel" if self.cfg.classes else "normal"
-        return [{"name": "noise_context", "graph": "reset", "shape": [context_length, *self.cfg.noise_shape],
-                 "distribution": dist},
-                {"name": "noise_z", "graph": "step", "shape": list(self.cfg.noise_shape), "distribution": dist}]
+        return (NoiseSpec("noise_context", (context_length, *self.cfg.noise_shape), graph="reset", distribution=dist),
+                NoiseSpec("noise_z", self.cfg.noise_shape, graph="step", distribution=dist))
 
     @property
     def latent_dim(self) -> int:
@@ -482,7 +390,8 @@ class RSSM(nn.Module):
         return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
 
 
-def config_from_dict(d: dict) -> RSSMConfig:
-    names = {f.name for f in dataclasses.fields(RSSMConfig)}
-    return RSSMConfig(**{k: v for k, v in d.items() if k in names})
 
+FAMILY = FamilyInfo(
+    name="rssm", description="RSSM (PlaNet/Dreamer): GRU path and stochastic latent, vector observations",
+    config=RSSMConfig, model=RSSM, evaluator=VectorEvaluator(), card_text=LATENT_TEXT,
+    spaces_fn=vector_spaces, example_batch_fn=vector_batch)

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rssm import symexp, symlog
+from .layers import symexp, symlog
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rssm import FrameDecoder, balanced_kl, frame_loss, gaussian_kl, mlp, symexp, symlog
+from dreamgym.manifest import NoiseSpec, TensorSpec
+
+from .evaluate import VectorEvaluator
+from .families import LATENT_TEXT, FamilyInfo, vector_batch, vector_spaces
+from .layers import FrameDecoder, balanced_kl, frame_loss, gaussian_kl, mlp, symexp, symlog, to_uint8
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class TSSM(nn.Module):
     def _kl(self, post, prior):
         return balanced_kl(post, prior, gaussian_kl, self.cfg.kl_balance, self.cfg.free_nats)
 
-    # -- training ------------------------------------------------------------------------------------------
+    # -- training: the loss -------------------------------------------------------------------------------
     def loss(self, obs, prev_act, reward, cont, mask):
         """Same batch layout as the RSSM: obs (B, L, O); prev_act[:, t] is the action before obs[:, t]."""
         c = self.cfg
@@ -211,62 +215,9 @@ class TSSM(nn.Module):
         return total, {"recon": recon.item(), "prior_recon": prior_recon.item(), "reward": rew.item(),
                        "cont": cont_loss.item(), "kl": kl.item(), "loss": total.item()}
 
-    # -- the export surface (see exporter.Exportable) -----------------------------------------------------
-    family = "tssm"
-
-    def graph_signatures(self) -> dict[str, tuple[list[str], list[str]]]:
-        st = ["z", "h", "k", "v", "filled"]
-        return {
-            "reset": (["context_obs", "context_actions", "noise_context"], [*st, "obs", "latent"]),
-            "step": ([*st, "action", "noise_z"], [*(f"next_{s}" for s in st), "obs", "reward", "terminated", "latent"]),
-            "render": (st, ["frame"]),
-        }
-
-    def graph_functions(self) -> dict:
-        return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
-
-    def state_spec(self) -> list[dict]:
-        c = self.cfg
-        kv = [c.layers, c.window, c.d_model]
-        return [{"name": "z", "shape": [c.stoch], "dtype": "float32"},
-                {"name": "h", "shape": [c.d_model], "dtype": "float32"},
-                {"name": "k", "shape": kv, "dtype": "float32"},
-                {"name": "v", "shape": kv, "dtype": "float32"},
-                {"name": "filled", "shape": [c.window], "dtype": "float32"}]
-
-    def noise_spec(self, context_length: int) -> list[dict]:
-        return [{"name": "noise_context", "graph": "reset", "shape": [context_length, self.cfg.stoch], "distribution": "normal"},
-                {"name": "noise_z", "graph": "step", "shape": [self.cfg.stoch], "distribution": "normal"}]
-
-    @property
-    def latent_dim(self) -> int:
-        return self.cfg.feat_dim
-
-    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
-        c = self.cfg
-        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-        filled = (np.arange(c.window)[None] >= rng.integers(0, c.window, (batch, 1))).astype(np.float32)
-        filled[:, -1] = 1.0
-        state = {"z": f(batch, c.stoch), "h": f(batch, c.d_model), "k": f(batch, c.layers, c.window, c.d_model),
-                 "v": f(batch, c.layers, c.window, c.d_model), "filled": filled}
-        return {
-            "reset": {"context_obs": f(batch, context_length, c.obs_dim),
-                      "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
-                      "noise_context": f(batch, context_length, c.stoch)},
-            "step": {**state, "action": rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32),
-                     "noise_z": f(batch, c.stoch)},
-            "render": state,
-        }
-
-    def step_macs(self) -> int:
-        """Multiply-adds of one env-step: the Linear layers of the step plus attention over W tokens."""
-        c = self.cfg
-        mods = [self.token, *self.blocks, self.ln_f, self.prior_net, self.decoder, self.reward_head, self.cont_head]
-        lin = sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
-        return lin + c.layers * 2 * c.window * c.d_model
-
     def frame_loss(self, obs, frames):
         return frame_loss(self.frame_decoder, obs, frames)
+
 
     # -- inference: the exported functions -----------------------------------------------------------------
     def empty_cache(self, B: int, device=None):
@@ -307,5 +258,53 @@ class TSSM(nn.Module):
     def render_frame(self, z, h, k, v, filled):
         """render.onnx: the frame of the observation decoded from (h, z)."""
         feat = torch.cat([h, z], -1)
-        img = self.frame_decoder(self.decode(feat)).permute(0, 2, 3, 1)
-        return (img * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+        return to_uint8(self.frame_decoder(self.decode(feat)))
+
+    # -- the export surface (see families.WorldModel) -----------------------------------------------------
+    family = "tssm"
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.filter_context, "step": self.imagine_step, "render": self.render_frame}
+
+    def state_spec(self) -> tuple[TensorSpec, ...]:
+        c = self.cfg
+        kv = (c.layers, c.window, c.d_model)
+        return (TensorSpec("z", (c.stoch,)), TensorSpec("h", (c.d_model,)), TensorSpec("k", kv), TensorSpec("v", kv),
+                TensorSpec("filled", (c.window,)))
+
+    def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
+        return (NoiseSpec("noise_context", (context_length, self.cfg.stoch), graph="reset", distribution="normal"),
+                NoiseSpec("noise_z", (self.cfg.stoch,), graph="step", distribution="normal"))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.feat_dim
+
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        filled = (np.arange(c.window)[None] >= rng.integers(0, c.window, (batch, 1))).astype(np.float32)
+        filled[:, -1] = 1.0
+        state = {"z": f(batch, c.stoch), "h": f(batch, c.d_model), "k": f(batch, c.layers, c.window, c.d_model),
+                 "v": f(batch, c.layers, c.window, c.d_model), "filled": filled}
+        return {
+            "reset": {"context_obs": f(batch, context_length, c.obs_dim),
+                      "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
+                      "noise_context": f(batch, context_length, c.stoch)},
+            "step": {**state, "action": rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32),
+                     "noise_z": f(batch, c.stoch)},
+            "render": state,
+        }
+
+    def step_macs(self) -> int:
+        """Multiply-adds of one env-step: the Linear layers of the step plus attention over W tokens."""
+        c = self.cfg
+        mods = [self.token, *self.blocks, self.ln_f, self.prior_net, self.decoder, self.reward_head, self.cont_head]
+        lin = sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+        return lin + c.layers * 2 * c.window * c.d_model
+
+
+FAMILY = FamilyInfo(
+    name="tssm", description="TSSM (TransDreamer): causal transformer over (z, a) tokens, KV-cache step",
+    config=TSSMConfig, model=TSSM, evaluator=VectorEvaluator(), card_text=LATENT_TEXT,
+    spaces_fn=vector_spaces, example_batch_fn=vector_batch)

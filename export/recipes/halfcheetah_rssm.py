@@ -1,6 +1,6 @@
 """Rebuild the shipped Dream-HalfCheetah-v0 from nothing on a 2-core CPU:
 
-    python -m dreamgym.export.recipes.halfcheetah_rssm [--work runs/halfcheetah] [--out assets/halfcheetah-rssm]
+    dreamgym train halfcheetah_rssm [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
 
 1. ARS finds a linear running policy in the real HalfCheetah-v5 (it ships as policy.onnx);
 2. the collector records 60 training and 12 held-out episodes mixing random flailing, the policy with
@@ -10,18 +10,17 @@
 4. the exporter writes the bundle (graphs, 512 held-out context windows, manifest) and checks parity;
 5. the evaluator measures fidelity on the held-out episodes and writes the model card.
 
-Each stage keeps its output in --work and is skipped when it is there already, so an interrupted
-rebuild resumes (training resumes from its checkpoint). `--tiny` runs every stage at toy sizes in
-about a minute, which the tests use.
+The policy and the episodes live in --data (shared with the TSSM recipe), the model's checkpoints in
+--run; each stage is skipped when its output is there already, so an interrupted rebuild resumes
+(training resumes from its checkpoint). `--preset tiny` runs every stage at toy sizes in about a minute.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -34,20 +33,34 @@ from dreamgym.export.card import make_preview, model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import load_folder
 from dreamgym.export.evaluate import evaluate, write_metrics
-from dreamgym.export.families import family_classes
+from dreamgym.export.families import family_of
+from dreamgym.export.fit import FitConfig
 from dreamgym.export import exporter
+from dreamgym.export.recipes import Stages, main as recipe_main
 from dreamgym.export.rssm import RSSMConfig
-from dreamgym.export.train import TrainConfig, load_checkpoint, train
 
 ENV_ID = "HalfCheetah-v5"
-SHARED_STAGES = ("ars", "collect_train", "collect_heldout")
 FAMILY_TEXT = {"rssm": "an RSSM (PlaNet/Dreamer) world model",
                "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,"}
 MIX = ("random", "policy:0.1", "mixed", "policy:0.3", "sine", "policy:0.0")
-FULL = {
-    "ars": ARSConfig(),
-    "train_data": CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=60, seed=1),
-    "heldout_data": CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=12, seed=2),
+
+
+@dataclass(frozen=True)
+class Recipe:
+    run: str = "runs/halfcheetah/run_lean"
+    """folder of the model's checkpoints, training log and stage timings (stages resume from it)"""
+    data: str = "runs/halfcheetah"
+    """folder of the ARS policy and the episodes, shared by the HalfCheetah recipes"""
+    out: str = "assets/halfcheetah-rssm"
+    """the bundle folder written"""
+    id: str = "Dream-HalfCheetah-v0"
+    """the bundle's id"""
+    ars: ARSConfig = ARSConfig()
+    """the ARS search for the running policy"""
+    train_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=60, seed=1)
+    """training episodes"""
+    heldout_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=12, seed=2)
+    """held-out episodes (context bank and fidelity)"""
     # the model is chosen with fidelity and speed in view (benchmarks/size_tradeoff.py): deter 128 and
     # hidden 128 keep the fidelity of deter 200 / hidden 200 within 0.02 at every horizon for 42% of
     # the multiply-adds per env-step; standardised observations (the fidelity metric's own scale)
@@ -55,20 +68,36 @@ FULL = {
     # architecture (no norm, ReLU, shared heads, sigmoid std: 25 onnxruntime nodes per step instead of
     # 50) keeps every fidelity bar the RMSNorm model kept (0.186/0.177/0.298/0.269 vs
     # 0.154/0.151/0.285/0.268) and steps 1.3-1.5x faster from one env to 4096
-    "run": "run_lean",
-    "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
-                        shared_heads=True, std_act="sigmoid"),
-    "train": TrainConfig(steps=6000, frame_steps=1500, batch=16, seq_len=50),
-    "context_windows": 512,
-}
-TINY = {
-    "ars": ARSConfig(iterations=3, directions=4, top=2, horizon=50),
-    "train_data": CollectConfig(env_id=ENV_ID, behaviours=("random", "policy:0.1"), episodes=2, max_steps=120, seed=1),
-    "heldout_data": CollectConfig(env_id=ENV_ID, behaviours=("mixed",), episodes=1, max_steps=120, seed=2),
-    "model": RSSMConfig(deter=32, stoch=8, hidden=32, frame_channels=8, overshoot=3),
-    "train": TrainConfig(steps=20, frame_steps=10, batch=4, seq_len=16, eval_every=10, ckpt_every=10),
-    "context_windows": 16,
-}
+    model: RSSMConfig = RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
+                                   shared_heads=True, std_act="sigmoid")
+    """the world model"""
+    frames: FitConfig = FitConfig(steps=1500, batch=64, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
+    """training of the frame decoder on (obs, frame) pairs, done first"""
+    world: FitConfig = FitConfig(steps=6000, batch=16, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
+    """training of the dynamics on sequences (batch: sequences per update)"""
+    seq_len: int = 50
+    """steps per training sequence"""
+    context_length: int = 10
+    """C: real steps a reset filters"""
+    context_windows: int = 512
+    """real context windows in the bundle's bank"""
+    eval_policy: bool = True
+    """measure the bundled policy's return in dream and reality"""
+
+
+TINY = Recipe(
+    run="runs/halfcheetah-tiny/run", data="runs/halfcheetah-tiny", out="runs/halfcheetah-tiny/bundle",
+    id="Dream-HalfCheetahTiny-v0",
+    ars=ARSConfig(iterations=3, directions=4, top=2, horizon=50),
+    train_data=CollectConfig(env_id=ENV_ID, behaviours=("random", "policy:0.1"), episodes=2, max_steps=120, seed=1),
+    heldout_data=CollectConfig(env_id=ENV_ID, behaviours=("mixed",), episodes=1, max_steps=120, seed=2),
+    model=RSSMConfig(deter=32, stoch=8, hidden=32, frame_channels=8, overshoot=3),
+    frames=FitConfig(steps=10, batch=64, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
+    world=FitConfig(steps=20, batch=4, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
+    seq_len=16, context_windows=16)
+PRESETS = {"full": Recipe(), "tiny": TINY}
+
+
 KEYMAP = {  # a key pair per action dimension: (negative, positive)
     "continuous": [
         {"dim": 0, "name": "back thigh", "keys": ["q", "a"]},
@@ -82,130 +111,157 @@ KEYMAP = {  # a key pair per action dimension: (negative, positive)
 ACTION_MEANINGS = ["bthigh torque", "bshin torque", "bfoot torque", "fthigh torque", "fshin torque", "ffoot torque"]
 
 
-def build(work: Path, out: Path, sizes: dict, id: str = "Dream-HalfCheetah-v0", progress: bool = True,
-          eval_policy: bool = True) -> dict:
-    work.mkdir(parents=True, exist_ok=True)
-    tpath = work / "timings.json"
-    timings = json.loads(tpath.read_text()) if tpath.exists() else {}
-    run = work / sizes.get("run", "run")  # the model's own folder: checkpoint, log, its stage timings
-    run.mkdir(parents=True, exist_ok=True)
-    rpath = run / "timings.json"
-    timings.update(json.loads(rpath.read_text()) if rpath.exists() else {})
+def _t(x):
+    import torch
 
-    def save_timings():
-        shared = {k: v for k, v in timings.items() if k in SHARED_STAGES}
-        tpath.write_text(json.dumps(shared, indent=2))
-        rpath.write_text(json.dumps({k: v for k, v in timings.items() if k not in SHARED_STAGES}, indent=2))
+    return torch.from_numpy(np.ascontiguousarray(x))
 
-    def stage(name, done: bool, fn):
-        if done:
-            print(f"[{name}] present in {work}, skipped")
-            return
-        t0 = time.time()
-        fn()
-        timings[name] = round(time.time() - t0, 1)
-        save_timings()
+
+def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages: Stages, progress: bool = True) -> dict:
+    """The two phases through `fit`: the frame decoder on (obs, frame) pairs (then frozen), then the rest
+    of the model on sequences. Checkpoints RUN/frames.npz and RUN/world.npz; log RUN/log.jsonl."""
+    from dreamgym.export.data import FrameSampler, SequenceSampler
+    from dreamgym.export.fit import fit
+
+    run = Path(r.run)
+    upgrade_checkpoint(run)
+    meta = {"model_config": dataclasses.asdict(r.model)}
+    out = {}
+    if any("frames" in e for e in train_eps):
+        frames, held_frames = FrameSampler(train_eps, r.frames.seed), FrameSampler(held_eps, r.frames.seed + 1)
+        frame_loss = lambda b: model.frame_loss(*b)  # noqa: E731
+        out["frames"] = fit(model.frame_decoder, frame_loss, lambda n: tuple(map(_t, frames.sample(n))), r.frames, run,
+                            name="frames", heldout=lambda: frame_loss(tuple(map(_t, held_frames.sample(256))))[1],
+                            meta=meta, progress=progress)
+    seqs, held = SequenceSampler(train_eps, r.seq_len, r.world.seed), SequenceSampler(held_eps, r.seq_len, r.world.seed + 1)
+    keys = ("obs", "prev_act", "reward", "cont", "mask")
+
+    def sample(sampler, n):
+        b = sampler.sample(n)
+        return tuple(_t(b[k]) for k in keys)
+
+    frame_ids = {id(p) for p in model.frame_decoder.parameters()}
+    out["world"] = fit(model, lambda b: model.loss(*b), lambda n: sample(seqs, n), r.world, run, name="world",
+                       params=[p for p in model.parameters() if id(p) not in frame_ids],
+                       heldout=lambda: model.loss(*sample(held, 64))[1], meta=meta, progress=progress)
+    stages.record("train", sum(v["wall_s"] for v in out.values()))
+    return out
+
+
+def upgrade_checkpoint(run: Path) -> None:
+    """Runs trained before `fit` kept both phases in one RUN/model.npz (optimizers "frames" and "dynamics",
+    one update count over both): split it into the frames.npz and world.npz that `fit` resumes from."""
+    old = run / "model.npz"
+    if not old.exists() or (run / "world.npz").exists() or (run / "frames.npz").exists():
+        return
+    from dreamgym.export.fit import load_checkpoint
+
+    meta = load_checkpoint(old)
+    if "train_config" not in meta:
+        return
+    with np.load(old, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    fs, step, groups = int(meta["train_config"]["frame_steps"]), int(meta["step"]), meta["opt_groups"]
+    common = {"model_config": meta.get("model_config", {}), "upgraded_from": "model.npz"}
+    fd = "model/frame_decoder."
+    frame_arrays = {"model/" + k[len(fd):]: v for k, v in arrays.items() if k.startswith(fd)}
+    frame_arrays.update({k: v for k, v in arrays.items() if k.startswith("opt/frames/")})
+    np.savez(run / "frames.npz", meta=np.array(json.dumps({**common, "step": min(step, fs), "wall_s": 0.0,
+                                                             "opt_groups": {"frames": groups["frames"]}})),
+             **frame_arrays)
+    if step > fs:
+        world = {k: v for k, v in arrays.items() if k.startswith("model/")}
+        world.update({"opt/world/" + k[len("opt/dynamics/"):]: v for k, v in arrays.items()
+                      if k.startswith("opt/dynamics/")})
+        np.savez(run / "world.npz", meta=np.array(json.dumps({**common, "step": step - fs, "wall_s": meta["wall_s"],
+                                                                "opt_groups": {"world": groups["dynamics"]}})),
+                 **world)
+
+
+def build(r: Recipe, progress: bool = True) -> dict:
+    """Every stage of the recipe; returns the fidelity and the rest of what goes into the manifest."""
+    data, run, out = Path(r.data), Path(r.run), Path(r.out)
+    shared, stages = Stages(data), Stages(run)
 
     # 1. a running policy
-    pol_path = work / "ars_policy.json"
+    pol_path = data / "ars_policy.json"
 
     def do_ars():
-        pol = train_ars(sizes["ars"])
+        pol = train_ars(r.ars)
         ret = ars_evaluate(ENV_ID, pol, episodes=1)
         pol_path.write_text(json.dumps({"return": ret, **pol.to_dict()}))
 
-    stage("ars", pol_path.exists(), do_ars)
+    shared("ars", do_ars, done=pol_path.exists())
     pol_d = json.loads(pol_path.read_text())
     policy = LinearPolicy.from_dict(pol_d)
 
     # 2. data
-    for split in ("train", "heldout"):
-        folder = work / "data" / split
-        cfg = sizes[f"{split}_data"]
-        n_have = len(list(folder.glob("episode_*.npz")))
-        stage(f"collect_{split}", n_have >= cfg.episodes,
-              lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress))
-    train_eps, held_eps = load_folder(work / "data" / "train"), load_folder(work / "data" / "heldout")
+    for split, cfg in (("train", r.train_data), ("heldout", r.heldout_data)):
+        folder = data / "data" / split
+        shared(f"collect_{split}", lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress),
+               done=len(list(folder.glob("episode_*.npz"))) >= cfg.episodes)
+    train_eps, held_eps = load_folder(data / "data" / "train"), load_folder(data / "data" / "heldout")
 
     # 3. the model (the family follows from the config's type)
-    model = next(cls for cls, cfg_cls in family_classes().values() if isinstance(sizes["model"], cfg_cls))(sizes["model"])
+    model = family_of(r.model).build(r.model)
     if hasattr(model, "set_obs_stats"):  # standardisation statistics come from the training data
         all_obs = np.concatenate([e["obs"] for e in train_eps])
         model.set_obs_stats(all_obs.mean(0), all_obs.std(0))
-    ckpt = run / "model.npz"
-    tcfg = sizes["train"]
-    done = ckpt.exists() and load_checkpoint(ckpt)["step"] >= tcfg.steps + tcfg.frame_steps
-    stage("train", done, lambda: train(model, train_eps, held_eps, tcfg, run, progress=progress))
-    timings["train"] = round(load_checkpoint(ckpt, model)["wall_s"], 1)  # summed over resumes
-    save_timings()
+    train(model, train_eps, held_eps, r, stages, progress)
     model.eval()
 
     # 4. the bundle
     env = gym.make(ENV_ID)
-    C = 10
+    C = r.context_length
     manifest = exporter.make_manifest(
-        model, id=id,
+        model, id=r.id,
         description=(f"A learned HalfCheetah-v5: {FAMILY_TEXT[model.family]} trained on random flailing "
                      "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
                      "and frames from a decoder of the model's observation."),
         source=Source(env_id=ENV_ID, render={**MUJOCO_RENDER, "size": 64}, packages=json.loads(
-            np.load(next((work / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]),
+            np.load(next((data / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]),
         observation_space=env.observation_space, action_space=env.action_space, context_length=C,
         max_episode_steps=1000, render_fps=int(env.metadata.get("render_fps", 20)),
         keymap=KEYMAP, action_meanings=ACTION_MEANINGS,
     )
-    ctx = exporter.context_windows(held_eps, C, sizes["context_windows"], np.random.default_rng(0))
+    ctx = exporter.context_windows(held_eps, C, r.context_windows, np.random.default_rng(0))
     pgraph = exporter.LinearPolicyGraph(policy.M, policy.mean, policy.var)
-
-    def do_bundle():
-        exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, policy=pgraph, card=model_card)
-
-    stage("export", False, do_bundle)
+    stages("export", lambda: exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, policy=pgraph,
+                                                   card=model_card))
     par = exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, C)
     print("parity (max abs error, torch vs onnxruntime):", json.dumps(par))
 
     # 5. fidelity, written into the manifest and the card
-    t0 = time.time()
-    metrics = evaluate(out, held_eps, with_policy=eval_policy)
-    timings["evaluate"] = round(time.time() - t0, 1)
-    save_timings()
+    metrics = stages("evaluate", lambda: evaluate(out, held_eps, with_policy=r.eval_policy))
+    timings = {**shared.timings, **stages.timings}
     total = sum(timings.values())
     n_steps = sum(len(e["obs"]) - 1 for e in train_eps)
     extra = {
         "parity": par,
         "data": {"train_steps": n_steps, "train_episodes": len(train_eps), "heldout_episodes": len(held_eps),
                  "text": (f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
-                          f"episodes of {ENV_ID}, behaviours {list(sizes['train_data'].behaviours)} (cycled); the "
+                          f"episodes of {ENV_ID}, behaviours {list(r.train_data.behaviours)} (cycled); the "
                           f"linear ARS policy scores {pol_d['return']:.0f} over 1000 real steps.")},
-        "recipe": {"command": f"python -m dreamgym.export.recipes.halfcheetah_{model.family}", "stages": timings,
+        "recipe": {"command": f"dreamgym train halfcheetah_{model.family}", "stages": timings,
                    "wall_s": total, "wall_time_text": f"{total / 60:.1f} min",
                    "machine": f"{platform.machine()} CPU, 2 cores (torch threads default)",
-                   "train_config": dataclasses.asdict(tcfg)},
+                   "train_config": {"frames": dataclasses.asdict(r.frames), "world": dataclasses.asdict(r.world),
+                                    "seq_len": r.seq_len}},
     }
     write_metrics(out, metrics, extra)
     make_preview(out)
     return {"fidelity": metrics, **extra}
 
 
-def cli(description: str, full: dict, tiny: dict, id: str, out_name: str, argv=None) -> None:
-    """The command line every HalfCheetah recipe shares: --work, --out, --tiny."""
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--work", default="runs/halfcheetah", help="folder for the policy, data and checkpoints")
-    ap.add_argument("--out", default=None, help=f"bundle folder (default: assets/{out_name}, or WORK/{out_name} with --tiny)")
-    ap.add_argument("--tiny", action="store_true", help="toy sizes: every stage in about a minute")
-    a = ap.parse_args(argv)
-    work = Path(a.work)
-    out = Path(a.out) if a.out else (work / out_name if a.tiny else Path("assets") / out_name)
-    res = build(work, out, tiny if a.tiny else full, id=id.replace("-v0", "Tiny-v0") if a.tiny else id)
+def summary(res: dict) -> dict:
     f = res["fidelity"]
-    print(json.dumps({"horizons": f["horizons"], "reward_corr_50": f["reward_corr_50"],
-                      "policy_return": f.get("policy_return"), "wall_s": res["recipe"]["wall_s"]}, indent=2))
-    print(f"bundle written to {out}")
+    return {"horizons": f["horizons"], "reward_corr_50": f["reward_corr_50"],
+            "policy_return": f.get("policy_return"), "wall_s": res["recipe"]["wall_s"]}
 
 
-def main(argv=None) -> None:
-    cli(__doc__.splitlines()[0], FULL, TINY, "Dream-HalfCheetah-v0", "halfcheetah-rssm", argv)
+def main(argv=None) -> int:
+    return recipe_main("halfcheetah_rssm", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Recipe: Dream-Pong-v0, a Simulus/REM dream of ALE Pong at 64x64 RGB, rebuilt from nothing on a 2-core CPU.
 
-    python -m dreamgym.export.recipes.pong_rem [--out assets/pong-rem] [--run runs/pong] [--quick]
+    dreamgym train pong_rem [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
 
 Stages (each resumes from what the run folder already holds):
 1. collect: 64 training and 8 held-out episodes of ALE/Pong-v5 (frameskip 4, no sticky actions, 2000 steps
@@ -15,10 +15,8 @@ Stages (each resumes from what the run folder already holds):
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,66 +25,58 @@ import torch
 
 from ..collect import load_episodes
 from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
+from ..fit import FitConfig, fit, load_checkpoint
 from ..rem import REM, REMConfig
 from ..tokenizer import ImageTokenizer
-from ..train import load_checkpoint, save_checkpoint
+from . import Stages, main as recipe_main
 
 CONTEXT = 8
 BUNDLE_ID = "Dream-Pong-v0"
 
 
 @dataclass(frozen=True)
-class TokenizerTrainConfig:
-    steps: int = 2500
-    """tokenizer updates"""
-    batch: int = 32
-    """frames per update"""
-    lr: float = 3e-3
-    """Adam learning rate (cosine-decayed to a tenth)"""
+class Recipe:
+    run: str = "runs/pong"
+    """folder of the data, checkpoints, training logs and stage timings (stages resume from it)"""
+    out: str = "assets/pong-rem"
+    """the bundle folder written"""
+    id: str = BUNDLE_ID
+    """the bundle's id"""
+    # Sampling temperature 0.7 (baked into the step graph; training does not use it): on the held-out
+    # episodes it kept the ball that the most likely tokens lose within a few steps (one token's "ball here"
+    # never outweighs "floor here"), with fewer stray smudges than temperature 1 — frame PSNR 36.8 / 33.6 dB
+    # at h = 1 / 100 against 34.8 / 32.0 at temperature 1 and 37.1 / 33.8 at 0.5 (where the ball fades).
+    model: REMConfig = REMConfig(temperature=0.7)
+    """the tokenizer and world model"""
+    collect_train: PongCollectConfig = PongCollectConfig(episodes=64, max_steps=2000, seed=0)
+    """training episodes"""
+    collect_heldout: PongCollectConfig = PongCollectConfig(episodes=8, max_steps=2000, seed=1)
+    """held-out episodes (context bank and fidelity)"""
+    tokenizer: FitConfig = FitConfig(steps=2500, batch=32, lr=3e-3, eval_every=250, ckpt_every=250)
+    """training of the VQ-VAE (batch: frames per update)"""
     foreground_weight: float = 30.0
-    """extra weight of pixels that differ from the static background"""
+    """extra weight of pixels that differ from the static background in the tokenizer's loss"""
     restart_every: int = 100
-    """updates between dead-code restarts (during the first 80 % of training)"""
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class WorldTrainConfig:
-    steps: int = 5000
-    """world-model updates"""
-    batch: int = 16
-    """sequences per update"""
+    """tokenizer updates between dead-code restarts (during the first 80 % of training)"""
+    world: FitConfig = FitConfig(steps=5000, batch=16, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0,
+                                 eval_every=250, ckpt_every=250)
+    """training of the world model (batch: sequences per update)"""
     seq_len: int = 10
     """time steps per training sequence"""
-    lr: float = 5e-4
-    """Adam learning rate (linear warm-up over 100 updates, cosine-decayed to a tenth)"""
-    grad_clip: float = 1.0
-    eval_every: int = 250
-    ckpt_every: int = 250
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class Recipe:
-    model: REMConfig = REMConfig()
-    collect_train: PongCollectConfig = PongCollectConfig(episodes=64, max_steps=2000, seed=0)
-    collect_heldout: PongCollectConfig = PongCollectConfig(episodes=8, max_steps=2000, seed=1)
-    tokenizer: TokenizerTrainConfig = TokenizerTrainConfig()
-    world: WorldTrainConfig = WorldTrainConfig()
     context_windows: int = 256
+    """real context windows in the bundle's bank"""
 
 
-# Sampling temperature 0.7 (baked into the step graph; training does not use it): on the held-out
-# episodes it kept the ball that the most likely tokens lose within a few steps (one token's "ball here"
-# never outweighs "floor here"), with fewer stray smudges than temperature 1 — frame PSNR 36.8 / 33.6 dB
-# at h = 1 / 100 against 34.8 / 32.0 at temperature 1 and 37.1 / 33.8 at 0.5 (where the ball fades).
-FULL = Recipe(model=REMConfig(temperature=0.7))
-QUICK = Recipe(model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1),
-               collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
-               collect_heldout=PongCollectConfig(episodes=1, max_steps=120, seed=1),
-               tokenizer=TokenizerTrainConfig(steps=30, batch=8, restart_every=10),
-               world=WorldTrainConfig(steps=20, batch=4, seq_len=6, eval_every=10, ckpt_every=10),
-               context_windows=8)
+FULL = Recipe()
+TINY = Recipe(run="runs/pong-tiny", out="runs/pong-tiny/bundle", id="Dream-PongTiny-v0",
+              model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1),
+              collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
+              collect_heldout=PongCollectConfig(episodes=1, max_steps=120, seed=1),
+              tokenizer=FitConfig(steps=30, batch=8, lr=3e-3, eval_every=10, ckpt_every=10), restart_every=10,
+              world=FitConfig(steps=20, batch=4, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=10,
+                              ckpt_every=10),
+              seq_len=6, context_windows=8)
+PRESETS = {"full": FULL, "tiny": TINY}
 
 
 def load_pong(folder: Path) -> list[dict[str, np.ndarray]]:
@@ -94,12 +84,6 @@ def load_pong(folder: Path) -> list[dict[str, np.ndarray]]:
     if not eps:
         raise FileNotFoundError(f"no episode_*.npz in {folder}; run the collect stage first")
     return eps
-
-
-def _cosine(step: int, total: int, lr: float, warmup: int = 0) -> float:
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / max(total, 1))))
 
 
 def background(frames: np.ndarray) -> np.ndarray:
@@ -112,56 +96,42 @@ def foreground_weight(frames: np.ndarray, bg: np.ndarray, extra: float) -> np.nd
     return (1.0 + extra * (diff > 20)).astype(np.float32)
 
 
-def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, cfg: TokenizerTrainConfig, out: Path,
-                    progress: bool = True, log=print) -> dict:
-    """Train the VQ-VAE on uint8 frames (N, S, S, 3); checkpoint and log in `out`."""
-    from tqdm.auto import tqdm
-
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "tokenizer.npz"
+def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r: Recipe, out: Path,
+                    progress: bool = True) -> dict:
+    """Train the VQ-VAE on uint8 frames (N, S, S, 3) through `fit`, with dead codes restarted every
+    `r.restart_every` updates; checkpoint and log in `out`, the held-out quality in out/tokenizer.json."""
+    cfg = r.tokenizer
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     bg = background(frames[rng.integers(len(frames), size=min(len(frames), 2000))])
-    opt = torch.optim.Adam(tok.parameters(), lr=cfg.lr)
-    step, wall = 0, 0.0
-    if ckpt.exists():
-        meta = load_checkpoint(ckpt, tok, {"tok": opt})
-        step, wall = meta["step"], meta["wall_s"]
-        log(f"tokenizer: resumed at update {step}")
-    usage = torch.zeros(tok.c.codebook, dtype=torch.long)
-    if step == 0:  # codes start on encoder outputs of real frames, not around zero where none would be used
+    if not (out / "tokenizer.npz").exists():  # codes start on encoder outputs of real frames, not around zero
+        torch.manual_seed(cfg.seed)
         with torch.no_grad():
             x = torch.from_numpy(frames[rng.integers(len(frames), size=256)]).permute(0, 3, 1, 2).float()
             tok.restart_codes(torch.ones(tok.c.codebook, dtype=torch.bool), tok.encoder(x / 127.5 - 1.0).permute(0, 2, 3, 1), gen)
-    t0 = time.time() - wall
-    bar = tqdm(total=cfg.steps, initial=step, desc="tokenizer", disable=not progress, unit="upd")
-    logs = {}
-    while step < cfg.steps:
-        tok.train()
-        for g in opt.param_groups:
-            g["lr"] = _cosine(step, cfg.steps, cfg.lr)
-        x = frames[rng.integers(len(frames), size=cfg.batch)]
-        w = foreground_weight(x, bg, cfg.foreground_weight)
-        loss, logs = tok.loss(torch.from_numpy(x), torch.from_numpy(w))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    usage = torch.zeros(tok.c.codebook, dtype=torch.long)
+
+    def sample(n: int, source: np.ndarray = frames):
+        x = source[rng.integers(len(source), size=n)]
+        return torch.from_numpy(x), torch.from_numpy(foreground_weight(x, bg, r.foreground_weight))
+
+    def restart_dead_codes(step: int, logs: dict) -> None:
+        nonlocal usage
         usage += torch.bincount(logs.pop("ids").flatten(), minlength=tok.c.codebook)
         z = logs.pop("z")
-        step += 1
-        if step % cfg.restart_every == 0:
+        if step % r.restart_every == 0:
             if step < 0.8 * cfg.steps:
                 tok.restart_codes(usage == 0, z, gen)
             usage.zero_()
-        bar.update(1)
-        bar.set_postfix(psnr=f"{logs['psnr']:.1f}", codes=logs["codes_used"])
-        if step % 250 == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, tok, {"tok": opt}, {"step": step, "wall_s": time.time() - t0,
-                                                      "config": dataclasses.asdict(tok.c)})
-    bar.close()
+
+    def heldout() -> dict:
+        logs = tok.loss(*sample(4 * cfg.batch, held))[1]
+        return {k: v for k, v in logs.items() if k not in ("ids", "z")}
+
+    res = fit(tok, lambda b: tok.loss(*b), sample, cfg, out, name="tokenizer", heldout=heldout,
+              on_step=restart_dead_codes, meta={"config": dataclasses.asdict(tok.c)}, progress=progress)
     ev = tokenizer_quality(tok, held)
-    ev["wall_s"] = round(time.time() - t0, 1)
+    ev["wall_s"] = res["wall_s"]
     ev["updates"] = cfg.steps
     (out / "tokenizer.json").write_text(json.dumps(ev, indent=2) + "\n")
     return ev
@@ -215,58 +185,16 @@ class TokenSequences:
                 "terms": f(term, np.float32)}
 
 
-def train_world(model: REM, train: TokenSequences, held: TokenSequences, cfg: WorldTrainConfig, out: Path,
-                progress: bool = True, log=print) -> dict:
-    from tqdm.auto import tqdm
-
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "world.npz"
-    torch.manual_seed(cfg.seed)
+def train_world(model: REM, train: TokenSequences, held: TokenSequences, r: Recipe, out: Path,
+                progress: bool = True) -> dict:
+    """Train the world model (everything but the tokenizer) through `fit`; checkpoint and log in `out`."""
     tok_ids = {id(p) for p in model.tokenizer.parameters()}
-    params = [p for p in model.parameters() if id(p) not in tok_ids]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    step, wall = 0, 0.0
-    if ckpt.exists():
-        meta = load_checkpoint(ckpt, model, {"world": opt})
-        step, wall = meta["step"], meta["wall_s"]
-        log(f"world model: resumed at update {step}")
-    t0 = time.time() - wall
-    log_path = out / "world_log.jsonl"
-    # a finished run resumed: its last held-out evaluation is the last line of its log
-    lines = log_path.read_text().splitlines() if log_path.exists() else []
-    last = json.loads(lines[-1]) if lines else {}
-    logf = open(log_path, "a")
-    bar = tqdm(total=cfg.steps, initial=step, desc="world model", disable=not progress, unit="upd")
-    while step < cfg.steps:
-        model.train()
-        model.tokenizer.eval()
-        for g in opt.param_groups:
-            g["lr"] = _cosine(step, cfg.steps, cfg.lr, warmup=100)
-        b = train.sample(cfg.batch)
-        loss, logs = model.loss(b["tokens"], b["actions"], b["rewards"], b["terms"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        step += 1
-        wall = time.time() - t0
-        bar.update(1)
-        bar.set_postfix(tok=f"{logs['tokens']:.3f}", acc_moving=f"{logs['acc_moving']:.2f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            model.eval()
-            with torch.no_grad():
-                hb = held.sample(4 * cfg.batch)
-                _, ev = model.loss(hb["tokens"], hb["actions"], hb["rewards"], hb["terms"])
-            last = {"step": step, "wall_s": round(time.time() - t0, 1), "train": logs, "heldout": ev}
-            logf.write(json.dumps(last) + "\n")
-            logf.flush()
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, model, {"world": opt}, {"step": step, "wall_s": wall,
-                                                          "config": dataclasses.asdict(model.cfg)})
-    bar.close()
-    logf.close()
-    # training time only: a resumed run that had nothing left to do reports the time it was trained for
-    return {"updates": step, "wall_s": round(wall, 1), "last_eval": last}
+    args = lambda b: (b["tokens"], b["actions"], b["rewards"], b["terms"])  # noqa: E731
+    res = fit(model, lambda b: model.loss(*args(b)), train.sample, r.world, out, name="world",
+              params=[p for p in model.parameters() if id(p) not in tok_ids],
+              heldout=lambda: model.loss(*args(held.sample(4 * r.world.batch)))[1],
+              meta={"config": dataclasses.asdict(model.cfg)}, progress=progress)
+    return {"updates": res["step"], "wall_s": res["wall_s"], "last_eval": res["last_eval"]}
 
 
 KEYMAP = {"discrete": {"default": 0, "bindings": [
@@ -296,18 +224,6 @@ def reward_head_check(model: REM, eps: list[dict], tokens: list[np.ndarray], C: 
             fn += int(((real != 0) & (pred != real)).sum())
     return {"precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
             "real_points": tp + fn, "predicted_points": tp + fp}
-
-
-def context_bank(eps: list[dict], C: int, n: int, seed: int) -> dict[str, np.ndarray]:
-    """n real windows of C frames (uint8) and the actions taken before each frame (0 before the first)."""
-    rng = np.random.default_rng(seed)
-    obs, act = [], []
-    for _ in range(n):
-        e = eps[int(rng.integers(len(eps)))]
-        prev = np.concatenate([[0], e["actions"]]).astype(np.int64)
-        s = int(rng.integers(len(e["obs"]) - C + 1))
-        obs.append(e["obs"][s:s + C]), act.append(prev[s:s + C])
-    return {"obs": np.stack(obs).astype(np.uint8), "actions": np.stack(act)}
 
 
 def data_summary(eps: list[dict]) -> dict:
@@ -344,51 +260,48 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
         action_meanings=PONG_ACTIONS, metrics=metrics,
         # the encoder runs at reset only
         step_parameters=sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in model.tokenizer.encoder.parameters()))
-    ctx = context_bank(held_eps, CONTEXT, r.context_windows, seed=7)
+    from ..evaluate import token_episodes
+
+    ctx = exporter.context_windows(token_episodes(held_eps), CONTEXT, r.context_windows, np.random.default_rng(7),
+                                   start_share=0, obs_dtype=np.uint8, action_dtype=np.int64)
     model.example_contexts = ctx  # the parity check's reset inputs: real windows (see REM.example_contexts)
     exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, card=model_card,
                           policy=pong_pixel_policy(S), policy_input=torch.zeros(2, S, S, 3))
     return out
 
 
-def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress: bool = True, log=print) -> dict:
+def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     """Every stage of the recipe; returns the fidelity and timings (also written into the bundle)."""
     from .. import exporter
     from ..card import make_preview
     from ..evaluate import token_episodes, token_fidelity, write_metrics
 
-    run.mkdir(parents=True, exist_ok=True)
-    times_path = run / "timings.json"
-    times = json.loads(times_path.read_text()) if times_path.exists() else {}
-
+    run, out = Path(r.run), Path(r.out)
+    stages = Stages(run, log)
     data = run / "data"
-    if not (data / "heldout").exists():
-        t0 = time.time()
+
+    def do_collect():
         collect_pong(r.collect_train, data / "train", progress)
         collect_pong(r.collect_heldout, data / "heldout", progress)
-        times["collect"] = round(time.time() - t0, 1)
-        times_path.write_text(json.dumps(times, indent=2) + "\n")
+
+    stages("collect", do_collect, done=(data / "heldout").exists())
     train_eps, held_eps = load_pong(data / "train"), load_pong(data / "heldout")
     model = REM(r.model)
     tok_dir = run / "tokenizer"
     if not (tok_dir / "tokenizer.json").exists():
         frames = np.concatenate([e["obs"] for e in train_eps])
         held = np.concatenate([e["obs"] for e in held_eps])[::10]
-        ev = train_tokenizer(model.tokenizer, frames, held, r.tokenizer, tok_dir, progress, log)
-        times["tokenizer"] = ev["wall_s"]
-        times_path.write_text(json.dumps(times, indent=2) + "\n")
+        ev = train_tokenizer(model.tokenizer, frames, held, r, tok_dir, progress)
+        stages.record("tokenizer", ev["wall_s"])
         del frames
     else:
         load_checkpoint(tok_dir / "tokenizer.npz", model.tokenizer)
     tok_eval = json.loads((tok_dir / "tokenizer.json").read_text())
-    t0 = time.time()
-    train_tok, held_tok = tokenize(model.tokenizer, train_eps), tokenize(model.tokenizer, held_eps)
-    times["tokenise"] = round(time.time() - t0, 1)
-    world = train_world(model, TokenSequences(train_tok, train_eps, r.world.seq_len, r.world.seed),
-                        TokenSequences(held_tok, held_eps, r.world.seq_len, r.world.seed + 1), r.world, run / "world",
-                        progress, log)
-    times["world model"] = world["wall_s"]
-    t0 = time.time()
+    train_tok, held_tok = stages("tokenise", lambda: (tokenize(model.tokenizer, train_eps),
+                                                      tokenize(model.tokenizer, held_eps)))
+    world = train_world(model, TokenSequences(train_tok, train_eps, r.seq_len, r.world.seed),
+                        TokenSequences(held_tok, held_eps, r.seq_len, r.world.seed + 1), r, run / "world", progress)
+    stages.record("world model", world["wall_s"])
     model.eval()
     d, dh = data_summary(train_eps), data_summary(held_eps)
     text = (f"{d['episodes']} training episodes ({d['steps']} steps, {d['points_won']} points won, {d['points_lost']} "
@@ -397,40 +310,41 @@ def build(run: Path, out: Path, r: Recipe = FULL, id: str = BUNDLE_ID, progress:
             "that tracks the ball from RAM with 15 % random actions, mixed with stretches of random play. Tokenizer: "
             f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
             f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
-            f"{r.world.batch} sequences of {r.world.seq_len} steps.")
+            f"{r.world.batch} sequences of {r.seq_len} steps.")
     metrics = {"data": {**d, "heldout": dh, "text": text}, "tokenizer": tok_eval,
                "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]}}
-    export_bundle(model, out, held_eps, r, id, metrics)
-    par = exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, CONTEXT, batch=8)
-    times["export"] = round(time.time() - t0, 1)
-    t0 = time.time()
-    # what a user gets by default: the dream sampling its tokens (noise_scale=1); the most likely tokens too
-    fid = token_fidelity(out, token_episodes(held_eps), noise_scale=1.0)
-    mode = token_fidelity(out, token_episodes(held_eps), noise_scale=0.0)
-    mode.pop("curve"), mode.pop("summary")
-    times["evaluation"] = round(time.time() - t0, 1)
+
+    def do_export():
+        export_bundle(model, out, held_eps, r, r.id, metrics)
+        return exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, CONTEXT, batch=8)
+
+    par = stages("export", do_export)
+
+    def do_evaluate():
+        # what a user gets by default: the dream sampling its tokens (noise_scale=1); the most likely tokens too
+        fid = token_fidelity(out, token_episodes(held_eps), noise_scale=1.0)
+        mode = token_fidelity(out, token_episodes(held_eps), noise_scale=0.0)
+        mode.pop("curve"), mode.pop("summary")
+        return fid, mode
+
+    fid, mode = stages("evaluation", do_evaluate)
     head = reward_head_check(model, held_eps, held_tok)
-    times_path.write_text(json.dumps(times, indent=2) + "\n")
+    times = stages.timings
     total = sum(times.values())
-    recipe = {"command": "python -m dreamgym.export.recipes.pong_rem", "machine": "2-core x86-64 CPU, no GPU",
+    recipe = {"command": "dreamgym train pong_rem", "machine": "2-core x86-64 CPU, no GPU",
               "stages": times, "wall_s": total, "wall_time_text": f"{total / 60:.0f} min"}
     write_metrics(out, fid, {"parity": par, "recipe": recipe, "fidelity_mode": mode, "reward_head": head})
     make_preview(out)  # the same code path as `dreamgym record`
     return {"fidelity": fid, "parity": par, "timings": times}
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", default="runs/pong", help="folder for data and checkpoints (stages resume from it)")
-    ap.add_argument("--out", default=None, help="bundle folder (default: assets/pong-rem, or RUN/pong-rem with --quick)")
-    ap.add_argument("--quick", action="store_true", help="toy sizes: every stage in about a minute")
-    a = ap.parse_args(argv)
-    run = Path(a.run)
-    out = Path(a.out) if a.out else (run / "pong-rem" if a.quick else Path("assets") / "pong-rem")
-    res = build(run, out, QUICK if a.quick else FULL, id="Dream-PongTiny-v0" if a.quick else BUNDLE_ID)
-    print(json.dumps({"horizons": res["fidelity"]["horizons"], "rewards": res["fidelity"]["rewards"],
-                      "timings": res["timings"]}, indent=2))
+def summary(res: dict) -> dict:
+    return {"horizons": res["fidelity"]["horizons"], "rewards": res["fidelity"]["rewards"], "timings": res["timings"]}
+
+
+def main(argv=None) -> int:
+    return recipe_main("pong_rem", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

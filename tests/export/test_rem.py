@@ -1,5 +1,5 @@
-"""The Simulus/REM family: RetNet blocks with parallel observation prediction, Gumbel-max sampling, export
-parity, and the whole recipe at toy sizes (real Pong data -> tokenizer -> world model -> bundle -> steps)."""
+"""The Simulus/REM family: RetNet blocks with parallel observation prediction, Gumbel-max sampling,
+check_family, and the whole recipe at toy sizes (real Pong data -> tokenizer -> world model -> bundle -> steps)."""
 
 import json
 
@@ -55,7 +55,7 @@ def test_prediction_tokens_do_not_advance_the_state(model):
 
 
 def test_gumbel_max_sampling(model):
-    state = 0.1 * torch.randn(3, *model.state_spec()[0]["shape"])
+    state = 0.1 * torch.randn(3, *model.state_spec()[0].shape)
     tok = torch.randint(TINY.vocab, (3, TINY.tokens))
     act = torch.tensor([0, 2, 5])
     zero = torch.zeros(3, TINY.tokens, TINY.vocab)
@@ -93,14 +93,13 @@ def test_step_macs_count_the_decoder(model):
     assert model.step_macs() > decoder_macs(model.tokenizer)
 
 
-def test_export_parity(model, tmp_path):
-    from dreamgym.export.exporter import export_graphs, parity
+def test_check_family():
+    """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit."""
+    from dreamgym.export.families import get_family
+    from dreamgym.export.testing import check_family
 
-    graphs = export_graphs(model, tmp_path, context_length=4)
-    rep = parity(model, graphs, context_length=4, batch=16)
-    assert rep["step.next_tokens"] == 0 and rep["reset.tokens"] == 0  # the same tokens sampled
-    assert max(v for k, v in rep.items() if k.endswith(("retention", "latent"))) < 1e-4
-    assert max(v for k, v in rep.items() if k.endswith(("obs", "frame"))) <= 1  # uint8 frames
+    report = check_family(get_family("rem"), TINY, batch=16)
+    assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
 
 
 def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
@@ -110,10 +109,13 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     from gymnasium.utils.env_checker import check_env
 
     import dreamgym
-    from dreamgym.export.recipes.pong_rem import QUICK, build
+    import dataclasses
+
+    from dreamgym.export.recipes.pong_rem import TINY as RECIPE_TINY, build
 
     out = tmp_path / "bundle"
-    res = build(tmp_path / "run", out, QUICK, id="Dream-PongTest-v0", progress=False, log=lambda *a: None)
+    recipe = dataclasses.replace(RECIPE_TINY, run=str(tmp_path / "run"), out=str(out), id="Dream-PongTest-v0")
+    res = build(recipe, progress=False, log=lambda *a: None)
     assert set(res["fidelity"]["horizons"]) == {"1", "10", "50", "100"}
     assert res["parity"]["step.next_tokens"] == 0
     man = json.loads((out / "dreamgym.json").read_text())
@@ -128,6 +130,5 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
         obs, r, term, trunc, _ = venv.step(np.array([0, 2, 3]))
     assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8 and set(np.unique(r)) <= {-1.0, 0.0, 1.0}
     # a second build resumes from the run folder: nothing is trained again
-    again = build(tmp_path / "run", tmp_path / "bundle2", QUICK, id="Dream-PongTest-v0", progress=False,
-                  log=lambda *a: None)
+    again = build(dataclasses.replace(recipe, out=str(tmp_path / "bundle2")), progress=False, log=lambda *a: None)
     assert again["timings"]["world model"] == res["timings"]["world model"]

@@ -1,5 +1,7 @@
-"""The RSSM family: losses, parity torch vs onnxruntime, checkpoints, data and a tiny end-to-end run."""
+"""The RSSM family: losses, check_family over its architectures, the onnxruntime step, checkpoints, data and a
+tiny end-to-end run."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,8 +12,11 @@ torch = pytest.importorskip("torch")
 from dreamgym.export import exporter  # noqa: E402
 from dreamgym.export.collect import CollectConfig, collect, load_episodes  # noqa: E402
 from dreamgym.export.data import SequenceSampler, align  # noqa: E402
-from dreamgym.export.rssm import RSSM, RSSMConfig, symexp, symlog  # noqa: E402
-from dreamgym.export.train import load_checkpoint, save_checkpoint  # noqa: E402
+from dreamgym.export.families import get_family  # noqa: E402
+from dreamgym.export.fit import load_checkpoint, save_checkpoint  # noqa: E402
+from dreamgym.export.layers import symexp, symlog  # noqa: E402
+from dreamgym.export.rssm import RSSM, RSSMConfig  # noqa: E402
+from dreamgym.export.testing import check_family  # noqa: E402
 
 TINY = dict(deter=24, stoch=6, hidden=24, frame_channels=4, overshoot=3)
 
@@ -51,14 +56,10 @@ ARCHS = {"layer": {"norm": "layer"}, "rms": {"norm": "rms"},
 
 @pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("classes", [0, 4], ids=["gaussian", "categorical"])
-def test_torch_onnxruntime_parity(tmp_path, classes, arch):
-    m = RSSM(RSSMConfig(classes=classes, **ARCHS[arch], **TINY)).eval()
-    graphs = exporter.export_graphs(m, tmp_path, context_length=4)
-    report = exporter.parity(m, graphs, context_length=4, batch=33)
-    obs_keys = [k for k in report if k.endswith(".obs")]
-    assert obs_keys and all(report[k] <= 1e-4 for k in obs_keys), report
-    assert all(v <= 1e-4 for k, v in report.items() if not k.endswith("frame")), report
-    assert report["render.frame"] <= 1  # uint8 rounding
+def test_check_family(classes, arch):
+    """Export, parity, check_bundle, determinism and a short fit, for every architecture and latent kind."""
+    report = check_family(get_family("rssm"), RSSMConfig(classes=classes, **ARCHS[arch], **TINY), batch=33)
+    assert any(k.endswith(".obs") for k in report["parity"]) and report["fit"]["last_loss"] < report["fit"]["first_loss"]
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
@@ -88,21 +89,6 @@ def test_export_step_is_imagine_step(classes, symlog_inputs, arch):
             assert (w == g).float().mean() >= 0.99, name  # a rounding step may flip a value at the threshold
         else:
             assert torch.isfinite(g).all() and torch.allclose(w, g, rtol=1e-5, atol=1e-4), name
-
-
-def test_export_has_dynamic_batch_and_no_external_data(tmp_path):
-    import onnx
-    import onnxruntime as ort
-
-    m = RSSM(RSSMConfig(**TINY)).eval()
-    graphs = exporter.export_graphs(m, tmp_path, context_length=4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["render.onnx", "reset.onnx", "step.onnx"]
-    for p in graphs.values():
-        onnx.checker.check_model(onnx.load(str(p)))
-    sess = ort.InferenceSession(str(graphs["step"]), providers=["CPUExecutionProvider"])
-    for n in (1, 7):
-        ex = m.example_inputs(n, 4, np.random.default_rng(n))["step"]
-        assert sess.run(None, ex)[2].shape == (n, 17)
 
 
 def test_categorical_noise_gives_one_hot():
@@ -153,7 +139,9 @@ def test_tiny_recipe_end_to_end(tmp_path):
     from dreamgym.export.recipes import halfcheetah_rssm as recipe
 
     out = tmp_path / "bundle"
-    res = recipe.build(tmp_path / "work", out, recipe.TINY, id="Dream-TestTiny-v0", progress=False)
+    tiny = dataclasses.replace(recipe.TINY, run=str(tmp_path / "work" / "run"), data=str(tmp_path / "work"),
+                               out=str(out), id="Dream-TestTiny-v0")
+    res = recipe.build(tiny, progress=False)
     assert all(v <= 1e-4 for k, v in res["parity"].items() if k.endswith(".obs"))
     man = json.loads((out / "dreamgym.json").read_text())
     assert set(man["metrics"]["fidelity"]["horizons"]) == {"1", "10", "50", "100"}
@@ -177,8 +165,9 @@ def test_tiny_recipe_end_to_end(tmp_path):
         obs, r, term, trunc, _ = env.step(env.action_space.sample())
     assert np.isfinite(obs).all() and np.isfinite(r).all()
     # resume: a second build skips every finished stage
-    res2 = recipe.build(tmp_path / "work", out, recipe.TINY, id="Dream-TestTiny-v0", progress=False)
+    res2 = recipe.build(tiny, progress=False)
     assert res2["recipe"]["stages"]["train"] == res["recipe"]["stages"]["train"]
+    assert all(json.loads(line)["phase"] in ("frames", "world") for line in open(tmp_path / "work" / "run" / "log.jsonl"))
 
 
 def test_trainer_reads_minari(tmp_path):
