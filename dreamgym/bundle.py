@@ -197,6 +197,7 @@ class Bundle:
                 f"but the manifest says inputs {declared} and outputs {outs}"
             )
         specs = {s.name: s for s in self.state} | {n.name: n for n in self.noise}
+        specs |= {o.name: o for o in self.manifest.outputs}
         specs |= {f"next_{s.name}": s for s in self.state}
         for arg in [*session.get_inputs(), *session.get_outputs()]:
             spec = specs.get(arg.name)

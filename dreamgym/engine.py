@@ -176,7 +176,8 @@ class BaseEngine:
     """What the runtime uses of an engine, and the parts both engines share.
 
     `inputs`: host buffers the caller fills in place before each `step()` ("action" and the step's noise).
-    `outputs`: host buffers a step writes (obs, reward, terminated, and latent when the bundle offers it).
+    `outputs`: host buffers a step writes (obs, reward, terminated, latent when the bundle offers it, and the
+    manifest's optional per-step outputs).
     `shards`, `threads`, `tile_rows`: the schedule (CUDA: 1 shard, all rows in one call). `ort_seconds`:
     time spent inside onnxruntime's step, for the benchmark's share outside it.
     """
@@ -221,6 +222,8 @@ class BaseEngine:
         }
         if "latent" in types:
             self.outputs["latent"] = np.zeros((n, b.latent_dim), types["latent"])
+        for o in b.manifest.outputs:  # the bundle's optional per-step outputs
+            self.outputs[o.name] = np.zeros((n, *o.shape), types[o.name])
 
     def step(self) -> None:
         """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""

@@ -28,11 +28,14 @@ class DreamEnv(gym.Env):
         max_episode_steps: int | None = None,
         threads: int | None = None,
         noise_scale: float = 1.0,
+        uncertainty_penalty: float | str = "bundle",
+        uncertainty_limit: float | str | None = "bundle",
     ):
         self.venv = DreamVectorEnv(
             bundle, 1, obs_mode=obs_mode, render_mode=render_mode, device=device,
             autoreset_mode=gym.vector.AutoresetMode.DISABLED,
             max_episode_steps=max_episode_steps, threads=threads, noise_scale=noise_scale,
+            uncertainty_penalty=uncertainty_penalty, uncertainty_limit=uncertainty_limit,
         )
         self.bundle = self.venv.bundle
         self.observation_space = self.venv.single_observation_space

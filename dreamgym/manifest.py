@@ -13,11 +13,14 @@ Format versions (`format_version`):
 
 - **1** — the first bundles (dreamgym 0.1). Same keys as 2, without `summary`; loaded by deriving the
   summary from `metrics.fidelity` (see `_upgrade_v1`).
-- **2** — this writer: adds `summary`, the family-agnostic headline of the fidelity metrics that
-  `dreamgym list` and `info` print.
+- **2** — adds `summary`, the family-agnostic headline of the fidelity metrics that `dreamgym list` and
+  `info` print.
+- **3** — adds `outputs` (optional per-step outputs of the step graph, surfaced in `info` under their
+  names) and `env_defaults` (the bundle's defaults for the env options that use them).
 
-A bundle newer than this reader is refused with the upgrade command; an older one is upgraded in memory
-(its files are not rewritten).
+The writer writes the oldest version that holds the manifest (2 unless `outputs` or `env_defaults` are
+used), so bundles that use nothing new stay readable by older readers. A bundle newer than this reader is
+refused with the upgrade command; an older one is upgraded in memory (its files are not rewritten).
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from gymnasium import spaces
 from .errors import BundleError
 from .spaces import space_from_json, space_to_json
 
-FORMAT_VERSION = 2
-READS_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READS_VERSIONS = (1, 2, 3)
 MANIFEST = "dreamgym.json"
 GRAPHS = ("reset", "step", "render", "policy")
 REQUIRED_GRAPHS = ("reset", "step", "render")
@@ -161,6 +164,30 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """An optional per-step output of the step graph (after the contract's own), given to the caller in
+    `info[name]`. The runtime does not know what it means; `uncertainty` (shape ()) is the one the env
+    options `uncertainty_penalty` and `uncertainty_limit` act on."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    description: str = ""
+
+    _check = TensorSpec._check
+
+
+@dataclass(frozen=True)
+class EnvDefaults:
+    """The bundle's defaults for env options, chosen by its recipe (a caller's arguments override them)."""
+
+    uncertainty_penalty: float = 0.0
+    """reward minus this times info["uncertainty"] (needs an `uncertainty` output)"""
+    uncertainty_limit: float | None = None
+    """truncate an episode when info["uncertainty"] exceeds this (None: never)"""
+
+
+@dataclass(frozen=True)
 class Signature:
     """What the graphs' input and output names depend on: the state, the noise, and whether the graphs
     give a latent. The exporter derives one from a model before any manifest exists."""
@@ -168,6 +195,7 @@ class Signature:
     state: tuple[TensorSpec, ...]
     noise: tuple[NoiseSpec, ...] = ()
     latent: bool = True
+    outputs: tuple[OutputSpec, ...] = ()
 
     def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
         return tuple(n for n in self.noise if n.graph == graph)
@@ -205,11 +233,15 @@ class Manifest:
     files: Mapping[str, str] = field(default_factory=dict)
     """sha256 of the other files of the bundle (model card, plots, preview)"""
     preview: Preview | None = None
+    outputs: tuple[OutputSpec, ...] = ()
+    """optional per-step outputs of the step graph (format 3)"""
+    env_defaults: EnvDefaults = EnvDefaults()
+    """defaults of the env options, chosen by the recipe (format 3)"""
 
     # -- derived ----------------------------------------------------------------------------------
     @property
     def signature(self) -> Signature:
-        return Signature(self.state, self.noise, "latent" in self.obs_modes)
+        return Signature(self.state, self.noise, "latent" in self.obs_modes, self.outputs)
 
     def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
         return tuple(n for n in self.noise if n.graph == graph)
@@ -243,8 +275,16 @@ class Manifest:
         m._check(where)
         return m
 
+    @property
+    def needs_version(self) -> int:
+        """The oldest format that holds this manifest."""
+        return 3 if (self.outputs or self.env_defaults != EnvDefaults()) else 2
+
     def to_json(self) -> dict:
         d = _dump(self)
+        d["format_version"] = self.needs_version
+        if d["format_version"] < 3:  # what format 2 does not know, left out when unused
+            d.pop("outputs"), d.pop("env_defaults")
         return {k: d[k] for k in _JSON_ORDER if k in d}
 
     @classmethod
@@ -269,12 +309,14 @@ class Manifest:
             s._check(f"{where}: state[{i}]")
         for i, n in enumerate(self.noise):
             n._check(f"{where}: noise[{i}]")
-        names = [s.name for s in self.state] + [n.name for n in self.noise]
+        for i, o in enumerate(self.outputs):
+            o._check(f"{where}: outputs[{i}]")
+        names = [s.name for s in self.state] + [n.name for n in self.noise] + [o.name for o in self.outputs]
         if len(set(names)) != len(names):
-            raise BundleError(f"{where}: state and noise names must be unique, got {names}")
+            raise BundleError(f"{where}: state, noise and output names must be unique, got {names}")
         reserved = {"context_obs", "context_actions", "action", "obs", "reward", "terminated", "latent", "frame"}
         if reserved & set(names):
-            raise BundleError(f"{where}: state and noise may not be named {sorted(reserved & set(names))} "
+            raise BundleError(f"{where}: state, noise and outputs may not be named {sorted(reserved & set(names))} "
                               "(those names belong to the contract)")
         missing = [g for g in REQUIRED_GRAPHS if g not in self.graphs]
         if missing:
@@ -292,15 +334,24 @@ class Manifest:
             raise BundleError(f"{where}: context_length must be a positive integer, got {self.context_length}")
         if self.render_fps < 1:
             raise BundleError(f"{where}: render_fps must be positive, got {self.render_fps}")
+        unc = next((o for o in self.outputs if o.name == "uncertainty"), None)
+        if unc is not None and unc.shape != ():
+            raise BundleError(f"{where}: the 'uncertainty' output must be one number per env (shape []), got {list(unc.shape)}")
+        d = self.env_defaults
+        if (d.uncertainty_penalty or d.uncertainty_limit is not None) and unc is None:
+            raise BundleError(f"{where}: env_defaults use an uncertainty, but the step graph declares no "
+                              "'uncertainty' output")
+        if d.uncertainty_penalty < 0 or not np.isfinite(d.uncertainty_penalty):
+            raise BundleError(f"{where}: env_defaults.uncertainty_penalty must be a finite number >= 0")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise BundleError(f"{where}: max_episode_steps must be positive or null, got {self.max_episode_steps}")
 
 
 # the order keys are written in: what a reader looks for first, the hashes last
 _JSON_ORDER = ("format_version", "id", "family", "description", "source", "observation_space", "action_space",
-               "obs_modes", "state", "noise", "latent_dim", "frame_shape", "context_length", "max_episode_steps",
-               "render_fps", "keymap", "action_meanings", "model", "summary", "metrics", "license", "graphs",
-               "contexts", "files", "preview")
+               "obs_modes", "state", "noise", "outputs", "latent_dim", "frame_shape", "context_length",
+               "max_episode_steps", "render_fps", "env_defaults", "keymap", "action_meanings", "model", "summary",
+               "metrics", "license", "graphs", "contexts", "files", "preview")
 assert set(_JSON_ORDER) == {f.name for f in dataclasses.fields(Manifest)}, "a Manifest field is missing from _JSON_ORDER"
 
 
@@ -309,7 +360,8 @@ def io_names(m: Manifest | Signature, graph: str) -> tuple[list[str], list[str]]
     model being exported) alone.
 
         reset   (context_obs, context_actions, <reset noise>...) -> (<state>..., obs[, latent])
-        step    (<state>..., action, <step noise>...)            -> (next_<state>..., obs, reward, terminated[, latent])
+        step    (<state>..., action, <step noise>...)            -> (next_<state>..., obs, reward, terminated[, latent],
+                                                                     <outputs>...)
         render  (<state>...)                                     -> (frame,)
         policy  (obs,)                                           -> (action,)
 
@@ -321,7 +373,8 @@ def io_names(m: Manifest | Signature, graph: str) -> tuple[list[str], list[str]]
     if graph == "reset":
         return ["context_obs", "context_actions", *noise], [*st, "obs", *latent]
     if graph == "step":
-        return [*st, "action", *noise], [*(f"next_{s}" for s in st), "obs", "reward", "terminated", *latent]
+        extra = [o.name for o in sig.outputs]
+        return [*st, "action", *noise], [*(f"next_{s}" for s in st), "obs", "reward", "terminated", *latent, *extra]
     if graph == "render":
         return st, ["frame"]
     if graph == "policy":

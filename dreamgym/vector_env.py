@@ -79,6 +79,29 @@ def draw_noise(rng: np.random.Generator, dist: str, out: np.ndarray, scale: floa
     return out
 
 
+def _uncertainty_options(b: Bundle, penalty, limit) -> tuple[float, float | None]:
+    """(λ, τ) from the caller's arguments, "bundle" taking the manifest's defaults; checked."""
+    d = b.manifest.env_defaults
+    penalty = d.uncertainty_penalty if isinstance(penalty, str) and penalty == "bundle" else penalty
+    limit = d.uncertainty_limit if isinstance(limit, str) and limit == "bundle" else limit
+    try:
+        penalty = float(penalty)
+        limit = None if limit is None else float(limit)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"uncertainty_penalty must be a number >= 0 or 'bundle' and uncertainty_limit a number, "
+                         f"None or 'bundle'; got {penalty!r} and {limit!r}") from e
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {penalty}")
+    if limit is not None and np.isnan(limit):
+        raise ValueError("uncertainty_limit must be a number or None, got NaN")
+    has = any(o.name == "uncertainty" for o in b.manifest.outputs)
+    if (penalty or limit is not None) and not has:
+        raise ValueError(f"{b.id} gives no uncertainty (its step graph declares no 'uncertainty' output), so "
+                         "uncertainty_penalty and uncertainty_limit cannot be used with it; leave them at their "
+                         "defaults")
+    return penalty, limit
+
+
 class DreamVectorEnv(VectorEnv):
     """A batch of dreams of one bundle, stepped together.
 
@@ -99,6 +122,11 @@ class DreamVectorEnv(VectorEnv):
             its mean (Gaussian latents) or mode (categorical, Gumbel-max) -- a deterministic dream.
         engine_options: advanced, for benchmarks: keyword arguments of ``dreamgym.engine.Engine``
             (``shards``, ``tile_rows``) that override the schedule it picks. Results are identical.
+        uncertainty_penalty: λ, for bundles whose step graph gives an ``uncertainty``: the reward becomes
+            the model's reward minus λ·uncertainty (the MOPO idea). ``"bundle"`` (the default) takes the
+            bundle's own default from its manifest (``env_defaults``); 0 gives the model's reward.
+        uncertainty_limit: τ: an episode is truncated when the uncertainty exceeds τ (the MOReL idea);
+            None never truncates for it; ``"bundle"`` (the default) takes the bundle's default.
 
     Action Space:
         The bundle's action space, batched. Continuous actions outside the bounds are **clipped** to
@@ -111,7 +139,11 @@ class DreamVectorEnv(VectorEnv):
 
     Rewards / Episode End:
         The reward and the termination come from the model's heads; truncation after
-        `max_episode_steps` steps.
+        `max_episode_steps` steps, and when the uncertainty exceeds ``uncertainty_limit``.
+
+    Info:
+        Every optional per-step output the bundle declares, under its name (one value per env); with an
+        uncertainty penalty, ``info["model_reward"]`` is the reward before it.
 
     Reset:
         ``reset(seed=...)`` draws real context windows from the bundle's bank with the env's
@@ -131,6 +163,8 @@ class DreamVectorEnv(VectorEnv):
         threads: int | None = None,
         noise_scale: float = 1.0,
         engine_options: dict | None = None,
+        uncertainty_penalty: float | str = "bundle",
+        uncertainty_limit: float | str | None = "bundle",
     ):
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         b = self.bundle
@@ -151,6 +185,8 @@ class DreamVectorEnv(VectorEnv):
         }
         self.noise_scale = float(noise_scale)
         self.max_episode_steps = b.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
+        self.uncertainty_penalty, self.uncertainty_limit = _uncertainty_options(b, uncertainty_penalty,
+                                                                                uncertainty_limit)
 
         self.engine = Engine(b, self.num_envs, device=device, threads=threads, **(engine_options or {}))
         self.device = self.engine.device
@@ -179,6 +215,8 @@ class DreamVectorEnv(VectorEnv):
         # a step graph that clips its action input to the action space (the manifest says so) gets the
         # actions as they are; otherwise they are clipped here
         self._graph_clips = self._is_box and b.manifest.graphs["step"].clips_action
+        self._extra = [o.name for o in b.manifest.outputs]  # optional per-step outputs, given in info
+        self._uncertain = "uncertainty" in self._extra
         self._step_noise = []  # (noise spec, the bound input buffer, its work buffer)
         for nz in b.noise_for("step"):
             buf = self.engine.inputs[nz.name]
@@ -264,13 +302,16 @@ class DreamVectorEnv(VectorEnv):
             truncated &= ~terminated
         else:
             truncated = np.zeros(self.num_envs, bool)
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = self._extra_info(out, reward, terminated, truncated) if self._extra else {}
 
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             if self._any_needs_reset:  # these envs finished last step: this step is their reset
                 rows = np.flatnonzero(self._needs_reset)
                 self._reset_rows(rows)
                 reward[rows], terminated[rows], truncated[rows] = 0.0, False, False
+                for k in list(info):  # no step happened in these rows: Gymnasium's info mask says so
+                    if k.startswith("_"):
+                        info[k][rows] = False
             np.logical_or(terminated, truncated, out=self._needs_reset)
             self._any_needs_reset = bool(self._needs_reset.any())
             return self._observe_fresh(), reward, terminated, truncated, info
@@ -299,10 +340,35 @@ class DreamVectorEnv(VectorEnv):
         self._steps[0] = steps
         terminated = out["terminated"].item()
         truncated = bool(self.max_episode_steps) and steps >= self.max_episode_steps and not terminated
+        reward, info = out["reward"].item(), {}
+        if self._extra:
+            info = {k: out[k].item() if out[k].ndim == 1 else out[k][0].copy() for k in self._extra}
+            if self._uncertain:
+                u = info["uncertainty"]
+                info["model_reward"] = reward
+                reward -= self.uncertainty_penalty * u
+                if self.uncertainty_limit is not None and u > self.uncertainty_limit and not terminated:
+                    truncated = True
         if terminated or truncated:
             self._needs_reset[0] = self._any_needs_reset = True
         obs = self._obs[0] if self.obs_mode == "state" else self._observe_fresh()[0]
-        return obs, out["reward"].item(), terminated, truncated, {}
+        return obs, reward, terminated, truncated, info
+
+    def _extra_info(self, out: dict, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> dict:
+        """info of the bundle's optional outputs (Gymnasium's vector form: values and a mask per key); the
+        uncertainty options act on `reward` and `truncated` in place."""
+        n = self.num_envs
+        info: dict[str, Any] = {}
+        for k in self._extra:
+            info[k], info[f"_{k}"] = out[k].copy(), np.ones(n, bool)
+        if self._uncertain:
+            u = info["uncertainty"]
+            info["model_reward"], info["_model_reward"] = reward.copy(), np.ones(n, bool)
+            if self.uncertainty_penalty:
+                reward -= self.uncertainty_penalty * u
+            if self.uncertainty_limit is not None:
+                truncated |= (u > self.uncertainty_limit) & ~terminated
+        return info
 
     def _advance(self, actions) -> dict[str, np.ndarray]:
         """Check and write the actions, draw the step's noise, run the step; the engine's outputs."""
