@@ -90,6 +90,10 @@ class RecordArgs:
     """pixels per frame pixel"""
     compare: bool = False
     """real | dream | error from the same real start under the same actions (needs the real env)"""
+    uncertainty_penalty: str = "bundle"
+    """λ for bundles that give an uncertainty: reward minus λ·uncertainty ('bundle': its default; 0: raw)"""
+    uncertainty_limit: str = "bundle"
+    """τ for bundles that give an uncertainty: truncate above it ('bundle': its default; 'none': never)"""
 
 
 @dataclass(frozen=True)
@@ -209,9 +213,12 @@ def cmd_rollout(args: RolloutArgs) -> int:
 
 def cmd_record(args: RecordArgs) -> int:
     from .record import record
+    from .vector_env import uncertainty_option
 
+    options = {"uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
+               "uncertainty_limit": uncertainty_option(args.uncertainty_limit)}
     path = record(args.id, args.output, steps=args.steps, num_envs=args.num_envs, policy=args.policy, seed=args.seed,
-                  fps=args.fps, scale=args.scale, compare=args.compare)
+                  fps=args.fps, scale=args.scale, compare=args.compare, env_options=options)
     print(f"wrote {path}")
     return 0
 

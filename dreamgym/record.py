@@ -82,8 +82,9 @@ def _overlay(frame: np.ndarray, t: int, r: float, scale: int, label: str | None 
 
 def record(id_or_path, out: str | Path, steps: int = 200, num_envs: int = 4, policy: str = "random",
            seed: int = 0, fps: int | None = None, scale: int = 2, compare: bool = False,
-           progress: bool = True) -> Path:
-    """Write a video of imagined rollouts; returns its path. See `dreamgym record --help`."""
+           progress: bool = True, env_options: dict | None = None) -> Path:
+    """Write a video of imagined rollouts; returns its path. See `dreamgym record --help`. `env_options`:
+    more keyword arguments of the dream env (e.g. `uncertainty_penalty`)."""
     out = Path(out)
     if out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"output {str(out)!r} must end in .mp4 or .gif")
@@ -94,7 +95,8 @@ def record(id_or_path, out: str | Path, steps: int = 200, num_envs: int = 4, pol
     b = Bundle.load(resolve(id_or_path))
     rng = np.random.default_rng(seed)
     act = make_policy(policy, b, rng)
-    env = DreamVectorEnv(b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP)
+    env = DreamVectorEnv(b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP,
+                         **(env_options or {}))
     fps = fps or b.render_fps
     bar = Progress(steps, f"record {b.id}", progress)
     with VideoWriter(out, fps) as w:

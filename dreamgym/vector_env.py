@@ -79,6 +79,17 @@ def draw_noise(rng: np.random.Generator, dist: str, out: np.ndarray, scale: floa
     return out
 
 
+def uncertainty_option(text: str) -> float | str | None:
+    """A command line's uncertainty option: "bundle" (the bundle's default), "none" (never), or a number."""
+    t = str(text).strip().lower()
+    if t in ("bundle", "none"):
+        return None if t == "none" else "bundle"
+    try:
+        return float(t)
+    except ValueError:
+        raise ValueError(f"an uncertainty option must be a number, 'bundle' or 'none', got {text!r}") from None
+
+
 def _uncertainty_options(b: Bundle, penalty, limit) -> tuple[float, float | None]:
     """(λ, τ) from the caller's arguments, "bundle" taking the manifest's defaults; checked."""
     d = b.manifest.env_defaults

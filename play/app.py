@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode
 
 from dreamgym.bundle import Bundle
 from dreamgym.source import SourceEnv, open_source_env
-from dreamgym.vector_env import DreamVectorEnv
+from dreamgym.vector_env import DreamVectorEnv, uncertainty_option
 from dreamgym.video import VideoWriter, tile
 
 from .keys import CONTROL_KEYS, KeyMap
@@ -50,11 +50,13 @@ class PlayApp:
 
     def __init__(self, bundle: str | Path, scale: int | None = None, fps: int | None = None, seed: int = 0,
                  keymap_file: str | None = None, multiverse: int = 4, history_seconds: float = 30.0,
-                 record_dir: str | Path = ".", device: str = "auto"):
+                 record_dir: str | Path = ".", device: str = "auto", env_options: dict | None = None):
         require_pygame()
         self.bundle = Bundle.load(bundle)
         b = self.bundle
-        self.env = DreamVectorEnv(b, 1, render_mode="rgb_array", autoreset_mode=AutoresetMode.DISABLED, device=device)
+        self.env_options = dict(env_options or {})  # more keyword arguments of the dreams (uncertainty options)
+        self.env = DreamVectorEnv(b, 1, render_mode="rgb_array", autoreset_mode=AutoresetMode.DISABLED, device=device,
+                                  **self.env_options)
         self.fps = int(fps or b.render_fps)
         H, W, _ = b.frame_shape
         self.scale = int(scale or max(1, 512 // max(H, W)))
@@ -116,7 +118,7 @@ class PlayApp:
                                      options={"context": ctx} if ctx else None)
         self._reset_once = True
         self.keys.reset()
-        self.t, self.ret, self.reward = 0, 0.0, 0.0
+        self.t, self.ret, self.reward, self.extra = 0, 0.0, 0.0, {}
         self.real_ret = 0.0
         self.action = self._person_action(set())
         self.history.clear()
@@ -140,7 +142,8 @@ class PlayApp:
         k = self.n_multiverse - 1
         if self.multiverse is None:
             self.multiverse = DreamVectorEnv(self.bundle, k, render_mode="rgb_array",
-                                             autoreset_mode=AutoresetMode.DISABLED, device=self.env.device)
+                                             autoreset_mode=AutoresetMode.DISABLED, device=self.env.device,
+                                             **self.env_options)
             self.multiverse.reset(seed=self.seed + 1)
         st = self.env.engine.get_state()
         self.multiverse.engine.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
@@ -182,8 +185,10 @@ class PlayApp:
             self.action = self._person_action(self.held)
         self.history.append(self.snapshot())
         a = np.asarray(self.action)[None]
-        self.obs, r, term, trunc, _ = self.env.step(a)
+        self.obs, r, term, trunc, info = self.env.step(a)
         self.reward = float(r[0])
+        # a bundle's optional per-step outputs (an uncertainty, say), shown in the HUD
+        self.extra = {k: float(v[0]) for k, v in info.items() if not k.startswith("_") and np.ndim(v) == 1}
         self.ret += self.reward
         self.t += 1
         if self.multiverse is not None:
@@ -323,6 +328,10 @@ class PlayApp:
                              WARN if self.paused else FG)]:
             self._text(text, x, y, color)
             y += 20
+        for k, v in self.extra.items():
+            limit = self.env.uncertainty_limit if k == "uncertainty" else None
+            self._text(f"{k.replace('_', ' ')} {v:.3f}", x, y, WARN if (limit is not None and v > limit) else DIM)
+            y += 20
         if self.real is not None:
             self._text(f"real return {self.real_ret:+.2f}", x, y, DIM)
             y += 20
@@ -447,6 +456,10 @@ class PlayArgs:
     """where onnxruntime runs (auto: CUDA when onnxruntime offers it)"""
     benchmark: Annotated[int, tyro.conf.arg(metavar="N")] = 0
     """run N frames as fast as possible with scripted keys and print fps=<frames/s> last"""
+    uncertainty_penalty: str = "bundle"
+    """λ for bundles that give an uncertainty: reward minus λ·uncertainty ('bundle': its default; 0: raw)"""
+    uncertainty_limit: str = "bundle"
+    """τ for bundles that give an uncertainty: truncate above it ('bundle': its default; 'none': never)"""
 
 
 def cli(argv: list[str]) -> int:
@@ -461,7 +474,9 @@ def main(args: PlayArgs) -> int:
 
     path = Path(args.bundle) if args.bundle else resolve(args.id)
     app = PlayApp(path, scale=args.scale, fps=args.fps, seed=args.seed, keymap_file=args.keys,
-                  multiverse=args.multiverse, record_dir=args.record_dir, device=getattr(args, "device", "auto"))
+                  multiverse=args.multiverse, record_dir=args.record_dir, device=getattr(args, "device", "auto"),
+                  env_options={"uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
+                               "uncertainty_limit": uncertainty_option(args.uncertainty_limit)})
     if args.benchmark:
         fps = app.run(max_frames=args.benchmark, benchmark=True, script=scripted_keys(app.keys))
         print(f"fps={fps:.1f}")

@@ -122,3 +122,20 @@ def test_options_need_an_uncertainty(default_bundle):
 def test_bad_option_values(uncertain, penalty, limit):
     with pytest.raises(ValueError, match="uncertainty"):
         dreamgym.make_vec(uncertain, num_envs=2, uncertainty_penalty=penalty, uncertainty_limit=limit)
+
+
+def test_record_and_play_take_the_options(tmp_path, uncertain):
+    pytest.importorskip("imageio")
+    from dreamgym.record import record
+
+    out = record(uncertain, tmp_path / "u.gif", steps=4, num_envs=2, scale=1, progress=False,
+                 env_options={"uncertainty_penalty": 1.0, "uncertainty_limit": None})
+    assert out.stat().st_size > 0
+    pytest.importorskip("pygame")
+    from dreamgym.play.app import PlayApp
+
+    app = PlayApp(uncertain, env_options={"uncertainty_penalty": 0.5, "uncertainty_limit": 10.0})
+    app.reset()
+    app.advance()
+    assert app.env.uncertainty_penalty == 0.5 and "uncertainty" in app.extra and "model_reward" in app.extra
+    app.frame()  # the HUD draws the uncertainty
