@@ -1,8 +1,11 @@
 """Fidelity of a dream against its real environment, measured through the runtime (onnxruntime).
 
-    python -m dreamgym.export.evaluate Dream-HalfCheetah-v0 [--episodes DIR] [--write]
+    dreamgym evaluate Dream-HalfCheetah-v0 [--episodes DIR] [--write]   # or python -m dreamgym.export.evaluate
 
-Protocol: on held-out real episodes, observe C real steps, then imagine under the recorded actions.
+Each family names its evaluator (`families.Family.evaluator`): `VectorEvaluator` for vector dreams,
+`TokenEvaluator` for token dreams over pixels (frame PSNR, token accuracy, points scored).
+
+Vector protocol: on held-out real episodes, observe C real steps, then imagine under the recorded actions.
 Reported per horizon h (1, 10, 50, 100): the standardised RMSE of the observation (per-dimension
 standard deviation of the held-out data) next to a copy-last-observation baseline; the reward's RMSE
 and correlation over the first 50 imagined steps; frame PSNR against the real MuJoCo render of the
@@ -15,7 +18,6 @@ With --write, the numbers go into the manifest's `metrics`, a plot `fidelity.png
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
@@ -58,8 +58,8 @@ class WorldModel(Protocol):
 class Evaluator(Protocol):
     """How a family's dreams are measured against reality, and how the measurement reads in a model card."""
 
-    def heldout(self, manifest: Manifest, episodes: int, seed: int, out: Path, max_steps: int) -> None:
-        """Collect `episodes` fresh held-out episodes of the bundle's source env into `out`."""
+    def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int) -> None:
+        """Collect `episodes` fresh held-out episodes of a `dreamgym.Bundle`'s source env into `out`."""
 
     def load(self, folder: str | Path) -> list[dict]:
         """Held-out episodes from a folder, aligned as the runtime's contexts (`prev_act[t]` before `obs[t]`)."""
@@ -108,7 +108,6 @@ class FamilyInfo:
     card_text: Mapping[str, str]
     spaces_fn: Callable[[Any], tuple[Any, Any]]
     example_batch_fn: Callable[[Any, int, np.random.Generator], tuple]
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self, config):
         return self.model(config)
