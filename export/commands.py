@@ -41,9 +41,9 @@ def train(argv: list[str]) -> int:
 
 @dataclass(frozen=True)
 class EvaluateArgs:
-    bundle: Annotated[str, tyro.conf.Positional]
+    bundle: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="ID")]
     """a registered id or a bundle folder"""
-    episodes: str | None = None
+    episodes: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
     """folder of held-out episode_*.npz (default: collect fresh ones)"""
     count: int = 6
     """fresh held-out episodes to collect when --episodes is not given"""

@@ -129,6 +129,10 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     for _ in range(4):
         obs, r, term, trunc, _ = venv.step(np.array([0, 2, 3]))
     assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8 and set(np.unique(r)) <= {-1.0, 0.0, 1.0}
+    # `dreamgym evaluate` on a token dream: fresh ALE Pong episodes, the token evaluator
+    from dreamgym.export.commands import evaluate
+
+    assert evaluate([str(out), "--count", "1", "--max-steps", "150"]) == 0
     # a second build resumes from the run folder: nothing is trained again
     again = build(dataclasses.replace(recipe, out=str(tmp_path / "bundle2")), progress=False, log=lambda *a: None)
     assert again["timings"]["world model"] == res["timings"]["world model"]

@@ -164,6 +164,10 @@ def test_tiny_recipe_end_to_end(tmp_path):
     for _ in range(3):
         obs, r, term, trunc, _ = env.step(env.action_space.sample())
     assert np.isfinite(obs).all() and np.isfinite(r).all()
+    # `dreamgym evaluate` on a vector dream: fresh MuJoCo episodes, the vector evaluator
+    from dreamgym.export.commands import evaluate
+
+    assert evaluate([str(out), "--count", "1", "--max-steps", "150"]) == 0
     # resume: a second build skips every finished stage
     res2 = recipe.build(tiny, progress=False)
     assert res2["recipe"]["stages"]["train"] == res["recipe"]["stages"]["train"]
