@@ -1,0 +1,35 @@
+"""The registry and the Family records; the model card, generated per family, for every shipped bundle."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from dreamgym.export.families import FAMILIES, family_of, get_family  # noqa: E402
+from dreamgym.manifest import Manifest  # noqa: E402
+
+ASSETS = sorted(p for p in (Path(__file__).parents[2] / "assets").iterdir() if (p / "dreamgym.json").exists())
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_has_its_record(name):
+    fam = get_family(name)
+    assert fam.name == name and fam.model.family == name and family_of(fam.config()) is fam
+    assert set(fam.card_text) == {"action", "obs", "reward", "reset", "term"}
+    for method in ("heldout", "load", "evaluate", "card_fidelity", "card_parity"):
+        assert callable(getattr(fam.evaluator, method))
+
+
+def test_unknown_family_is_named():
+    with pytest.raises(KeyError, match="known"):
+        get_family("nope")
+
+
+@pytest.mark.parametrize("bundle", ASSETS, ids=[p.name for p in ASSETS])
+def test_model_card_of_every_shipped_bundle_regenerates_unchanged(bundle):
+    """The card's family-specific text and fidelity section come from the family; the shipped cards are what
+    the generator writes for them."""
+    from dreamgym.export.card import model_card
+
+    assert model_card(Manifest.read(bundle / "dreamgym.json")) == (bundle / "README.md").read_text()
