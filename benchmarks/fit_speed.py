@@ -64,8 +64,6 @@ def _pong_episodes(n: int, T: int, rng) -> list[dict]:
 
 
 def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
-    import torch
-
     rng = np.random.default_rng(0)
     out = Path(tempfile.mkdtemp(prefix=f"fit-speed-{phase}-{impl}-"))
     if impl == "old":

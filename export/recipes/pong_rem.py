@@ -194,7 +194,10 @@ def train_world(model: REM, train: TokenSequences, held: TokenSequences, r: Reci
               params=[p for p in model.parameters() if id(p) not in tok_ids],
               heldout=lambda: model.loss(*args(held.sample(4 * r.world.batch)))[1],
               meta={"config": dataclasses.asdict(model.cfg)}, progress=progress)
-    return {"updates": res["step"], "wall_s": res["wall_s"], "last_eval": res["last_eval"]}
+    last = res["last_eval"]
+    if not last and (out / "world_log.jsonl").exists():  # a run trained before `fit` logged here
+        last = json.loads((out / "world_log.jsonl").read_text().splitlines()[-1])
+    return {"updates": res["step"], "wall_s": res["wall_s"], "last_eval": last}
 
 
 KEYMAP = {"discrete": {"default": 0, "bindings": [
