@@ -32,8 +32,9 @@ def _old_package(root: Path):
     import dreamgym.export.sources as sources
 
     sys.modules.setdefault("dreamgym.real", sources)  # the old collectors' import of what moved to sources.py
-    spec = importlib.util.spec_from_file_location("oldexport", root / "export" / "__init__.py",
-                                                  submodule_search_locations=[str(root / "export")])
+    spec = importlib.util.spec_from_file_location(
+        "oldexport", root / "export" / "__init__.py", submodule_search_locations=[str(root / "export")]
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules["oldexport"] = mod
     spec.loader.exec_module(mod)
@@ -43,10 +44,15 @@ def _old_package(root: Path):
 def _vector_episodes(n: int, T: int, rng) -> list[dict]:
     eps = []
     for _ in range(n):
-        eps.append({"obs": rng.standard_normal((T + 1, 17)).astype(np.float32),
-                    "prev_act": rng.uniform(-1, 1, (T + 1, 6)).astype(np.float32),
-                    "reward": rng.standard_normal(T + 1).astype(np.float32),
-                    "cont": np.ones(T + 1, np.float32), "mask": np.r_[0.0, np.ones(T)].astype(np.float32)})
+        eps.append(
+            {
+                "obs": rng.standard_normal((T + 1, 17)).astype(np.float32),
+                "prev_act": rng.uniform(-1, 1, (T + 1, 6)).astype(np.float32),
+                "reward": rng.standard_normal(T + 1).astype(np.float32),
+                "cont": np.ones(T + 1, np.float32),
+                "mask": np.r_[0.0, np.ones(T)].astype(np.float32),
+            }
+        )
     return eps
 
 
@@ -56,10 +62,15 @@ def _pong_episodes(n: int, T: int, rng) -> list[dict]:
         frames = np.full((T + 1, 64, 64, 3), 90, np.uint8)
         ys = rng.integers(0, 60, T + 1)
         for t, y in enumerate(ys):  # a moving bright block: foreground for the weighted loss
-            frames[t, y:y + 4, 30:34] = 236
-        eps.append({"obs": frames, "actions": rng.integers(6, size=T).astype(np.int64),
-                    "rewards": rng.choice([-1.0, 0.0, 1.0], size=T, p=[0.02, 0.96, 0.02]).astype(np.float32),
-                    "terminations": np.zeros(T, bool)})
+            frames[t, y : y + 4, 30:34] = 236
+        eps.append(
+            {
+                "obs": frames,
+                "actions": rng.integers(6, size=T).astype(np.int64),
+                "rewards": rng.choice([-1.0, 0.0, 1.0], size=T, p=[0.02, 0.96, 0.02]).astype(np.float32),
+                "terminations": np.zeros(T, bool),
+            }
+        )
     return eps
 
 
@@ -80,8 +91,9 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
             cfg_cls = mod.RSSMConfig if phase == "rssm" else mod.TSSMConfig
             model = (mod.RSSM if phase == "rssm" else mod.TSSM)(cfg_cls(**r.model.__dict__))
             train = importlib.import_module("oldexport.train")
-            tc = train.TrainConfig(steps=steps, frame_steps=0, batch=r.world.batch, seq_len=r.seq_len,
-                                   eval_every=10**9, ckpt_every=10**9)
+            tc = train.TrainConfig(
+                steps=steps, frame_steps=0, batch=r.world.batch, seq_len=r.seq_len, eval_every=10**9, ckpt_every=10**9
+            )
             t0 = time.perf_counter()
             train.train(model, eps, eps[:2], tc, out, progress=False)
         else:  # the recipe's own training function, through fit
@@ -92,8 +104,9 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
             from dreamgym.export.recipes.halfcheetah_rssm import train
 
             model = family_of(r.model).build(r.model)
-            r = dataclasses.replace(r, run=str(out), world=dataclasses.replace(r.world, steps=steps, eval_every=10**9,
-                                                                                 ckpt_every=10**9))
+            r = dataclasses.replace(
+                r, run=str(out), world=dataclasses.replace(r.world, steps=steps, eval_every=10**9, ckpt_every=10**9)
+            )
             t0 = time.perf_counter()
             train(model, eps, eps[:2], r, Stages(out, log=lambda *a: None), progress=False)
     else:
@@ -108,14 +121,22 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
             if phase == "tokenizer":
                 cfg = pong.TokenizerTrainConfig(steps=steps)
                 t0 = time.perf_counter()
-                pong.train_tokenizer(model.tokenizer, frames, frames[::50], cfg, out, progress=False, log=lambda *a: None)
+                pong.train_tokenizer(
+                    model.tokenizer, frames, frames[::50], cfg, out, progress=False, log=lambda *a: None
+                )
             else:
                 tok = [rng.integers(512, size=(len(e["obs"]), 64)).astype(np.int16) for e in eps]
                 cfg = pong.WorldTrainConfig(steps=steps, eval_every=10**9, ckpt_every=10**9)
                 t0 = time.perf_counter()
-                pong.train_world(model, pong.TokenSequences(tok, eps, cfg.seq_len, 0),
-                                 pong.TokenSequences(tok, eps, cfg.seq_len, 1), cfg, out, progress=False,
-                                 log=lambda *a: None)
+                pong.train_world(
+                    model,
+                    pong.TokenSequences(tok, eps, cfg.seq_len, 0),
+                    pong.TokenSequences(tok, eps, cfg.seq_len, 1),
+                    cfg,
+                    out,
+                    progress=False,
+                    log=lambda *a: None,
+                )
         else:
             import dataclasses
 
@@ -129,14 +150,26 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
                 pong.train_tokenizer(model.tokenizer, frames, frames[::50], r, out, progress=False)
             else:
                 tok = [rng.integers(512, size=(len(e["obs"]), 64)).astype(np.int16) for e in eps]
-                r = dataclasses.replace(FULL, world=dataclasses.replace(FULL.world, steps=steps, eval_every=10**9,
-                                                                         ckpt_every=10**9))
+                r = dataclasses.replace(
+                    FULL, world=dataclasses.replace(FULL.world, steps=steps, eval_every=10**9, ckpt_every=10**9)
+                )
                 t0 = time.perf_counter()
-                pong.train_world(model, pong.TokenSequences(tok, eps, r.seq_len, 0),
-                                 pong.TokenSequences(tok, eps, r.seq_len, 1), r, out, progress=False)
+                pong.train_world(
+                    model,
+                    pong.TokenSequences(tok, eps, r.seq_len, 0),
+                    pong.TokenSequences(tok, eps, r.seq_len, 1),
+                    r,
+                    out,
+                    progress=False,
+                )
     wall = time.perf_counter() - t0
-    return {"phase": phase, "impl": impl, "updates": steps, "wall_s": round(wall, 2),
-            "updates_per_s": round(steps / wall, 3)}
+    return {
+        "phase": phase,
+        "impl": impl,
+        "updates": steps,
+        "wall_s": round(wall, 2),
+        "updates_per_s": round(steps / wall, 3),
+    }
 
 
 def main() -> None:
@@ -151,16 +184,20 @@ def main() -> None:
         print(json.dumps(measure(a.phase, a.impl, Path(a.old), a.steps or STEPS[a.phase])))
         return
     rows = []
-    for phase in ([a.phase] if a.phase else STEPS):
+    for phase in [a.phase] if a.phase else STEPS:
         res = {}
-        for impl in (("new", "old") if a.new_first else ("old", "new")):  # one process each, one after another
+        for impl in ("new", "old") if a.new_first else ("old", "new"):  # one process each, one after another
             cmd = [sys.executable, __file__, "--phase", phase, "--impl", impl, "--old", a.old]
             if a.steps:
                 cmd += ["--steps", str(a.steps)]
-            res[impl] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            res[impl] = json.loads(
+                subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+            )
             print(json.dumps(res[impl]), flush=True)
-        rows.append(f"| {phase} | {res['old']['updates']} | {res['old']['updates_per_s']:.2f} | "
-                    f"{res['new']['updates_per_s']:.2f} | {res['new']['updates_per_s'] / res['old']['updates_per_s']:.2f} |")
+        rows.append(
+            f"| {phase} | {res['old']['updates']} | {res['old']['updates_per_s']:.2f} | "
+            f"{res['new']['updates_per_s']:.2f} | {res['new']['updates_per_s'] / res['old']['updates_per_s']:.2f} |"
+        )
     print("| phase | updates | old updates/s | fit updates/s | new / old |\n|---|---:|---:|---:|---:|")
     print("\n".join(rows))
 

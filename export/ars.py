@@ -65,7 +65,7 @@ class LinearPolicy:
         return {"M": self.M.tolist(), "mean": self.mean.tolist(), "var": self.var.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LinearPolicy":
+    def from_dict(cls, d: dict) -> LinearPolicy:
         M = np.asarray(d["M"])
         p = cls(M.shape[1], M.shape[0])
         p.M, p.mean, p.var = M, np.asarray(d["mean"]), np.asarray(d["var"])
@@ -92,7 +92,7 @@ def train_ars(cfg: ARSConfig, log=print) -> LinearPolicy:
     for it in range(cfg.iterations):
         deltas = rng.standard_normal((cfg.directions, *pol.M.shape))
         plus, minus, obs_seen = [], [], []
-        for k, d in enumerate(deltas):
+        for _k, d in enumerate(deltas):
             s = int(rng.integers(1 << 30))
             rp, op = rollout(env, pol, pol.M + cfg.noise * d, cfg.horizon, s)
             rm, om = rollout(env, pol, pol.M - cfg.noise * d, cfg.horizon, s)
@@ -106,8 +106,10 @@ def train_ars(cfg: ARSConfig, log=print) -> LinearPolicy:
         pol.M += cfg.step_size / (cfg.top * sigma) * step
         pol.update_stats(np.concatenate(obs_seen))
         if it % 10 == 0 or it == cfg.iterations - 1:
-            log(f"ars iter {it:4d}  mean return {np.mean(np.r_[plus, minus]):9.1f}  "
-                f"best {max(plus.max(), minus.max()):9.1f}  {time.time() - t0:6.0f}s")
+            log(
+                f"ars iter {it:4d}  mean return {np.mean(np.r_[plus, minus]):9.1f}  "
+                f"best {max(plus.max(), minus.max()):9.1f}  {time.time() - t0:6.0f}s"
+            )
     return pol
 
 

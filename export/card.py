@@ -16,29 +16,43 @@ def _fmt(x, nd=3):
 
 
 def fidelity_table(f: dict) -> str:
-    rows = ["| horizon h | std. RMSE (dream) | std. RMSE (copy last) | ratio | frame PSNR (dB) |",
-            "|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| horizon h | std. RMSE (dream) | std. RMSE (copy last) | ratio | frame PSNR (dB) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for h, r in f.get("horizons", {}).items():
-        rows.append(f"| {h} | {_fmt(r['std_rmse'])} | {_fmt(r['copy_last_std_rmse'])} | {_fmt(r['ratio'], 2)}× | "
-                    f"{_fmt(r.get('frame_psnr_db'), 1)} |")
+        rows.append(
+            f"| {h} | {_fmt(r['std_rmse'])} | {_fmt(r['copy_last_std_rmse'])} | {_fmt(r['ratio'], 2)}× | "
+            f"{_fmt(r.get('frame_psnr_db'), 1)} |"
+        )
     return "\n".join(rows)
 
 
 def token_fidelity_table(f: dict) -> str:
-    rows = ["| horizon h | frame PSNR (dB) | copy last (dB) | tokenizer ceiling (dB) | token accuracy | "
-            "moving-token accuracy | copy last token accuracy |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| horizon h | frame PSNR (dB) | copy last (dB) | tokenizer ceiling (dB) | token accuracy | "
+        "moving-token accuracy | copy last token accuracy |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for h, r in f.get("horizons", {}).items():
-        rows.append(f"| {h} | {_fmt(r['frame_psnr_db'], 1)} | {_fmt(r['copy_last_psnr_db'], 1)} | "
-                    f"{_fmt(r['tokenizer_psnr_db'], 1)} | {_fmt(r['token_accuracy'])} | "
-                    f"{_fmt(r['moving_token_accuracy'])} | {_fmt(r['copy_last_token_accuracy'])} |")
+        rows.append(
+            f"| {h} | {_fmt(r['frame_psnr_db'], 1)} | {_fmt(r['copy_last_psnr_db'], 1)} | "
+            f"{_fmt(r['tokenizer_psnr_db'], 1)} | {_fmt(r['token_accuracy'])} | "
+            f"{_fmt(r['moving_token_accuracy'])} | {_fmt(r['copy_last_token_accuracy'])} |"
+        )
     return "\n".join(rows)
 
 
 def reward_events_table(f: dict) -> str:
-    rows = ["| matched within | precision | recall | points in the dream | points in reality |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| matched within | precision | recall | points in the dream | points in reality |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for k, r in f.get("rewards", {}).items():
-        rows.append(f"| {k.split('_')[1]} steps | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
-                    f"{r['dream_points']} | {r['real_points']} |")
+        rows.append(
+            f"| {k.split('_')[1]} steps | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
+            f"{r['dream_points']} | {r['real_points']} |"
+        )
     return "\n".join(rows)
 
 
@@ -68,7 +82,7 @@ def model_card(m: Manifest) -> str:
         "",
         "## Observation Space",
         "",
-        f"`obs_mode=\"state\"`: `{json.dumps(space_to_json(m.observation_space))}`, {txt['obs']}. `\"pixels\"`: uint8 frames {list(m.frame_shape)}. `\"latent\"`: the model's "
+        f'`obs_mode="state"`: `{json.dumps(space_to_json(m.observation_space))}`, {txt["obs"]}. `"pixels"`: uint8 frames {list(m.frame_shape)}. `"latent"`: the model\'s '
         f"{m.latent_dim} features.",
         "",
         "## Rewards",
@@ -89,8 +103,14 @@ def model_card(m: Manifest) -> str:
         "",
     ]
     if m.preview:
-        lines += ["## Preview", "", f"![imagined rollouts]({m.preview.file})", "",
-                  f"Made by `{m.preview.command}`: four dreams from real contexts, the bundled policy driving.", ""]
+        lines += [
+            "## Preview",
+            "",
+            f"![imagined rollouts]({m.preview.file})",
+            "",
+            f"Made by `{m.preview.command}`: four dreams from real contexts, the bundled policy driving.",
+            "",
+        ]
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]
@@ -103,8 +123,13 @@ def model_card(m: Manifest) -> str:
         lines += ["## Families compared", "", c["text"], "", c["table"], ""]
     if "recipe" in met:
         r = met["recipe"]
-        lines += ["## Rebuilding", "", f"`{r.get('command')}` — measured wall time on {r.get('machine')}: "
-                  f"{r.get('wall_time_text')} (each stage as measured; training summed over its resumes).", ""]
+        lines += [
+            "## Rebuilding",
+            "",
+            f"`{r.get('command')}` — measured wall time on {r.get('machine')}: "
+            f"{r.get('wall_time_text')} (each stage as measured; training summed over its resumes).",
+            "",
+        ]
         if r.get("stages"):
             lines += ["| stage | wall time (s) |", "|---|---:|"]
             lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
@@ -139,18 +164,25 @@ def token_fidelity_section(m: Manifest) -> list[str]:
     ]
     if "reward_head" in met:
         rh = met["reward_head"]
-        lines += [f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
-                  f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
-                  "table above is the dream's ball drifting from the real one.", ""]
+        lines += [
+            f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
+            f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
+            "table above is the dream's ball drifting from the real one.",
+            "",
+        ]
     if "fidelity_mode" in met:
         fm = met["fidelity_mode"]
         hs = fm["horizons"]
-        lines += ["With the most likely tokens instead (`noise_scale=0`): frame PSNR "
-                  + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs) + " dB, moving-token accuracy "
-                  + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
-                  + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
-                  f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
-                  "token is sure of it).", ""]
+        lines += [
+            "With the most likely tokens instead (`noise_scale=0`): frame PSNR "
+            + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs)
+            + " dB, moving-token accuracy "
+            + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
+            + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
+            f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
+            "token is sure of it).",
+            "",
+        ]
     lines += ["![fidelity over horizon](fidelity.png)", ""]
     return lines
 
@@ -193,17 +225,25 @@ def token_parity_section(par: dict) -> list[str]:
     frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
     tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
     worst = max(floats.items(), key=lambda kv: kv[1])
-    return ["## Export parity", "",
-            f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
-            f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
-            f"frames within {frames:.0f} grey level(s).", ""]
+    return [
+        "## Export parity",
+        "",
+        f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
+        f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
+        f"frames within {frames:.0f} grey level(s).",
+        "",
+    ]
 
 
 def vector_parity_section(par: dict) -> list[str]:
     worst = max(par.items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
-    return ["## Export parity", "",
-            f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
-            f"({worst[0]}); frames within {par.get('render.frame', 0):.0f} grey level(s).", ""]
+    return [
+        "## Export parity",
+        "",
+        f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
+        f"({worst[0]}); frames within {par.get('render.frame', 0):.0f} grey level(s).",
+        "",
+    ]
 
 
 def _family(name: str):

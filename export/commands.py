@@ -28,9 +28,11 @@ def train(argv: list[str]) -> int:
 
     argv = list(argv)
     if not argv or argv[0].startswith("-"):
-        print("usage: dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [--FIELD VALUE ...]\n\n"
-              "Rebuild a bundle from nothing: collect data, train, export, evaluate; every stage resumes from --run.\n"
-              "`dreamgym train RECIPE --help` lists every option of a recipe.\n\nrecipes:\n" + _recipe_list())
+        print(
+            "usage: dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [--FIELD VALUE ...]\n\n"
+            "Rebuild a bundle from nothing: collect data, train, export, evaluate; every stage resumes from --run.\n"
+            "`dreamgym train RECIPE --help` lists every option of a recipe.\n\nrecipes:\n" + _recipe_list()
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     name = argv[0].replace("-", "_")
     if name not in RECIPES:
@@ -64,7 +66,8 @@ def evaluate(argv: list[str]) -> int:
         "of held-out episodes, imagine under the recorded actions, compare. Vector dreams: standardised RMSE per "
         "horizon against copy-last, reward error, frame PSNR, the bundled policy's return in dream and reality. "
         "Token dreams (pixels): frame PSNR, token accuracy, points scored. Without --episodes, fresh held-out "
-        "episodes are collected from the bundle's source env (MuJoCo, or ALE Pong).")
+        "episodes are collected from the bundle's source env (MuJoCo, or ALE Pong)."
+    )
     a = tyro.cli(EvaluateArgs, args=list(argv), prog="dreamgym evaluate", description=doc)
     return run_evaluation(a)
 

@@ -22,8 +22,13 @@ def align(ep: dict) -> dict[str, np.ndarray]:
     term = np.concatenate([[False], np.asarray(ep["terminations"], bool)])
     mask = np.ones(T + 1, np.float32)
     mask[0] = 0.0
-    out = {"obs": np.asarray(ep["obs"], np.float32), "prev_act": prev, "reward": rew,
-           "cont": (~term).astype(np.float32), "mask": mask}
+    out = {
+        "obs": np.asarray(ep["obs"], np.float32),
+        "prev_act": prev,
+        "reward": rew,
+        "cont": (~term).astype(np.float32),
+        "mask": mask,
+    }
     if "frames" in ep:
         out["frames"] = ep["frames"]
     return out
@@ -48,8 +53,17 @@ def load_minari(dataset: str | Path) -> list[dict[str, np.ndarray]]:
     for e in ds.iterate_episodes():
         if isinstance(e.observations, dict):
             raise ValueError(f"{dataset}: dict observations are not supported by the vector RSSM; flatten them first")
-        eps.append(align({"obs": e.observations, "actions": e.actions, "rewards": e.rewards,
-                          "terminations": e.terminations, "truncations": e.truncations}))
+        eps.append(
+            align(
+                {
+                    "obs": e.observations,
+                    "actions": e.actions,
+                    "rewards": e.rewards,
+                    "terminations": e.terminations,
+                    "truncations": e.truncations,
+                }
+            )
+        )
     return eps
 
 
@@ -72,7 +86,7 @@ class SequenceSampler:
             e = self.eps[i]
             s = int(self.rng.integers(len(e["obs"]) - self.length + 1))
             for k in out:
-                out[k].append(e[k][s:s + self.length])
+                out[k].append(e[k][s : s + self.length])
         return {k: np.stack(v) for k, v in out.items()}
 
 

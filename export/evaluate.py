@@ -40,16 +40,25 @@ def _windows(bundle_path, episodes: list[dict], horizon: int, stride: int, noise
 
     C = dreamgym.Bundle.load(bundle_path).context_length
     starts = [(i, s) for i, e in enumerate(episodes) for s in range(0, len(e["obs"]) - C - horizon + 1, stride)]
-    env = dreamgym.make_vec(bundle_path, len(starts), render_mode="rgb_array", noise_scale=noise_scale,
-                            autoreset_mode="Disabled", max_episode_steps=10**9)
-    ctx = {"obs": np.stack([episodes[i]["obs"][s:s + C] for i, s in starts]),
-           "actions": np.stack([episodes[i]["prev_act"][s:s + C] for i, s in starts])}
+    env = dreamgym.make_vec(
+        bundle_path,
+        len(starts),
+        render_mode="rgb_array",
+        noise_scale=noise_scale,
+        autoreset_mode="Disabled",
+        max_episode_steps=10**9,
+    )
+    ctx = {
+        "obs": np.stack([episodes[i]["obs"][s : s + C] for i, s in starts]),
+        "actions": np.stack([episodes[i]["prev_act"][s : s + C] for i, s in starts]),
+    }
     env.reset(seed=seed, options={"context": ctx})
     return env, starts, C
 
 
-def open_loop(bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 50, noise_scale: float = 0.0,
-              seed: int = 0) -> dict:
+def open_loop(
+    bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 50, noise_scale: float = 0.0, seed: int = 0
+) -> dict:
     """Imagine `horizon` steps from every `stride`-th real window; returns predictions and truths."""
     env, starts, C = _windows(bundle_path, episodes, horizon, stride, noise_scale, seed)
     n = len(starts)
@@ -67,9 +76,15 @@ def open_loop(bundle_path, episodes: list[dict], horizon: int = 100, stride: int
             psnr.append(_psnr(np.stack(env.render()), real))
     last = np.stack([episodes[i]["obs"][s + C - 1] for i, s in starts])
     env.close()
-    return {"pred_obs": np.stack(pred_o, 1), "true_obs": np.stack(true_o, 1), "last_obs": last,
-            "pred_reward": np.stack(pred_r, 1), "true_reward": np.stack(true_r, 1),
-            "psnr": np.stack(psnr, 1) if psnr else None, "starts": n}
+    return {
+        "pred_obs": np.stack(pred_o, 1),
+        "true_obs": np.stack(true_o, 1),
+        "last_obs": last,
+        "pred_reward": np.stack(pred_r, 1),
+        "true_reward": np.stack(true_r, 1),
+        "psnr": np.stack(psnr, 1) if psnr else None,
+        "starts": n,
+    }
 
 
 def fidelity(res: dict, std: np.ndarray) -> dict:
@@ -81,8 +96,11 @@ def fidelity(res: dict, std: np.ndarray) -> dict:
     out = {"horizons": {}, "curve": {"model": rmse.tolist(), "copy_last": brmse.tolist()}}
     for h in HORIZONS:
         if h <= len(rmse):
-            row = {"std_rmse": float(rmse[h - 1]), "copy_last_std_rmse": float(brmse[h - 1]),
-                   "ratio": float(rmse[h - 1] / brmse[h - 1])}
+            row = {
+                "std_rmse": float(rmse[h - 1]),
+                "copy_last_std_rmse": float(brmse[h - 1]),
+                "ratio": float(rmse[h - 1] / brmse[h - 1]),
+            }
             if res["psnr"] is not None:
                 row["frame_psnr_db"] = float(res["psnr"][:, h - 1].mean())
             out["horizons"][str(h)] = row
@@ -91,9 +109,14 @@ def fidelity(res: dict, std: np.ndarray) -> dict:
     out["reward_rmse_50"] = float(np.sqrt(((pr - tr) ** 2).mean()))
     out["reward_corr_50"] = float(np.corrcoef(pr, tr)[0, 1])
     out["windows"] = int(res["starts"])
-    out["summary"] = dataclasses.asdict(Summary(
-        metric="std. RMSE ÷ copy-last", unit="×", horizons={k: r["ratio"] for k, r in out["horizons"].items()},
-        frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items() if "frame_psnr_db" in r}))
+    out["summary"] = dataclasses.asdict(
+        Summary(
+            metric="std. RMSE ÷ copy-last",
+            unit="×",
+            horizons={k: r["ratio"] for k, r in out["horizons"].items()},
+            frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items() if "frame_psnr_db" in r},
+        )
+    )
     return out
 
 
@@ -103,18 +126,26 @@ def token_episodes(eps: list[dict]) -> list[dict]:
     out = []
     for e in eps:
         a = np.asarray(e["actions"], np.int64)
-        out.append({"obs": e["obs"], "prev_act": np.concatenate([[0], a]),
-                    "reward": np.concatenate([[0.0], np.asarray(e["rewards"], np.float32)])})
+        out.append(
+            {
+                "obs": e["obs"],
+                "prev_act": np.concatenate([[0], a]),
+                "reward": np.concatenate([[0.0], np.asarray(e["rewards"], np.float32)]),
+            }
+        )
     return out
 
 
 def _events(r: np.ndarray, tol: int) -> tuple[int, int, int, int]:
     """Nonzero-reward events in (dream, real) rewards (N, H, 2): dream events matched by a real event of
     the same sign within `tol` steps, dream events, real events matched by the dream, real events."""
+
     def matched(ev: np.ndarray, other: np.ndarray) -> int:
         H = len(ev)
-        return sum(bool(np.any(np.sign(other[max(0, t - tol):min(H, t + tol + 1)]) == np.sign(ev[t])))
-                   for t in np.flatnonzero(ev))
+        return sum(
+            bool(np.any(np.sign(other[max(0, t - tol) : min(H, t + tol + 1)]) == np.sign(ev[t])))
+            for t in np.flatnonzero(ev)
+        )
 
     pred, real = r[..., 0], r[..., 1]
     tp = sum(matched(p, q) for p, q in zip(pred, real))
@@ -122,8 +153,15 @@ def _events(r: np.ndarray, tol: int) -> tuple[int, int, int, int]:
     return tp, int(np.count_nonzero(pred)), found, int(np.count_nonzero(real))
 
 
-def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride: int = 25, noise_scale: float = 0.0,
-                   seed: int = 0, tolerances: tuple[int, ...] = (0, 4)) -> dict:
+def token_fidelity(
+    bundle_path,
+    episodes: list[dict],
+    horizon: int = 100,
+    stride: int = 25,
+    noise_scale: float = 0.0,
+    seed: int = 0,
+    tolerances: tuple[int, ...] = (0, 4),
+) -> dict:
     """Fidelity of a token dream over pixels (the REM family): frame PSNR and token accuracy per horizon
     against the real frames, and precision / recall of nonzero rewards (points scored). The real frames'
     tokens come from the bundle's own tokenizer (its weights, read from reset.onnx)."""
@@ -139,8 +177,12 @@ def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride
 
     def encode(frames):
         with torch.no_grad():
-            return torch.cat([model.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames[a:a + 512])))
-                              for a in range(0, len(frames), 512)]).numpy()
+            return torch.cat(
+                [
+                    model.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames[a : a + 512])))
+                    for a in range(0, len(frames), 512)
+                ]
+            ).numpy()
 
     last_real = np.stack([episodes[i]["obs"][s + C - 1] for i, s in starts])
     last_tok = encode(last_real)
@@ -168,26 +210,44 @@ def token_fidelity(bundle_path, episodes: list[dict], horizon: int = 100, stride
         copy_acc.append((last_tok == real_tok).mean())
     env.close()
     psnr, copy_psnr = np.stack(psnr, 1), np.stack(copy_psnr, 1)
-    out = {"kind": "tokens", "horizons": {}, "windows": n, "heldout_episodes": len(episodes),
-           "imagination": "most likely tokens (noise_scale=0)" if noise_scale == 0 else f"Gumbel-max samples (noise_scale={noise_scale})",
-           "curve": {"model": psnr.mean(0).tolist(), "copy_last": copy_psnr.mean(0).tolist(), "metric": "frame PSNR (dB)"}}
+    out = {
+        "kind": "tokens",
+        "horizons": {},
+        "windows": n,
+        "heldout_episodes": len(episodes),
+        "imagination": "most likely tokens (noise_scale=0)"
+        if noise_scale == 0
+        else f"Gumbel-max samples (noise_scale={noise_scale})",
+        "curve": {"model": psnr.mean(0).tolist(), "copy_last": copy_psnr.mean(0).tolist(), "metric": "frame PSNR (dB)"},
+    }
     k = 0
     for h in HORIZONS:
         if h <= horizon:
             out["horizons"][str(h)] = {
-                "frame_psnr_db": float(psnr[:, h - 1].mean()), "copy_last_psnr_db": float(copy_psnr[:, h - 1].mean()),
-                "tokenizer_psnr_db": float(recon_psnr[k]), "token_accuracy": float(acc[h - 1]),
-                "moving_token_accuracy": float(acc_moving[h - 1]), "copy_last_token_accuracy": float(copy_acc[h - 1])}
+                "frame_psnr_db": float(psnr[:, h - 1].mean()),
+                "copy_last_psnr_db": float(copy_psnr[:, h - 1].mean()),
+                "tokenizer_psnr_db": float(recon_psnr[k]),
+                "token_accuracy": float(acc[h - 1]),
+                "moving_token_accuracy": float(acc_moving[h - 1]),
+                "copy_last_token_accuracy": float(copy_acc[h - 1]),
+            }
             k += 1
     out["rewards"] = {}
     for tol in tolerances:
         tp, n_pred, found, n_real = _events(rewards, tol)
         out["rewards"][f"within_{tol}"] = {
-            "precision": tp / n_pred if n_pred else None, "recall": found / n_real if n_real else None,
-            "dream_points": int(n_pred), "real_points": int(n_real)}
-    out["summary"] = dataclasses.asdict(Summary(
-        metric="token accuracy", horizons={k: r["token_accuracy"] for k, r in out["horizons"].items()},
-        frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items()}))
+            "precision": tp / n_pred if n_pred else None,
+            "recall": found / n_real if n_real else None,
+            "dream_points": int(n_pred),
+            "real_points": int(n_real),
+        }
+    out["summary"] = dataclasses.asdict(
+        Summary(
+            metric="token accuracy",
+            horizons={k: r["token_accuracy"] for k, r in out["horizons"].items()},
+            frame_psnr_db={k: r["frame_psnr_db"] for k, r in out["horizons"].items()},
+        )
+    )
     return out
 
 
@@ -209,27 +269,30 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
         obs, _ = real_env.reset(seed=seed + i)
         warm = int(rng.integers(0, 400))  # start anywhere in a run, not only from rest
         o_hist, a_hist = [obs], [np.zeros(b.action_space.shape, np.float32)]
-        for t in range(warm + C - 1):
+        for _t in range(warm + C - 1):
             a = act(obs)[0]
             obs, *_ = real_env.step(a)
             o_hist.append(obs), a_hist.append(a)
         ctx_o.append(np.asarray(o_hist[-C:])), ctx_a.append(np.asarray(a_hist[-C:]))
         ret = 0.0
-        for t in range(horizon):
+        for _t in range(horizon):
             obs, r, term, trunc, _ = real_env.step(act(obs)[0])
             ret += r
         real_ret.append(ret)
     env = dreamgym.make_vec(bundle_path, n, noise_scale=noise_scale, autoreset_mode="Disabled", max_episode_steps=10**9)
     obs, _ = env.reset(seed=seed, options={"context": {"obs": np.stack(ctx_o), "actions": np.stack(ctx_a)}})
     dream_ret = np.zeros(n)
-    for t in range(horizon):
+    for _t in range(horizon):
         obs, r, *_ = env.step(act(obs))
         dream_ret += r
     real_ret = np.asarray(real_ret)
-    return {"real_return_100": float(real_ret.mean()), "dream_return_100": float(dream_ret.mean()),
-            "relative_error": float(abs(dream_ret.mean() - real_ret.mean()) / abs(real_ret.mean())),
-            "per_start_relative_error": float(np.mean(np.abs(dream_ret - real_ret) / np.abs(real_ret))),
-            "starts": n}
+    return {
+        "real_return_100": float(real_ret.mean()),
+        "dream_return_100": float(dream_ret.mean()),
+        "relative_error": float(abs(dream_ret.mean() - real_ret.mean()) / abs(real_ret.mean())),
+        "per_start_relative_error": float(np.mean(np.abs(dream_ret - real_ret) / np.abs(real_ret))),
+        "starts": n,
+    }
 
 
 def plot(metrics: dict, path: Path, title: str) -> None:
@@ -278,8 +341,10 @@ def write_metrics(bundle_path: Path, metrics: dict, extra: dict | None = None) -
     metrics = dict(metrics)
     summary = metrics.pop("summary", None)
     man = Manifest.read(mpath)
-    man = man.replace(metrics={**man.metrics, "fidelity": metrics, **(extra or {})},
-                      summary=Summary(**summary) if summary else man.summary)
+    man = man.replace(
+        metrics={**man.metrics, "fidelity": metrics, **(extra or {})},
+        summary=Summary(**summary) if summary else man.summary,
+    )
     man.write(mpath)
     plot(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity")
     finalize(Path(bundle_path), model_card)
@@ -299,8 +364,18 @@ class VectorEvaluator:
             batch_policy = make_policy("bundle", bundle, np.random.default_rng(0))
             policy = lambda o: batch_policy(np.asarray(o, np.float32)[None])[0]  # noqa: E731
         mix = ("random", "policy:0.1", "mixed") if policy else ("random", "sine")
-        collect(CollectConfig(env_id=bundle.manifest.source.env_id, behaviours=mix, episodes=episodes, seed=seed,
-                              max_steps=max_steps, frame_size=bundle.frame_shape[0]), out, policy=policy)
+        collect(
+            CollectConfig(
+                env_id=bundle.manifest.source.env_id,
+                behaviours=mix,
+                episodes=episodes,
+                seed=seed,
+                max_steps=max_steps,
+                frame_size=bundle.frame_shape[0],
+            ),
+            out,
+            policy=policy,
+        )
 
     def load(self, folder) -> list[dict]:
         from .data import load_folder
@@ -331,10 +406,13 @@ class TokenEvaluator:
 
         env_id = bundle.manifest.source.env_id
         if env_id != "ALE/Pong-v5":
-            raise ValueError(f"fresh held-out episodes of {env_id} cannot be collected here (only ALE/Pong-v5 has a "
-                             "collector); pass a folder of recorded episodes with --episodes")
-        collect_pong(PongCollectConfig(episodes=episodes, max_steps=max_steps, size=bundle.frame_shape[0], seed=seed),
-                     out)
+            raise ValueError(
+                f"fresh held-out episodes of {env_id} cannot be collected here (only ALE/Pong-v5 has a "
+                "collector); pass a folder of recorded episodes with --episodes"
+            )
+        collect_pong(
+            PongCollectConfig(episodes=episodes, max_steps=max_steps, size=bundle.frame_shape[0], seed=seed), out
+        )
 
     def load(self, folder) -> list[dict]:
         from .collect import load_episodes

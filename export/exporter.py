@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -80,16 +80,25 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), args, buf, input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-                          # no folding: every weight keeps its parameter name (onnxruntime folds at load anyway),
-                          # so a bundle's torch model can be rebuilt from its graphs by name
-                          do_constant_folding=False)
+        torch.onnx.export(
+            module.eval(),
+            args,
+            buf,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+            # no folding: every weight keeps its parameter name (onnxruntime folds at load anyway),
+            # so a bundle's torch model can be rebuilt from its graphs by name
+            do_constant_folding=False,
+        )
     path.write_bytes(buf.getvalue())
 
 
-def export_graphs(model: WorldModel, out_dir: Path, context_length: int,
-                  clip_action: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
+def export_graphs(
+    model: WorldModel, out_dir: Path, context_length: int, clip_action: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, Path]:
     """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`. `clip_action`: (low, high) —
     the step graph clips its action input to them (the runtime then only copies actions in: at one env
     numpy's clip is ~1.5 us of a ~25 us step, a Clip node ~0.3 us)."""
@@ -123,7 +132,9 @@ def export_policy(policy: nn.Module, obs_dim: int | None, path: Path, example: t
     return path
 
 
-def parity(model: WorldModel, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
+def parity(
+    model: WorldModel, graphs: dict[str, Path], context_length: int, batch: int = 64, seed: int = 0
+) -> dict[str, float]:
     """Max abs error, torch (`graph_functions`, the reference) vs onnxruntime, of every output of every graph
     on random inputs."""
     import onnxruntime as ort
@@ -140,12 +151,21 @@ def parity(model: WorldModel, graphs: dict[str, Path], context_length: int, batc
         want = want if isinstance(want, tuple) else (want,)
         for o, w, y in zip(sess.get_outputs(), want, got):
             w = w.numpy()
-            report[f"{g}.{o.name}"] = float(np.abs(w.astype(np.float64) - y.astype(np.float64)).max()) if w.size else 0.0
+            report[f"{g}.{o.name}"] = (
+                float(np.abs(w.astype(np.float64) - y.astype(np.float64)).max()) if w.size else 0.0
+            )
     return report
 
 
-def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generator, start_share: float = 0.1,
-                    obs_dtype=np.float32, action_dtype=np.float32) -> dict[str, np.ndarray]:
+def context_windows(
+    episodes: list[dict],
+    C: int,
+    n: int,
+    rng: np.random.Generator,
+    start_share: float = 0.1,
+    obs_dtype=np.float32,
+    action_dtype=np.float32,
+) -> dict[str, np.ndarray]:
     """n real windows of C steps from aligned episodes (`obs`, and `prev_act`: the action taken before each
     observation, as in a bundle's contexts.npz). A `start_share` of the windows open their episode, so a
     dream is also reset from rest."""
@@ -153,13 +173,20 @@ def context_windows(episodes: list[dict], C: int, n: int, rng: np.random.Generat
     for _ in range(n):
         e = episodes[int(rng.integers(len(episodes)))]
         s = 0 if start_share and rng.random() < start_share else int(rng.integers(len(e["obs"]) - C + 1))
-        obs.append(e["obs"][s:s + C]), act.append(e["prev_act"][s:s + C])
+        obs.append(e["obs"][s : s + C]), act.append(e["prev_act"][s : s + C])
     return {"obs": np.stack(obs).astype(obs_dtype), "actions": np.stack(act).astype(action_dtype)}
 
 
-def write_bundle(out_dir: str | Path, *, model: WorldModel, manifest: Manifest, contexts: dict[str, np.ndarray],
-                 policy: nn.Module | None = None, card: Callable[[Manifest], str] | None = None,
-                 policy_input: torch.Tensor | None = None) -> Path:
+def write_bundle(
+    out_dir: str | Path,
+    *,
+    model: WorldModel,
+    manifest: Manifest,
+    contexts: dict[str, np.ndarray],
+    policy: nn.Module | None = None,
+    card: Callable[[Manifest], str] | None = None,
+    policy_input: torch.Tensor | None = None,
+) -> Path:
     """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,10 +199,14 @@ def write_bundle(out_dir: str | Path, *, model: WorldModel, manifest: Manifest, 
     np.savez_compressed(out / "contexts.npz", **contexts)
     specs = {}
     for g, p in graphs.items():
-        specs[g] = GraphSpec(file=p.name, sha256=sha256_file(p), inputs=tuple(graph_inputs(p)),
-                             outputs=tuple(io_names(manifest, g)[1]),
-                             # the runtime then copies actions in without clipping
-                             clips_action=g == "step" and bounds is not None)
+        specs[g] = GraphSpec(
+            file=p.name,
+            sha256=sha256_file(p),
+            inputs=tuple(graph_inputs(p)),
+            outputs=tuple(io_names(manifest, g)[1]),
+            # the runtime then copies actions in without clipping
+            clips_action=g == "step" and bounds is not None,
+        )
     model_info = manifest.model
     try:
         from .flops import count_flops
@@ -184,8 +215,10 @@ def write_bundle(out_dir: str | Path, *, model: WorldModel, manifest: Manifest, 
     except ImportError:
         pass
     manifest = manifest.replace(
-        graphs=specs, model=model_info,
-        contexts=ContextBank("contexts.npz", sha256_file(out / "contexts.npz"), int(len(contexts["obs"]))))
+        graphs=specs,
+        model=model_info,
+        contexts=ContextBank("contexts.npz", sha256_file(out / "contexts.npz"), int(len(contexts["obs"]))),
+    )
     manifest.write(out / MANIFEST)
     finalize(out, card)
     return out
@@ -197,17 +230,32 @@ def finalize(out: Path, card: Callable[[Manifest], str] | None = None) -> Manife
     manifest = Manifest.read(out / MANIFEST)
     if card is not None:
         (out / "README.md").write_text(card(manifest))
-    files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.suffix in (".md", ".gif", ".png")}
+    files = {
+        p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.suffix in (".md", ".gif", ".png")
+    }
     manifest = manifest.replace(files=files)
     manifest.write(out / MANIFEST)
     Bundle.load(out)  # refuse to leave a bundle behind that the runtime would refuse
     return manifest
 
 
-def make_manifest(model: WorldModel, *, id: str, description: str, source: Source, observation_space, action_space,
-                  context_length: int, max_episode_steps: int, render_fps: int, keymap: dict | None = None,
-                  action_meanings: list[str] | None = None, license: str = "MIT", metrics: dict | None = None,
-                  step_parameters: int | None = None) -> Manifest:
+def make_manifest(
+    model: WorldModel,
+    *,
+    id: str,
+    description: str,
+    source: Source,
+    observation_space,
+    action_space,
+    context_length: int,
+    max_episode_steps: int,
+    render_fps: int,
+    keymap: dict | None = None,
+    action_meanings: list[str] | None = None,
+    license: str = "MIT",
+    metrics: dict | None = None,
+    step_parameters: int | None = None,
+) -> Manifest:
     """The manifest of a bundle of `model`, but for what only exporting tells (graphs, hashes, the
     context bank and the FLOP count), which `write_bundle` fills in. `step_parameters`: the parameters
     a step runs (default: all but the frame decoder's)."""
@@ -217,14 +265,30 @@ def make_manifest(model: WorldModel, *, id: str, description: str, source: Sourc
         step_parameters = n_params - sum(p.numel() for p in model.frame_decoder.parameters())
     sig = signature(model, context_length)
     return Manifest(
-        id=id, family=model.family, description=description, source=source,
-        observation_space=observation_space, action_space=action_space,
-        obs_modes=("state", "pixels", "latent"), state=sig.state, noise=sig.noise, latent_dim=int(model.latent_dim),
-        frame_shape=(c.frame_size, c.frame_size, 3), context_length=context_length,
-        max_episode_steps=max_episode_steps, render_fps=render_fps, keymap=keymap or {},
+        id=id,
+        family=model.family,
+        description=description,
+        source=source,
+        observation_space=observation_space,
+        action_space=action_space,
+        obs_modes=("state", "pixels", "latent"),
+        state=sig.state,
+        noise=sig.noise,
+        latent_dim=int(model.latent_dim),
+        frame_shape=(c.frame_size, c.frame_size, 3),
+        context_length=context_length,
+        max_episode_steps=max_episode_steps,
+        render_fps=render_fps,
+        keymap=keymap or {},
         action_meanings=tuple(action_meanings) if action_meanings else None,
-        model=ModelInfo(config=dataclasses.asdict(c), parameters=int(n_params), step_parameters=int(step_parameters),
-                        step_macs=int(model.step_macs())),
-        metrics=metrics or {}, license=license,
-        graphs={}, contexts=ContextBank("contexts.npz", ""),  # filled in by write_bundle
+        model=ModelInfo(
+            config=dataclasses.asdict(c),
+            parameters=int(n_params),
+            step_parameters=int(step_parameters),
+            step_macs=int(model.step_macs()),
+        ),
+        metrics=metrics or {},
+        license=license,
+        graphs={},
+        contexts=ContextBank("contexts.npz", ""),  # filled in by write_bundle
     )

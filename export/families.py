@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -151,8 +152,7 @@ LATENT_TEXT = {
 def vector_spaces(cfg) -> tuple[Any, Any]:
     from gymnasium import spaces
 
-    return (spaces.Box(-np.inf, np.inf, (cfg.obs_dim,), np.float64),
-            spaces.Box(-1.0, 1.0, (cfg.act_dim,), np.float32))
+    return (spaces.Box(-np.inf, np.inf, (cfg.obs_dim,), np.float64), spaces.Box(-1.0, 1.0, (cfg.act_dim,), np.float32))
 
 
 def vector_batch(cfg, batch: int, rng: np.random.Generator, length: int = 12) -> tuple:

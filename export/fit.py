@@ -16,9 +16,10 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,15 +73,16 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opts: dict[str, torch.op
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module | None = None, opts: dict | None = None,
-                    prefix: str = "") -> dict:
+def load_checkpoint(
+    path: Path, model: torch.nn.Module | None = None, opts: dict | None = None, prefix: str = ""
+) -> dict:
     """Load what `save_checkpoint` wrote (into `model` and the optimizers named in `opts`); returns the meta.
     `prefix`: load only the model arrays under that sub-module (e.g. "frame_decoder.")."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         arrays = {k: z[k] for k in z.files if k != "meta"}
     if model is not None:
-        sd = {k[6 + len(prefix):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model/" + prefix)}
+        sd = {k[6 + len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model/" + prefix)}
         model.load_state_dict(sd)
     for name, opt in (opts or {}).items():
         state: dict = {}
@@ -108,10 +110,21 @@ def last_eval(out_dir: Path, name: str) -> dict:
 
 
 # -- the loop -------------------------------------------------------------------------------------------
-def fit(module: torch.nn.Module, loss: Callable[[Any], tuple[torch.Tensor, dict]], sample: Callable[[int], Any],
-        cfg: FitConfig, out_dir: str | Path, *, name: str = "model", params: Iterable[torch.nn.Parameter] | None = None,
-        heldout: Callable[[], dict] | None = None, on_step: Callable[[int, dict], None] | None = None,
-        meta: dict | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict:
+def fit(
+    module: torch.nn.Module,
+    loss: Callable[[Any], tuple[torch.Tensor, dict]],
+    sample: Callable[[int], Any],
+    cfg: FitConfig,
+    out_dir: str | Path,
+    *,
+    name: str = "model",
+    params: Iterable[torch.nn.Parameter] | None = None,
+    heldout: Callable[[], dict] | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+    meta: dict | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train `params` (default: all of `module`'s) for `cfg.steps` updates of `loss(sample(cfg.batch))`.
 
     Writes ``out_dir/NAME.npz`` (module, optimizer, step, wall time; resumed from when present) and appends
@@ -163,13 +176,16 @@ def fit(module: torch.nn.Module, loss: Callable[[Any], tuple[torch.Tensor, dict]
                 module.eval()
                 with torch.no_grad():
                     ev = heldout()
-                last = {"step": step, "phase": name, "wall_s": round(time.time() - t0, 1), "train": logs,
-                        "heldout": ev}
+                last = {"step": step, "phase": name, "wall_s": round(time.time() - t0, 1), "train": logs, "heldout": ev}
                 logf.write(json.dumps(last) + "\n")
                 logf.flush()
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                save_checkpoint(ckpt, module, {name: opt}, {**(meta or {}), "step": step, "wall_s": wall,
-                                                            "fit": dataclasses.asdict(cfg)})
+                save_checkpoint(
+                    ckpt,
+                    module,
+                    {name: opt},
+                    {**(meta or {}), "step": step, "wall_s": wall, "fit": dataclasses.asdict(cfg)},
+                )
     finally:
         bar.close()
         logf.close()

@@ -11,10 +11,43 @@ from pathlib import Path
 
 import numpy as np
 
-ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Relu", "Exp", "Log", "Softplus", "Abs", "Sign", "Neg",
-               "Sqrt", "Pow", "Less", "Greater", "Where", "Clip", "Max", "Min", "Erf", "Round", "Floor", "Cast"}
-PER_ELEMENT = {"LayerNormalization": 8, "Softmax": 5, "LogSoftmax": 5, "GroupNormalization": 8,
-               "ReduceSum": 1, "ReduceMean": 1, "ReduceMax": 1, "ArgMax": 1}
+ELEMENTWISE = {
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Sigmoid",
+    "Tanh",
+    "Relu",
+    "Exp",
+    "Log",
+    "Softplus",
+    "Abs",
+    "Sign",
+    "Neg",
+    "Sqrt",
+    "Pow",
+    "Less",
+    "Greater",
+    "Where",
+    "Clip",
+    "Max",
+    "Min",
+    "Erf",
+    "Round",
+    "Floor",
+    "Cast",
+}
+PER_ELEMENT = {
+    "LayerNormalization": 8,
+    "Softmax": 5,
+    "LogSoftmax": 5,
+    "GroupNormalization": 8,
+    "ReduceSum": 1,
+    "ReduceMean": 1,
+    "ReduceMax": 1,
+    "ArgMax": 1,
+}
 
 
 def _run_shapes(model, names: list[str], batch: int) -> dict[str, list[int]]:
@@ -88,4 +121,8 @@ def count_flops(path: str | Path, batch: int = 1) -> dict:
             f = PER_ELEMENT[n.op_type] * (size(n.input[0]) or 0)
         total += f
         by_op[n.op_type] = by_op.get(n.op_type, 0) + f
-    return {"flops": int(total // batch), "by_op": {k: v // batch for k, v in sorted(by_op.items())}, "unknown": unknown}
+    return {
+        "flops": int(total // batch),
+        "by_op": {k: v // batch for k, v in sorted(by_op.items())},
+        "unknown": unknown,
+    }

@@ -86,8 +86,9 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 # -- losses -------------------------------------------------------------------------------------------
 def gaussian_kl(p: dict, q: dict) -> torch.Tensor:
     """KL(p || q) of diagonal Gaussians given as {"mean", "std"}, summed over the last axis."""
-    return (torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2)
-            / (2 * q["std"] ** 2) - 0.5).sum(-1)
+    return (
+        torch.log(q["std"] / p["std"]) + (p["std"] ** 2 + (p["mean"] - q["mean"]) ** 2) / (2 * q["std"] ** 2) - 0.5
+    ).sum(-1)
 
 
 def categorical_kl(p: dict, q: dict) -> torch.Tensor:
@@ -100,8 +101,7 @@ def balanced_kl(post: dict, prior: dict, kl, balance: float, free_nats: float) -
     """DreamerV2's KL balancing with free bits: `balance` of the gradient trains the prior toward the
     posterior, the rest regularises the posterior; KL below `free_nats` is not penalised."""
     sg = lambda d: {k: v.detach() for k, v in d.items()}  # noqa: E731
-    return (balance * kl(sg(post), prior).clamp(min=free_nats)
-            + (1 - balance) * kl(post, sg(prior)).clamp(min=free_nats))
+    return balance * kl(sg(post), prior).clamp(min=free_nats) + (1 - balance) * kl(post, sg(prior)).clamp(min=free_nats)
 
 
 def frame_loss(decoder: nn.Module, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -78,8 +78,13 @@ class REMConfig:
 
     @property
     def tokenizer_config(self) -> ImageTokenizerConfig:
-        return ImageTokenizerConfig(size=self.frame_size, grid=self.grid, codebook=self.vocab, code_dim=self.code_dim,
-                                    channels=self.tok_channels)
+        return ImageTokenizerConfig(
+            size=self.frame_size,
+            grid=self.grid,
+            codebook=self.vocab,
+            code_dim=self.code_dim,
+            channels=self.tok_channels,
+        )
 
     @property
     def retnet_config(self) -> RetNetConfig:
@@ -103,7 +108,9 @@ class REM(nn.Module):
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
         self.term_head = mlp(c.d_model, c.d_model, 1)
         self.register_buffer("reward_values", torch.tensor(REWARD_VALUES))
-        self.frame_decoder = nn.Module()  # the exporter's outboard renderer: here the tokenizer's decoder is in the step
+        self.frame_decoder = (
+            nn.Module()
+        )  # the exporter's outboard renderer: here the tokenizer's decoder is in the step
         # real context windows (obs [N, C, S, S, 3], actions [N, C]) for the reset graph's parity check: on
         # uniform noise frames two codes can be equally near a patch, and torch and onnxruntime may round
         # the tie differently (a different token, then a different state), which says nothing about export
@@ -174,8 +181,13 @@ class REM(nn.Module):
             hit = logits.argmax(-1) == target
             moving = target != tokens[:, :T]  # tokens that change from one frame to the next
             acc_moving = hit[moving].float().mean().item() if moving.any() else float("nan")
-        return loss, {"tokens": tok_loss.item(), "reward": r_loss.item(), "term": t_loss.item(),
-                      "acc": hit.float().mean().item(), "acc_moving": acc_moving}
+        return loss, {
+            "tokens": tok_loss.item(),
+            "reward": r_loss.item(),
+            "term": t_loss.item(),
+            "acc": hit.float().mean().item(),
+            "acc_moving": acc_moving,
+        }
 
     # -- inference: the exported functions -----------------------------------------------------------
     def _sample(self, pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -236,16 +248,24 @@ class REM(nn.Module):
         ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0].shape))).astype(np.float32)
         tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
         gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, K, c.vocab)))).astype(np.float32)
-        reset = {"context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
-                 "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64)}
+        reset = {
+            "context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
+            "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64),
+        }
         if self.example_contexts is not None:
             pick = rng.integers(len(self.example_contexts["obs"]), size=batch)
-            reset = {"context_obs": self.example_contexts["obs"][pick].astype(np.float32),
-                     "context_actions": self.example_contexts["actions"][pick].astype(np.int64)}
+            reset = {
+                "context_obs": self.example_contexts["obs"][pick].astype(np.float32),
+                "context_actions": self.example_contexts["actions"][pick].astype(np.int64),
+            }
         return {
             "reset": reset,
-            "step": {"retention": ret, "tokens": tok, "action": rng.integers(c.actions, size=batch).astype(np.int64),
-                     "noise_tokens": gumbel},
+            "step": {
+                "retention": ret,
+                "tokens": tok,
+                "action": rng.integers(c.actions, size=batch).astype(np.int64),
+                "noise_tokens": gumbel,
+            },
             "render": {"retention": ret, "tokens": tok},
         }
 
@@ -258,8 +278,12 @@ class REM(nn.Module):
         dh = d // c.heads
         ret = 2 * dh * dh * c.heads  # read the state, add to it
         macs = c.layers * ((2 * K + 1) * (per_tok + ret)) + K * d * c.vocab
-        macs += sum(m.in_features * m.out_features for h in (self.reward_head, self.term_head)
-                    for m in h.modules() if isinstance(m, nn.Linear))
+        macs += sum(
+            m.in_features * m.out_features
+            for h in (self.reward_head, self.term_head)
+            for m in h.modules()
+            if isinstance(m, nn.Linear)
+        )
         return int(macs + decoder_macs(self.tokenizer))
 
 
@@ -274,7 +298,9 @@ def decoder_macs(tok: ImageTokenizer) -> int:
         elif isinstance(m, nn.ConvTranspose2d):
             total += inp[0][0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
 
-    hs = [m.register_forward_hook(hook) for m in tok.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hs = [
+        m.register_forward_hook(hook) for m in tok.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
     with torch.no_grad():
         tok.decode(torch.zeros(1, tok.c.grid * tok.c.grid, dtype=torch.long))
     for h in hs:
@@ -286,7 +312,7 @@ TOKEN_TEXT = {
     "action": "Discrete actions outside the space raise `dreamgym.ActionError` and step no env.",
     "obs": "decoded frames: the world model samples the next frame's tokens, the tokenizer's decoder draws them",
     "reward": "Predicted by the reward head from the action token's output as one of -1, 0, +1 (the most likely "
-              "of three classes): the points of the real game.",
+    "of three classes): the points of the real game.",
     "reset": "tokenises it and reads it with the RetNet, whose fixed-size state then carries the episode",
     "term": "Termination from the termination head (logit above zero)",
 }
@@ -307,6 +333,12 @@ def _example_batch(c: REMConfig, batch: int, rng: np.random.Generator, T: int = 
 
 
 FAMILY = FamilyInfo(
-    name="rem", description="Simulus/REM: VQ tokenizer, RetNet with parallel observation prediction, pixel dreams",
-    config=REMConfig, model=REM, evaluator=TokenEvaluator(), card_text=TOKEN_TEXT,
-    spaces_fn=_spaces, example_batch_fn=_example_batch)
+    name="rem",
+    description="Simulus/REM: VQ tokenizer, RetNet with parallel observation prediction, pixel dreams",
+    config=REMConfig,
+    model=REM,
+    evaluator=TokenEvaluator(),
+    card_text=TOKEN_TEXT,
+    spaces_fn=_spaces,
+    example_batch_fn=_example_batch,
+)

@@ -99,8 +99,11 @@ class RetNetBlock(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
         self.msr = MultiScaleRetention(c)
-        self.ffn = nn.Sequential(nn.Linear(c.d_model, c.ffn_mult * c.d_model), nn.GELU(approximate="tanh"),
-                                 nn.Linear(c.ffn_mult * c.d_model, c.d_model))
+        self.ffn = nn.Sequential(
+            nn.Linear(c.d_model, c.ffn_mult * c.d_model),
+            nn.GELU(approximate="tanh"),
+            nn.Linear(c.ffn_mult * c.d_model, c.d_model),
+        )
 
     def forward(self, x, state):
         y, state = self.msr(self.ln1(x), state)

@@ -21,8 +21,19 @@ from dreamgym.manifest import NoiseSpec, TensorSpec
 
 from .evaluate import VectorEvaluator
 from .families import LATENT_TEXT, FamilyInfo, vector_batch, vector_spaces
-from .layers import (FrameDecoder, balanced_kl, categorical_kl, frame_loss, gaussian_kl, make_act, make_norm, mlp,
-                     symexp, symlog, to_uint8)
+from .layers import (
+    FrameDecoder,
+    balanced_kl,
+    categorical_kl,
+    frame_loss,
+    gaussian_kl,
+    make_act,
+    make_norm,
+    mlp,
+    symexp,
+    symlog,
+    to_uint8,
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,6 @@ class RSSMConfig:
         return (self.stoch, self.classes) if self.classes else (self.stoch,)
 
 
-
 class NormGRUCell(nn.Module):
     """GRU cell with one fused input/hidden projection and layer norm (DreamerV2), ONNX-friendly.
     norm="none": no norm, and the projection has a bias instead."""
@@ -103,7 +113,6 @@ class NormGRUCell(nn.Module):
         return update * cand + (1 - update) * h  # (B, deter)
 
 
-
 class RSSM(nn.Module):
     def __init__(self, cfg: RSSMConfig):
         super().__init__()
@@ -113,7 +122,9 @@ class RSSM(nn.Module):
             raise ValueError(f"std_act must be 'softplus' or 'sigmoid', got {c.std_act!r}")
         kw = {"norm": c.norm, "act": c.act}
         self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1, **kw)
-        self.img_in = nn.Sequential(nn.Linear(c.z_dim + c.act_dim, c.hidden), make_norm(c.hidden, c.norm), make_act(c.act))
+        self.img_in = nn.Sequential(
+            nn.Linear(c.z_dim + c.act_dim, c.hidden), make_norm(c.hidden, c.norm), make_act(c.act)
+        )
         self.gru = NormGRUCell(c.hidden, c.deter, c.norm)
         self.prior_net = mlp(c.deter, c.hidden, stats, **kw)
         self.post_net = mlp(c.deter + c.hidden, c.hidden, stats, **kw)
@@ -179,7 +190,7 @@ class RSSM(nn.Module):
         return symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale + self.obs_mean
 
     def _decode_raw(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.heads(feat)[..., :self.cfg.obs_dim] if self.cfg.shared_heads else self.decoder(feat)
+        return self.heads(feat)[..., : self.cfg.obs_dim] if self.cfg.shared_heads else self.decoder(feat)
 
     def _heads(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(observation in the model's scale, reward, continue logit) of features (..., feat_dim)."""
@@ -220,8 +231,13 @@ class RSSM(nn.Module):
         cont_loss = F.binary_cross_entropy_with_logits(cont_logit, cont)
         kl = torch.stack(kls, 1).mean()
         total = recon + c.prior_recon * prior_recon + c.reward_scale * rew + cont_loss + c.kl_scale * kl
-        logs = {"recon": recon.item(), "prior_recon": prior_recon.item(), "reward": rew.item(),
-                "cont": cont_loss.item(), "kl": kl.item()}
+        logs = {
+            "recon": recon.item(),
+            "prior_recon": prior_recon.item(),
+            "reward": rew.item(),
+            "cont": cont_loss.item(),
+            "kl": kl.item(),
+        }
 
         K = min(c.overshoot, L - 1)
         if K > 0:  # open-loop imagination from every posterior state, under the recorded actions
@@ -229,12 +245,12 @@ class RSSM(nn.Module):
             h, z = H[:, :S].reshape(B * S, -1), Z[:, :S].reshape(B * S, -1)
             over = 0.0
             for k in range(1, K + 1):
-                h, prior = self.transition(h, z, prev_act[:, k:k + S].reshape(B * S, -1))
+                h, prior = self.transition(h, z, prev_act[:, k : k + S].reshape(B * S, -1))
                 z = self._sample(prior, None)
                 f = torch.cat([h, z], -1)
                 dec, rew_pred, _ = self._heads(f)
-                over = over + ((dec - target[:, k:k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
-                over = over + c.reward_scale * ((rew_pred - reward[:, k:k + S].reshape(-1)) ** 2).mean()
+                over = over + ((dec - target[:, k : k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
+                over = over + c.reward_scale * ((rew_pred - reward[:, k : k + S].reshape(-1)) ** 2).mean()
             over = over / K
             total = total + c.overshoot_scale * over
             logs["overshoot"] = float(over.detach())
@@ -288,8 +304,8 @@ class RSSM(nn.Module):
         if c.norm == "none":  # a Gemm per gate: onnxruntime fuses each sigmoid into its Gemm, and no Split
             w, b = g.lin.weight, g.lin.bias - shift
             reset = torch.sigmoid(F.linear(xh, w[:d], b[:d]))
-            update = torch.sigmoid(F.linear(xh, w[2 * d:], b[2 * d:]))
-            cand = torch.tanh(reset * F.linear(xh, w[d:2 * d], b[d:2 * d]))
+            update = torch.sigmoid(F.linear(xh, w[2 * d :], b[2 * d :]))
+            cand = torch.tanh(reset * F.linear(xh, w[d : 2 * d], b[d : 2 * d]))
         else:
             pre = xh @ g.lin.weight.T
             if isinstance(g.norm, nn.LayerNorm):
@@ -334,7 +350,9 @@ class RSSM(nn.Module):
         o, last = self.cfg.obs_dim, self.heads[-1]
         w, b = last.weight, last.bias
         w_obs, b_obs = self._obs_rows(w[:o], b[:o])
-        out = F.linear(self.heads[:-1](feat), torch.cat([w_obs, w[o:]]), torch.cat([b_obs, b[o:o + 1], torch.zeros(1)]))
+        out = F.linear(
+            self.heads[:-1](feat), torch.cat([w_obs, w[o:]]), torch.cat([b_obs, b[o : o + 1], torch.zeros(1)])
+        )
         obs = symexp(out[:, :o]) if self.cfg.symlog_inputs else out[:, :o]
         return obs, out[:, o], out[:, o + 1] < -b[o + 1]
 
@@ -358,8 +376,10 @@ class RSSM(nn.Module):
 
     def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
         dist = "gumbel" if self.cfg.classes else "normal"
-        return (NoiseSpec("noise_context", (context_length, *self.cfg.noise_shape), graph="reset", distribution=dist),
-                NoiseSpec("noise_z", self.cfg.noise_shape, graph="step", distribution=dist))
+        return (
+            NoiseSpec("noise_context", (context_length, *self.cfg.noise_shape), graph="reset", distribution=dist),
+            NoiseSpec("noise_z", self.cfg.noise_shape, graph="step", distribution=dist),
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -376,9 +396,11 @@ class RSSM(nn.Module):
             noise, z = f, f(batch, c.z_dim)
         a = rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32)
         return {
-            "reset": {"context_obs": f(batch, context_length, c.obs_dim),
-                      "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
-                      "noise_context": noise(batch, context_length, *c.noise_shape)},
+            "reset": {
+                "context_obs": f(batch, context_length, c.obs_dim),
+                "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
+                "noise_context": noise(batch, context_length, *c.noise_shape),
+            },
             "step": {"h": np.tanh(f(batch, c.deter)), "z": z, "action": a, "noise_z": noise(batch, *c.noise_shape)},
             "render": {"h": np.tanh(f(batch, c.deter)), "z": z},
         }
@@ -390,8 +412,13 @@ class RSSM(nn.Module):
         return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
 
 
-
 FAMILY = FamilyInfo(
-    name="rssm", description="RSSM (PlaNet/Dreamer): GRU path and stochastic latent, vector observations",
-    config=RSSMConfig, model=RSSM, evaluator=VectorEvaluator(), card_text=LATENT_TEXT,
-    spaces_fn=vector_spaces, example_batch_fn=vector_batch)
+    name="rssm",
+    description="RSSM (PlaNet/Dreamer): GRU path and stochastic latent, vector observations",
+    config=RSSMConfig,
+    model=RSSM,
+    evaluator=VectorEvaluator(),
+    card_text=LATENT_TEXT,
+    spaces_fn=vector_spaces,
+    example_batch_fn=vector_batch,
+)

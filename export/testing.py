@@ -17,8 +17,17 @@ import numpy as np
 from .families import Family
 
 
-def check_family(family: Family, config, *, context_length: int = 4, batch: int = 17, tol: float = 1e-4,
-                 fit_steps: int = 25, seed: int = 0, out: str | Path | None = None) -> dict:
+def check_family(
+    family: Family,
+    config,
+    *,
+    context_length: int = 4,
+    batch: int = 17,
+    tol: float = 1e-4,
+    fit_steps: int = 25,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> dict:
     """Export a `family` model of (a tiny) `config` into a bundle and check, in order:
 
     1. parity: every output of every graph, torch (`graph_functions`) vs onnxruntime on the family's example
@@ -64,12 +73,21 @@ def check_family(family: Family, config, *, context_length: int = 4, batch: int 
         # 2. a bundle the runtime accepts
         obs_space, act_space = family.spaces(config)
         ex = model.example_inputs(8, context_length, np.random.default_rng(seed))["reset"]
-        ctx = {"obs": ex["context_obs"].astype(obs_space.dtype),
-               "actions": ex["context_actions"].astype(np.int64 if act_space.shape == () else np.float32)}
+        ctx = {
+            "obs": ex["context_obs"].astype(obs_space.dtype),
+            "actions": ex["context_actions"].astype(np.int64 if act_space.shape == () else np.float32),
+        }
         manifest = exporter.make_manifest(
-            model, id=f"Dream-Check{name.upper()}-v0", description=f"check_family({name})",
-            source=Source(env_id=None), observation_space=obs_space, action_space=act_space,
-            context_length=context_length, max_episode_steps=50, render_fps=15)
+            model,
+            id=f"Dream-Check{name.upper()}-v0",
+            description=f"check_family({name})",
+            source=Source(env_id=None),
+            observation_space=obs_space,
+            action_space=act_space,
+            context_length=context_length,
+            max_episode_steps=50,
+            render_fps=15,
+        )
         bundle = exporter.write_bundle(root / "bundle", model=model, manifest=manifest, contexts=ctx)
         try:
             check_bundle(bundle)
@@ -80,8 +98,10 @@ def check_family(family: Family, config, *, context_length: int = 4, batch: int 
         a, b = _rollout(bundle, seed), _rollout(bundle, seed)
         for k in a:
             if not np.array_equal(a[k], b[k]):
-                raise AssertionError(f"{name}: the same seed gave different rollouts ({k}); all randomness must be "
-                                     "a noise input drawn by the runtime")
+                raise AssertionError(
+                    f"{name}: the same seed gave different rollouts ({k}); all randomness must be "
+                    "a noise input drawn by the runtime"
+                )
 
         # 4. a few updates lower the loss
         train_model = family.build(config)
@@ -93,15 +113,28 @@ def check_family(family: Family, config, *, context_length: int = 4, batch: int 
             losses.append(value.item())
             return value, logs
 
-        res = fit(train_model, loss, lambda n: fixed,
-                  FitConfig(steps=fit_steps, batch=4, lr=3e-3, eval_every=fit_steps, ckpt_every=fit_steps, seed=seed),
-                  root / "fit", name="check", progress=False, log=lambda *_: None)
+        res = fit(
+            train_model,
+            loss,
+            lambda n: fixed,
+            FitConfig(steps=fit_steps, batch=4, lr=3e-3, eval_every=fit_steps, ckpt_every=fit_steps, seed=seed),
+            root / "fit",
+            name="check",
+            progress=False,
+            log=lambda *_: None,
+        )
         first, last = losses[0], float(np.mean(losses[-3:]))
         if not (np.isfinite(losses).all() and last < first):
-            raise AssertionError(f"{name}: {fit_steps} updates on one fixed batch did not lower the loss "
-                                 f"({first:.4g} -> {last:.4g})")
-        return {"family": name, "config": dataclasses.asdict(config), "parity": report,
-                "graphs": sorted(graphs), "fit": {"first_loss": first, "last_loss": last, "updates": res["step"]}}
+            raise AssertionError(
+                f"{name}: {fit_steps} updates on one fixed batch did not lower the loss ({first:.4g} -> {last:.4g})"
+            )
+        return {
+            "family": name,
+            "config": dataclasses.asdict(config),
+            "parity": report,
+            "graphs": sorted(graphs),
+            "fit": {"first_loss": first, "last_loss": last, "updates": res["step"]},
+        }
     finally:
         if tmp is not None:
             tmp.cleanup()

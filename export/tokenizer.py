@@ -74,7 +74,7 @@ class ImageTokenizer(nn.Module):
         return self._nearest(z.permute(0, 2, 3, 1).reshape(frames.shape[0], -1, self.c.code_dim))
 
     def _nearest(self, z: torch.Tensor) -> torch.Tensor:
-        d = (z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codes.weight.T + self.codes.weight.pow(2).sum(-1))
+        d = z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codes.weight.T + self.codes.weight.pow(2).sum(-1)
         return d.argmin(-1)
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -101,8 +101,14 @@ class ImageTokenizer(nn.Module):
         err = (recon - x).pow(2).mean(1)  # (B, S, S)
         mse = err.mean()
         rec = mse if weight is None else (err * weight).sum() / weight.sum()
-        return rec + vq, {"mse": mse.item(), "vq": vq.item(), "psnr": float(-10 * torch.log10(mse.detach())),
-                          "codes_used": ids.unique().numel(), "ids": ids.detach(), "z": z.detach()}
+        return rec + vq, {
+            "mse": mse.item(),
+            "vq": vq.item(),
+            "psnr": float(-10 * torch.log10(mse.detach())),
+            "codes_used": ids.unique().numel(),
+            "ids": ids.detach(),
+            "z": z.detach(),
+        }
 
     @torch.no_grad()
     def restart_codes(self, dead: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None) -> None:

@@ -93,8 +93,9 @@ class Block(nn.Module):
         self.q = nn.Linear(c.d_model, c.d_model)
         self.kv = nn.Linear(c.d_model, 2 * c.d_model)
         self.proj = nn.Linear(c.d_model, c.d_model)
-        self.mlp = nn.Sequential(nn.Linear(c.d_model, 4 * c.d_model), nn.GELU(approximate="tanh"),
-                                 nn.Linear(4 * c.d_model, c.d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(c.d_model, 4 * c.d_model), nn.GELU(approximate="tanh"), nn.Linear(4 * c.d_model, c.d_model)
+        )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, H, T, dh)
         B, T, _ = x.shape
@@ -211,13 +212,24 @@ class TSSM(nn.Module):
         rew = (((self.reward_head(feat).squeeze(-1) - reward[:, 1:]) ** 2) * m).sum() / m.sum().clamp(min=1)
         rew_p = (((self.reward_head(feat_prior).squeeze(-1) - reward[:, 1:]) ** 2) * m).sum() / m.sum().clamp(min=1)
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont[:, 1:])
-        total = recon + c.prior_recon * (prior_recon + c.reward_scale * rew_p) + c.reward_scale * rew + cont_loss + c.kl_scale * kl
-        return total, {"recon": recon.item(), "prior_recon": prior_recon.item(), "reward": rew.item(),
-                       "cont": cont_loss.item(), "kl": kl.item(), "loss": total.item()}
+        total = (
+            recon
+            + c.prior_recon * (prior_recon + c.reward_scale * rew_p)
+            + c.reward_scale * rew
+            + cont_loss
+            + c.kl_scale * kl
+        )
+        return total, {
+            "recon": recon.item(),
+            "prior_recon": prior_recon.item(),
+            "reward": rew.item(),
+            "cont": cont_loss.item(),
+            "kl": kl.item(),
+            "loss": total.item(),
+        }
 
     def frame_loss(self, obs, frames):
         return frame_loss(self.frame_decoder, obs, frames)
-
 
     # -- inference: the exported functions -----------------------------------------------------------------
     def empty_cache(self, B: int, device=None):
@@ -252,8 +264,17 @@ class TSSM(nn.Module):
         h, k, v, filled = self._advance(z, action, k, v, filled)
         z = self._sample(self._dist(self.prior_net(h)), noise)
         feat = torch.cat([h, z], -1)
-        return (z, h, k, v, filled, self.decode(feat), self.reward_head(feat).squeeze(-1),
-                self.cont_head(feat).squeeze(-1) < 0, feat)
+        return (
+            z,
+            h,
+            k,
+            v,
+            filled,
+            self.decode(feat),
+            self.reward_head(feat).squeeze(-1),
+            self.cont_head(feat).squeeze(-1) < 0,
+            feat,
+        )
 
     def render_frame(self, z, h, k, v, filled):
         """render.onnx: the frame of the observation decoded from (h, z)."""
@@ -269,12 +290,19 @@ class TSSM(nn.Module):
     def state_spec(self) -> tuple[TensorSpec, ...]:
         c = self.cfg
         kv = (c.layers, c.window, c.d_model)
-        return (TensorSpec("z", (c.stoch,)), TensorSpec("h", (c.d_model,)), TensorSpec("k", kv), TensorSpec("v", kv),
-                TensorSpec("filled", (c.window,)))
+        return (
+            TensorSpec("z", (c.stoch,)),
+            TensorSpec("h", (c.d_model,)),
+            TensorSpec("k", kv),
+            TensorSpec("v", kv),
+            TensorSpec("filled", (c.window,)),
+        )
 
     def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
-        return (NoiseSpec("noise_context", (context_length, self.cfg.stoch), graph="reset", distribution="normal"),
-                NoiseSpec("noise_z", (self.cfg.stoch,), graph="step", distribution="normal"))
+        return (
+            NoiseSpec("noise_context", (context_length, self.cfg.stoch), graph="reset", distribution="normal"),
+            NoiseSpec("noise_z", (self.cfg.stoch,), graph="step", distribution="normal"),
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -285,14 +313,24 @@ class TSSM(nn.Module):
         f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
         filled = (np.arange(c.window)[None] >= rng.integers(0, c.window, (batch, 1))).astype(np.float32)
         filled[:, -1] = 1.0
-        state = {"z": f(batch, c.stoch), "h": f(batch, c.d_model), "k": f(batch, c.layers, c.window, c.d_model),
-                 "v": f(batch, c.layers, c.window, c.d_model), "filled": filled}
+        state = {
+            "z": f(batch, c.stoch),
+            "h": f(batch, c.d_model),
+            "k": f(batch, c.layers, c.window, c.d_model),
+            "v": f(batch, c.layers, c.window, c.d_model),
+            "filled": filled,
+        }
         return {
-            "reset": {"context_obs": f(batch, context_length, c.obs_dim),
-                      "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
-                      "noise_context": f(batch, context_length, c.stoch)},
-            "step": {**state, "action": rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32),
-                     "noise_z": f(batch, c.stoch)},
+            "reset": {
+                "context_obs": f(batch, context_length, c.obs_dim),
+                "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
+                "noise_context": f(batch, context_length, c.stoch),
+            },
+            "step": {
+                **state,
+                "action": rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32),
+                "noise_z": f(batch, c.stoch),
+            },
             "render": state,
         }
 
@@ -305,6 +343,12 @@ class TSSM(nn.Module):
 
 
 FAMILY = FamilyInfo(
-    name="tssm", description="TSSM (TransDreamer): causal transformer over (z, a) tokens, KV-cache step",
-    config=TSSMConfig, model=TSSM, evaluator=VectorEvaluator(), card_text=LATENT_TEXT,
-    spaces_fn=vector_spaces, example_batch_fn=vector_batch)
+    name="tssm",
+    description="TSSM (TransDreamer): causal transformer over (z, a) tokens, KV-cache step",
+    config=TSSMConfig,
+    model=TSSM,
+    evaluator=VectorEvaluator(),
+    card_text=LATENT_TEXT,
+    spaces_fn=vector_spaces,
+    example_batch_fn=vector_batch,
+)

@@ -16,16 +16,23 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RECIPES: dict[str, tuple[str, str]] = {
-    "halfcheetah_rssm": ("dreamgym.export.recipes.halfcheetah_rssm",
-                         "Dream-HalfCheetah-v0: an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)"),
-    "halfcheetah_tssm": ("dreamgym.export.recipes.halfcheetah_tssm",
-                         "Dream-HalfCheetah-TSSM-v0: a TSSM (transformer, KV-cache step) of the same data"),
-    "pong_rem": ("dreamgym.export.recipes.pong_rem",
-                 "Dream-Pong-v0: a Simulus/REM token dream of ALE Pong at 64x64 RGB"),
+    "halfcheetah_rssm": (
+        "dreamgym.export.recipes.halfcheetah_rssm",
+        "Dream-HalfCheetah-v0: an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
+    ),
+    "halfcheetah_tssm": (
+        "dreamgym.export.recipes.halfcheetah_tssm",
+        "Dream-HalfCheetah-TSSM-v0: a TSSM (transformer, KV-cache step) of the same data",
+    ),
+    "pong_rem": (
+        "dreamgym.export.recipes.pong_rem",
+        "Dream-Pong-v0: a Simulus/REM token dream of ALE Pong at 64x64 RGB",
+    ),
 }
 """recipe name -> (module, one-line description)"""
 
@@ -78,10 +85,17 @@ def parse(name: str, argv: list[str] | None = None):
     known, rest = pre.parse_known_args(argv)
     doc = (module.__doc__ or "").strip()
     presets = ", ".join(module.PRESETS)
-    description = (f"{doc}\n\n--preset {{{presets}}}: the sizes to start from (default full; tiny runs every stage "
-                   "in about a minute); every option below overrides one field of the preset.")
-    return module, tyro.cli(module.Recipe, default=module.PRESETS[known.preset], args=rest,
-                            prog=f"dreamgym train {name}", description=description)
+    description = (
+        f"{doc}\n\n--preset {{{presets}}}: the sizes to start from (default full; tiny runs every stage "
+        "in about a minute); every option below overrides one field of the preset."
+    )
+    return module, tyro.cli(
+        module.Recipe,
+        default=module.PRESETS[known.preset],
+        args=rest,
+        prog=f"dreamgym train {name}",
+        description=description,
+    )
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

@@ -26,22 +26,26 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from dreamgym.manifest import Source
-from dreamgym.export.sources import MUJOCO_RENDER
-from dreamgym.export.ars import ARSConfig, LinearPolicy, evaluate as ars_evaluate, train_ars
+from dreamgym.export import exporter
+from dreamgym.export.ars import ARSConfig, LinearPolicy, train_ars
+from dreamgym.export.ars import evaluate as ars_evaluate
 from dreamgym.export.card import make_preview, model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import load_folder
 from dreamgym.export.evaluate import evaluate, write_metrics
 from dreamgym.export.families import family_of
 from dreamgym.export.fit import FitConfig
-from dreamgym.export import exporter
-from dreamgym.export.recipes import Stages, main as recipe_main
+from dreamgym.export.recipes import Stages
+from dreamgym.export.recipes import main as recipe_main
 from dreamgym.export.rssm import RSSMConfig
+from dreamgym.export.sources import MUJOCO_RENDER
+from dreamgym.manifest import Source
 
 ENV_ID = "HalfCheetah-v5"
-FAMILY_TEXT = {"rssm": "an RSSM (PlaNet/Dreamer) world model",
-               "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,"}
+FAMILY_TEXT = {
+    "rssm": "an RSSM (PlaNet/Dreamer) world model",
+    "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,",
+}
 MIX = ("random", "policy:0.1", "mixed", "policy:0.3", "sine", "policy:0.0")
 
 
@@ -68,8 +72,16 @@ class Recipe:
     # architecture (no norm, ReLU, shared heads, sigmoid std: 25 onnxruntime nodes per step instead of
     # 50) keeps every fidelity bar the RMSNorm model kept (0.186/0.177/0.298/0.269 vs
     # 0.154/0.151/0.285/0.268) and steps 1.3-1.5x faster from one env to 4096
-    model: RSSMConfig = RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
-                                   shared_heads=True, std_act="sigmoid")
+    model: RSSMConfig = RSSMConfig(
+        deter=128,
+        stoch=24,
+        hidden=128,
+        symlog_inputs=False,
+        norm="none",
+        act="relu",
+        shared_heads=True,
+        std_act="sigmoid",
+    )
     """the world model"""
     frames: FitConfig = FitConfig(steps=1500, batch=64, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
     """training of the frame decoder on (obs, frame) pairs, done first"""
@@ -86,7 +98,9 @@ class Recipe:
 
 
 TINY = Recipe(
-    run="runs/halfcheetah-tiny/run", data="runs/halfcheetah-tiny", out="runs/halfcheetah-tiny/bundle",
+    run="runs/halfcheetah-tiny/run",
+    data="runs/halfcheetah-tiny",
+    out="runs/halfcheetah-tiny/bundle",
     id="Dream-HalfCheetahTiny-v0",
     ars=ARSConfig(iterations=3, directions=4, top=2, horizon=50),
     train_data=CollectConfig(env_id=ENV_ID, behaviours=("random", "policy:0.1"), episodes=2, max_steps=120, seed=1),
@@ -94,7 +108,9 @@ TINY = Recipe(
     model=RSSMConfig(deter=32, stoch=8, hidden=32, frame_channels=8, overshoot=3),
     frames=FitConfig(steps=10, batch=64, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
     world=FitConfig(steps=20, batch=4, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
-    seq_len=16, context_windows=16)
+    seq_len=16,
+    context_windows=16,
+)
 PRESETS = {"full": Recipe(), "tiny": TINY}
 
 
@@ -130,10 +146,21 @@ def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages:
     if any("frames" in e for e in train_eps):
         frames, held_frames = FrameSampler(train_eps, r.frames.seed), FrameSampler(held_eps, r.frames.seed + 1)
         frame_loss = lambda b: model.frame_loss(*b)  # noqa: E731
-        out["frames"] = fit(model.frame_decoder, frame_loss, lambda n: tuple(map(_t, frames.sample(n))), r.frames, run,
-                            name="frames", heldout=lambda: frame_loss(tuple(map(_t, held_frames.sample(256))))[1],
-                            meta=meta, progress=progress)
-    seqs, held = SequenceSampler(train_eps, r.seq_len, r.world.seed), SequenceSampler(held_eps, r.seq_len, r.world.seed + 1)
+        out["frames"] = fit(
+            model.frame_decoder,
+            frame_loss,
+            lambda n: tuple(map(_t, frames.sample(n))),
+            r.frames,
+            run,
+            name="frames",
+            heldout=lambda: frame_loss(tuple(map(_t, held_frames.sample(256))))[1],
+            meta=meta,
+            progress=progress,
+        )
+    seqs, held = (
+        SequenceSampler(train_eps, r.seq_len, r.world.seed),
+        SequenceSampler(held_eps, r.seq_len, r.world.seed + 1),
+    )
     keys = ("obs", "prev_act", "reward", "cont", "mask")
 
     def sample(sampler, n):
@@ -141,9 +168,18 @@ def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages:
         return tuple(_t(b[k]) for k in keys)
 
     frame_ids = {id(p) for p in model.frame_decoder.parameters()}
-    out["world"] = fit(model, lambda b: model.loss(*b), lambda n: sample(seqs, n), r.world, run, name="world",
-                       params=[p for p in model.parameters() if id(p) not in frame_ids],
-                       heldout=lambda: model.loss(*sample(held, 64))[1], meta=meta, progress=progress)
+    out["world"] = fit(
+        model,
+        lambda b: model.loss(*b),
+        lambda n: sample(seqs, n),
+        r.world,
+        run,
+        name="world",
+        params=[p for p in model.parameters() if id(p) not in frame_ids],
+        heldout=lambda: model.loss(*sample(held, 64))[1],
+        meta=meta,
+        progress=progress,
+    )
     stages.record("train", sum(v["wall_s"] for v in out.values()))
     return out
 
@@ -164,18 +200,29 @@ def upgrade_checkpoint(run: Path) -> None:
     fs, step, groups = int(meta["train_config"]["frame_steps"]), int(meta["step"]), meta["opt_groups"]
     common = {"model_config": meta.get("model_config", {}), "upgraded_from": "model.npz"}
     fd = "model/frame_decoder."
-    frame_arrays = {"model/" + k[len(fd):]: v for k, v in arrays.items() if k.startswith(fd)}
+    frame_arrays = {"model/" + k[len(fd) :]: v for k, v in arrays.items() if k.startswith(fd)}
     frame_arrays.update({k: v for k, v in arrays.items() if k.startswith("opt/frames/")})
-    np.savez(run / "frames.npz", meta=np.array(json.dumps({**common, "step": min(step, fs), "wall_s": 0.0,
-                                                             "opt_groups": {"frames": groups["frames"]}})),
-             **frame_arrays)
+    np.savez(
+        run / "frames.npz",
+        meta=np.array(
+            json.dumps({**common, "step": min(step, fs), "wall_s": 0.0, "opt_groups": {"frames": groups["frames"]}})
+        ),
+        **frame_arrays,
+    )
     if step > fs:
         world = {k: v for k, v in arrays.items() if k.startswith("model/")}
-        world.update({"opt/world/" + k[len("opt/dynamics/"):]: v for k, v in arrays.items()
-                      if k.startswith("opt/dynamics/")})
-        np.savez(run / "world.npz", meta=np.array(json.dumps({**common, "step": step - fs, "wall_s": meta["wall_s"],
-                                                                "opt_groups": {"world": groups["dynamics"]}})),
-                 **world)
+        world.update(
+            {"opt/world/" + k[len("opt/dynamics/") :]: v for k, v in arrays.items() if k.startswith("opt/dynamics/")}
+        )
+        np.savez(
+            run / "world.npz",
+            meta=np.array(
+                json.dumps(
+                    {**common, "step": step - fs, "wall_s": meta["wall_s"], "opt_groups": {"world": groups["dynamics"]}}
+                )
+            ),
+            **world,
+        )
 
 
 def build(r: Recipe, progress: bool = True) -> dict:
@@ -198,8 +245,11 @@ def build(r: Recipe, progress: bool = True) -> dict:
     # 2. data
     for split, cfg in (("train", r.train_data), ("heldout", r.heldout_data)):
         folder = data / "data" / split
-        shared(f"collect_{split}", lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress),
-               done=len(list(folder.glob("episode_*.npz"))) >= cfg.episodes)
+        shared(
+            f"collect_{split}",
+            lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress),
+            done=len(list(folder.glob("episode_*.npz"))) >= cfg.episodes,
+        )
     train_eps, held_eps = load_folder(data / "data" / "train"), load_folder(data / "data" / "heldout")
 
     # 3. the model (the family follows from the config's type)
@@ -214,20 +264,36 @@ def build(r: Recipe, progress: bool = True) -> dict:
     env = gym.make(ENV_ID)
     C = r.context_length
     manifest = exporter.make_manifest(
-        model, id=r.id,
-        description=(f"A learned HalfCheetah-v5: {FAMILY_TEXT[model.family]} trained on random flailing "
-                     "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
-                     "and frames from a decoder of the model's observation."),
-        source=Source(env_id=ENV_ID, render={**MUJOCO_RENDER, "size": 64}, packages=json.loads(
-            np.load(next((data / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item())["packages"]),
-        observation_space=env.observation_space, action_space=env.action_space, context_length=C,
-        max_episode_steps=1000, render_fps=int(env.metadata.get("render_fps", 20)),
-        keymap=KEYMAP, action_meanings=ACTION_MEANINGS,
+        model,
+        id=r.id,
+        description=(
+            f"A learned HalfCheetah-v5: {FAMILY_TEXT[model.family]} trained on random flailing "
+            "and running gaits, with HalfCheetah's observation and action spaces, a learned reward, "
+            "and frames from a decoder of the model's observation."
+        ),
+        source=Source(
+            env_id=ENV_ID,
+            render={**MUJOCO_RENDER, "size": 64},
+            packages=json.loads(
+                np.load(next((data / "data" / "train").glob("episode_*.npz")), allow_pickle=False)["meta"].item()
+            )["packages"],
+        ),
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        context_length=C,
+        max_episode_steps=1000,
+        render_fps=int(env.metadata.get("render_fps", 20)),
+        keymap=KEYMAP,
+        action_meanings=ACTION_MEANINGS,
     )
     ctx = exporter.context_windows(held_eps, C, r.context_windows, np.random.default_rng(0))
     pgraph = exporter.LinearPolicyGraph(policy.M, policy.mean, policy.var)
-    stages("export", lambda: exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, policy=pgraph,
-                                                   card=model_card))
+    stages(
+        "export",
+        lambda: exporter.write_bundle(
+            out, model=model, manifest=manifest, contexts=ctx, policy=pgraph, card=model_card
+        ),
+    )
     par = exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, C)
     print("parity (max abs error, torch vs onnxruntime):", json.dumps(par))
 
@@ -238,15 +304,28 @@ def build(r: Recipe, progress: bool = True) -> dict:
     n_steps = sum(len(e["obs"]) - 1 for e in train_eps)
     extra = {
         "parity": par,
-        "data": {"train_steps": n_steps, "train_episodes": len(train_eps), "heldout_episodes": len(held_eps),
-                 "text": (f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
-                          f"episodes of {ENV_ID}, behaviours {list(r.train_data.behaviours)} (cycled); the "
-                          f"linear ARS policy scores {pol_d['return']:.0f} over 1000 real steps.")},
-        "recipe": {"command": f"dreamgym train halfcheetah_{model.family}", "stages": timings,
-                   "wall_s": total, "wall_time_text": f"{total / 60:.1f} min",
-                   "machine": f"{platform.machine()} CPU, 2 cores (torch threads default)",
-                   "train_config": {"frames": dataclasses.asdict(r.frames), "world": dataclasses.asdict(r.world),
-                                    "seq_len": r.seq_len}},
+        "data": {
+            "train_steps": n_steps,
+            "train_episodes": len(train_eps),
+            "heldout_episodes": len(held_eps),
+            "text": (
+                f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
+                f"episodes of {ENV_ID}, behaviours {list(r.train_data.behaviours)} (cycled); the "
+                f"linear ARS policy scores {pol_d['return']:.0f} over 1000 real steps."
+            ),
+        },
+        "recipe": {
+            "command": f"dreamgym train halfcheetah_{model.family}",
+            "stages": timings,
+            "wall_s": total,
+            "wall_time_text": f"{total / 60:.1f} min",
+            "machine": f"{platform.machine()} CPU, 2 cores (torch threads default)",
+            "train_config": {
+                "frames": dataclasses.asdict(r.frames),
+                "world": dataclasses.asdict(r.world),
+                "seq_len": r.seq_len,
+            },
+        },
     }
     write_metrics(out, metrics, extra)
     make_preview(out)
@@ -255,8 +334,12 @@ def build(r: Recipe, progress: bool = True) -> dict:
 
 def summary(res: dict) -> dict:
     f = res["fidelity"]
-    return {"horizons": f["horizons"], "reward_corr_50": f["reward_corr_50"],
-            "policy_return": f.get("policy_return"), "wall_s": res["recipe"]["wall_s"]}
+    return {
+        "horizons": f["horizons"],
+        "reward_corr_50": f["reward_corr_50"],
+        "policy_return": f.get("policy_return"),
+        "wall_s": res["recipe"]["wall_s"],
+    }
 
 
 def main(argv=None) -> int:

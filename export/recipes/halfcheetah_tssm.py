@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from dreamgym.export.fit import FitConfig
 from dreamgym.export.recipes import main as recipe_main
-from dreamgym.export.recipes.halfcheetah_rssm import TINY as RSSM_TINY, Recipe as RSSMRecipe, build, summary
+from dreamgym.export.recipes.halfcheetah_rssm import TINY as RSSM_TINY
+from dreamgym.export.recipes.halfcheetah_rssm import Recipe as RSSMRecipe
+from dreamgym.export.recipes.halfcheetah_rssm import build, summary
 from dreamgym.export.tssm import TSSMConfig
 
 __all__ = ["Recipe", "PRESETS", "build", "summary", "main"]
@@ -36,10 +38,15 @@ class Recipe(RSSMRecipe):
     """steps per training sequence"""
 
 
-TINY = Recipe(**{**{f.name: getattr(RSSM_TINY, f.name) for f in dataclasses.fields(RSSM_TINY)},
-                 "run": "runs/halfcheetah-tiny/run_tssm", "out": "runs/halfcheetah-tiny/bundle-tssm",
-                 "id": "Dream-HalfCheetah-TSSMTiny-v0",
-                 "model": TSSMConfig(d_model=32, layers=1, heads=2, window=8, hidden=32, stoch=8, frame_channels=8)})
+TINY = Recipe(
+    **{
+        **{f.name: getattr(RSSM_TINY, f.name) for f in dataclasses.fields(RSSM_TINY)},
+        "run": "runs/halfcheetah-tiny/run_tssm",
+        "out": "runs/halfcheetah-tiny/bundle-tssm",
+        "id": "Dream-HalfCheetah-TSSMTiny-v0",
+        "model": TSSMConfig(d_model=32, layers=1, heads=2, window=8, hidden=32, stoch=8, frame_channels=8),
+    }
+)
 PRESETS = {"full": Recipe(), "tiny": TINY}
 
 

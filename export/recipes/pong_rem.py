@@ -15,8 +15,8 @@ Stages (each resumes from what the run folder already holds):
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
 from ..fit import FitConfig, fit, load_checkpoint
 from ..rem import REM, REMConfig
 from ..tokenizer import ImageTokenizer
-from . import Stages, main as recipe_main
+from . import Stages
+from . import main as recipe_main
 
 CONTEXT = 8
 BUNDLE_ID = "Dream-Pong-v0"
@@ -58,8 +59,9 @@ class Recipe:
     """extra weight of pixels that differ from the static background in the tokenizer's loss"""
     restart_every: int = 100
     """tokenizer updates between dead-code restarts (during the first 80 % of training)"""
-    world: FitConfig = FitConfig(steps=5000, batch=16, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0,
-                                 eval_every=250, ckpt_every=250)
+    world: FitConfig = FitConfig(
+        steps=5000, batch=16, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=250, ckpt_every=250
+    )
     """training of the world model (batch: sequences per update)"""
     seq_len: int = 10
     """time steps per training sequence"""
@@ -68,14 +70,21 @@ class Recipe:
 
 
 FULL = Recipe()
-TINY = Recipe(run="runs/pong-tiny", out="runs/pong-tiny/bundle", id="Dream-PongTiny-v0",
-              model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1),
-              collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
-              collect_heldout=PongCollectConfig(episodes=1, max_steps=120, seed=1),
-              tokenizer=FitConfig(steps=30, batch=8, lr=3e-3, eval_every=10, ckpt_every=10), restart_every=10,
-              world=FitConfig(steps=20, batch=4, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=10,
-                              ckpt_every=10),
-              seq_len=6, context_windows=8)
+TINY = Recipe(
+    run="runs/pong-tiny",
+    out="runs/pong-tiny/bundle",
+    id="Dream-PongTiny-v0",
+    model=REMConfig(vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1),
+    collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
+    collect_heldout=PongCollectConfig(episodes=1, max_steps=120, seed=1),
+    tokenizer=FitConfig(steps=30, batch=8, lr=3e-3, eval_every=10, ckpt_every=10),
+    restart_every=10,
+    world=FitConfig(
+        steps=20, batch=4, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=10, ckpt_every=10
+    ),
+    seq_len=6,
+    context_windows=8,
+)
 PRESETS = {"full": FULL, "tiny": TINY}
 
 
@@ -96,8 +105,9 @@ def foreground_weight(frames: np.ndarray, bg: np.ndarray, extra: float) -> np.nd
     return (1.0 + extra * (diff > 20)).astype(np.float32)
 
 
-def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r: Recipe, out: Path,
-                    progress: bool = True) -> dict:
+def train_tokenizer(
+    tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r: Recipe, out: Path, progress: bool = True
+) -> dict:
     """Train the VQ-VAE on uint8 frames (N, S, S, 3) through `fit`, with dead codes restarted every
     `r.restart_every` updates; checkpoint and log in `out`, the held-out quality in out/tokenizer.json."""
     cfg = r.tokenizer
@@ -108,7 +118,9 @@ def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r
         torch.manual_seed(cfg.seed)
         with torch.no_grad():
             x = torch.from_numpy(frames[rng.integers(len(frames), size=256)]).permute(0, 3, 1, 2).float()
-            tok.restart_codes(torch.ones(tok.c.codebook, dtype=torch.bool), tok.encoder(x / 127.5 - 1.0).permute(0, 2, 3, 1), gen)
+            tok.restart_codes(
+                torch.ones(tok.c.codebook, dtype=torch.bool), tok.encoder(x / 127.5 - 1.0).permute(0, 2, 3, 1), gen
+            )
     usage = torch.zeros(tok.c.codebook, dtype=torch.long)
 
     def sample(n: int, source: np.ndarray = frames):
@@ -128,8 +140,18 @@ def train_tokenizer(tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r
         logs = tok.loss(*sample(4 * cfg.batch, held))[1]
         return {k: v for k, v in logs.items() if k not in ("ids", "z")}
 
-    res = fit(tok, lambda b: tok.loss(*b), sample, cfg, out, name="tokenizer", heldout=heldout,
-              on_step=restart_dead_codes, meta={"config": dataclasses.asdict(tok.c)}, progress=progress)
+    res = fit(
+        tok,
+        lambda b: tok.loss(*b),
+        sample,
+        cfg,
+        out,
+        name="tokenizer",
+        heldout=heldout,
+        on_step=restart_dead_codes,
+        meta={"config": dataclasses.asdict(tok.c)},
+        progress=progress,
+    )
     ev = tokenizer_quality(tok, held)
     ev["wall_s"] = res["wall_s"]
     ev["updates"] = cfg.steps
@@ -143,7 +165,7 @@ def tokenizer_quality(tok: ImageTokenizer, frames: np.ndarray) -> dict:
     tok.eval()
     ps, used = [], set()
     for a in range(0, len(frames), 256):
-        x = torch.from_numpy(frames[a:a + 256])
+        x = torch.from_numpy(frames[a : a + 256])
         ids = tok.encode(x)
         rec = tok.decode_uint8(ids).numpy().astype(np.float64)
         mse = ((rec - x.numpy()) ** 2).reshape(len(x), -1).mean(1) / 255.0**2
@@ -157,7 +179,7 @@ def tokenize(tok: ImageTokenizer, eps: list[dict]) -> list[np.ndarray]:
     tok.eval()
     out = []
     for e in eps:
-        ids = [tok.encode(torch.from_numpy(e["obs"][a:a + 512])) for a in range(0, len(e["obs"]), 512)]
+        ids = [tok.encode(torch.from_numpy(e["obs"][a : a + 512])) for a in range(0, len(e["obs"]), 512)]
         out.append(torch.cat(ids).numpy().astype(np.int16))
     return out
 
@@ -178,34 +200,57 @@ class TokenSequences:
         for i in self.rng.choice(len(self.eps), size=n, p=self.p):
             e = self.eps[i]
             s = int(self.rng.integers(len(e["actions"]) - self.T + 1))
-            tok.append(self.tokens[i][s:s + self.T + 1]), act.append(e["actions"][s:s + self.T])
-            rew.append(e["rewards"][s:s + self.T]), term.append(e["terminations"][s:s + self.T])
+            tok.append(self.tokens[i][s : s + self.T + 1]), act.append(e["actions"][s : s + self.T])
+            rew.append(e["rewards"][s : s + self.T]), term.append(e["terminations"][s : s + self.T])
         f = lambda x, dt: torch.from_numpy(np.asarray(x, dt))  # noqa: E731
-        return {"tokens": f(tok, np.int64), "actions": f(act, np.int64), "rewards": f(rew, np.float32),
-                "terms": f(term, np.float32)}
+        return {
+            "tokens": f(tok, np.int64),
+            "actions": f(act, np.int64),
+            "rewards": f(rew, np.float32),
+            "terms": f(term, np.float32),
+        }
 
 
-def train_world(model: REM, train: TokenSequences, held: TokenSequences, r: Recipe, out: Path,
-                progress: bool = True) -> dict:
+def train_world(
+    model: REM, train: TokenSequences, held: TokenSequences, r: Recipe, out: Path, progress: bool = True
+) -> dict:
     """Train the world model (everything but the tokenizer) through `fit`; checkpoint and log in `out`."""
     tok_ids = {id(p) for p in model.tokenizer.parameters()}
     args = lambda b: (b["tokens"], b["actions"], b["rewards"], b["terms"])  # noqa: E731
-    res = fit(model, lambda b: model.loss(*args(b)), train.sample, r.world, out, name="world",
-              params=[p for p in model.parameters() if id(p) not in tok_ids],
-              heldout=lambda: model.loss(*args(held.sample(4 * r.world.batch)))[1],
-              meta={"config": dataclasses.asdict(model.cfg)}, progress=progress)
+    res = fit(
+        model,
+        lambda b: model.loss(*args(b)),
+        train.sample,
+        r.world,
+        out,
+        name="world",
+        params=[p for p in model.parameters() if id(p) not in tok_ids],
+        heldout=lambda: model.loss(*args(held.sample(4 * r.world.batch)))[1],
+        meta={"config": dataclasses.asdict(model.cfg)},
+        progress=progress,
+    )
     last = res["last_eval"]
     if not last and (out / "world_log.jsonl").exists():  # a run trained before `fit` logged here
         last = json.loads((out / "world_log.jsonl").read_text().splitlines()[-1])
     return {"updates": res["step"], "wall_s": res["wall_s"], "last_eval": last}
 
 
-KEYMAP = {"discrete": {"default": 0, "bindings": [
-    {"keys": ["up"], "action": 2}, {"keys": ["w"], "action": 2},
-    {"keys": ["down"], "action": 3}, {"keys": ["s"], "action": 3},
-    {"keys": ["f"], "action": 1},
-    {"keys": ["up", "f"], "action": 4}, {"keys": ["w", "f"], "action": 4},
-    {"keys": ["down", "f"], "action": 5}, {"keys": ["s", "f"], "action": 5}]}}
+KEYMAP = {
+    "discrete": {
+        "default": 0,
+        "bindings": [
+            {"keys": ["up"], "action": 2},
+            {"keys": ["w"], "action": 2},
+            {"keys": ["down"], "action": 3},
+            {"keys": ["s"], "action": 3},
+            {"keys": ["f"], "action": 1},
+            {"keys": ["up", "f"], "action": 4},
+            {"keys": ["w", "f"], "action": 4},
+            {"keys": ["down", "f"], "action": 5},
+            {"keys": ["s", "f"], "action": 5},
+        ],
+    }
+}
 ENV_KWARGS = {"frameskip": 4, "repeat_action_probability": 0.0}
 
 
@@ -217,23 +262,33 @@ def reward_head_check(model: REM, eps: list[dict], tokens: list[np.ndarray], C: 
     tp = fp = fn = 0
     for e, tk in zip(eps, tokens):
         for s in range(C, len(e["actions"]) - T, T):
-            x = model.embed_blocks(torch.from_numpy(tk[s - C:s + T].astype(np.int64))[None],
-                                   torch.from_numpy(e["actions"][s - C:s + T])[None])
+            x = model.embed_blocks(
+                torch.from_numpy(tk[s - C : s + T].astype(np.int64))[None],
+                torch.from_numpy(e["actions"][s - C : s + T])[None],
+            )
             out, _, _ = model.run(x, model.initial_state(1), pop=False)
             pred = (model.heads(out[:, :, -1])[0].argmax(-1) - 1).numpy()[0, C:]
-            real = np.sign(e["rewards"][s:s + T])
+            real = np.sign(e["rewards"][s : s + T])
             tp += int(((pred != 0) & (pred == real)).sum())
             fp += int(((pred != 0) & (pred != real)).sum())
             fn += int(((real != 0) & (pred != real)).sum())
-    return {"precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
-            "real_points": tp + fn, "predicted_points": tp + fp}
+    return {
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "real_points": tp + fn,
+        "predicted_points": tp + fp,
+    }
 
 
 def data_summary(eps: list[dict]) -> dict:
     r = np.concatenate([e["rewards"] for e in eps])
-    return {"episodes": len(eps), "steps": int(sum(len(e["actions"]) for e in eps)),
-            "points_won": int((r > 0).sum()), "points_lost": int((r < 0).sum()),
-            "terminations": int(sum(e["terminations"].sum() for e in eps))}
+    return {
+        "episodes": len(eps),
+        "steps": int(sum(len(e["actions"]) for e in eps)),
+        "points_won": int((r > 0).sum()),
+        "points_lost": int((r < 0).sum()),
+        "terminations": int(sum(e["terminations"].sum() for e in eps)),
+    }
 
 
 def package_versions() -> dict:
@@ -253,23 +308,49 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
 
     S = r.model.frame_size
     manifest = exporter.make_manifest(
-        model, id=id,
+        model,
+        id=id,
         description="ALE Pong imagined by a Simulus/REM world model: 8x8 VQ tokens per 64x64 frame, a RetNet "
-                    "with parallel observation prediction, reward and termination heads.",
-        source=Source(env_id="ALE/Pong-v5", render={"kind": "ale", "make_kwargs": ENV_KWARGS},
-                      frames=f"the 210x160 RGB screen area-averaged to {S}x{S}", packages=package_versions()),
-        observation_space=spaces.Box(0, 255, (S, S, 3), np.uint8), action_space=spaces.Discrete(r.model.actions),
-        context_length=CONTEXT, max_episode_steps=r.collect_train.max_steps, render_fps=15, keymap=KEYMAP,
-        action_meanings=PONG_ACTIONS, metrics=metrics,
+        "with parallel observation prediction, reward and termination heads.",
+        source=Source(
+            env_id="ALE/Pong-v5",
+            render={"kind": "ale", "make_kwargs": ENV_KWARGS},
+            frames=f"the 210x160 RGB screen area-averaged to {S}x{S}",
+            packages=package_versions(),
+        ),
+        observation_space=spaces.Box(0, 255, (S, S, 3), np.uint8),
+        action_space=spaces.Discrete(r.model.actions),
+        context_length=CONTEXT,
+        max_episode_steps=r.collect_train.max_steps,
+        render_fps=15,
+        keymap=KEYMAP,
+        action_meanings=PONG_ACTIONS,
+        metrics=metrics,
         # the encoder runs at reset only
-        step_parameters=sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in model.tokenizer.encoder.parameters()))
+        step_parameters=sum(p.numel() for p in model.parameters())
+        - sum(p.numel() for p in model.tokenizer.encoder.parameters()),
+    )
     from ..evaluate import token_episodes
 
-    ctx = exporter.context_windows(token_episodes(held_eps), CONTEXT, r.context_windows, np.random.default_rng(7),
-                                   start_share=0, obs_dtype=np.uint8, action_dtype=np.int64)
+    ctx = exporter.context_windows(
+        token_episodes(held_eps),
+        CONTEXT,
+        r.context_windows,
+        np.random.default_rng(7),
+        start_share=0,
+        obs_dtype=np.uint8,
+        action_dtype=np.int64,
+    )
     model.example_contexts = ctx  # the parity check's reset inputs: real windows (see REM.example_contexts)
-    exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, card=model_card,
-                          policy=pong_pixel_policy(S), policy_input=torch.zeros(2, S, S, 3))
+    exporter.write_bundle(
+        out,
+        model=model,
+        manifest=manifest,
+        contexts=ctx,
+        card=model_card,
+        policy=pong_pixel_policy(S),
+        policy_input=torch.zeros(2, S, S, 3),
+    )
     return out
 
 
@@ -300,22 +381,34 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     else:
         load_checkpoint(tok_dir / "tokenizer.npz", model.tokenizer)
     tok_eval = json.loads((tok_dir / "tokenizer.json").read_text())
-    train_tok, held_tok = stages("tokenise", lambda: (tokenize(model.tokenizer, train_eps),
-                                                      tokenize(model.tokenizer, held_eps)))
-    world = train_world(model, TokenSequences(train_tok, train_eps, r.seq_len, r.world.seed),
-                        TokenSequences(held_tok, held_eps, r.seq_len, r.world.seed + 1), r, run / "world", progress)
+    train_tok, held_tok = stages(
+        "tokenise", lambda: (tokenize(model.tokenizer, train_eps), tokenize(model.tokenizer, held_eps))
+    )
+    world = train_world(
+        model,
+        TokenSequences(train_tok, train_eps, r.seq_len, r.world.seed),
+        TokenSequences(held_tok, held_eps, r.seq_len, r.world.seed + 1),
+        r,
+        run / "world",
+        progress,
+    )
     stages.record("world model", world["wall_s"])
     model.eval()
     d, dh = data_summary(train_eps), data_summary(held_eps)
-    text = (f"{d['episodes']} training episodes ({d['steps']} steps, {d['points_won']} points won, {d['points_lost']} "
-            f"lost, {d['terminations']} games finished) and {dh['episodes']} held-out ones ({dh['steps']} steps, "
-            f"{dh['points_won']} won, {dh['points_lost']} lost) of ALE/Pong-v5 with {ENV_KWARGS}, played by a paddle "
-            "that tracks the ball from RAM with 15 % random actions, mixed with stretches of random play. Tokenizer: "
-            f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
-            f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
-            f"{r.world.batch} sequences of {r.seq_len} steps.")
-    metrics = {"data": {**d, "heldout": dh, "text": text}, "tokenizer": tok_eval,
-               "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]}}
+    text = (
+        f"{d['episodes']} training episodes ({d['steps']} steps, {d['points_won']} points won, {d['points_lost']} "
+        f"lost, {d['terminations']} games finished) and {dh['episodes']} held-out ones ({dh['steps']} steps, "
+        f"{dh['points_won']} won, {dh['points_lost']} lost) of ALE/Pong-v5 with {ENV_KWARGS}, played by a paddle "
+        "that tracks the ball from RAM with 15 % random actions, mixed with stretches of random play. Tokenizer: "
+        f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
+        f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
+        f"{r.world.batch} sequences of {r.seq_len} steps."
+    )
+    metrics = {
+        "data": {**d, "heldout": dh, "text": text},
+        "tokenizer": tok_eval,
+        "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]},
+    }
 
     def do_export():
         export_bundle(model, out, held_eps, r, r.id, metrics)
@@ -334,8 +427,13 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     head = reward_head_check(model, held_eps, held_tok)
     times = stages.timings
     total = sum(times.values())
-    recipe = {"command": "dreamgym train pong_rem", "machine": "2-core x86-64 CPU, no GPU",
-              "stages": times, "wall_s": total, "wall_time_text": f"{total / 60:.0f} min"}
+    recipe = {
+        "command": "dreamgym train pong_rem",
+        "machine": "2-core x86-64 CPU, no GPU",
+        "stages": times,
+        "wall_s": total,
+        "wall_time_text": f"{total / 60:.0f} min",
+    }
     write_metrics(out, fid, {"parity": par, "recipe": recipe, "fidelity_mode": mode, "reward_head": head})
     make_preview(out)  # the same code path as `dreamgym record`
     return {"fidelity": fid, "parity": par, "timings": times}

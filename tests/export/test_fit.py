@@ -39,12 +39,30 @@ def test_fit_trains_logs_and_resumes(tmp_path):
     model, loss, sample = _problem()
     cfg = FitConfig(steps=40, batch=16, lr=0.05, eval_every=20, ckpt_every=20, grad_clip=10.0)
     seen = []
-    res = fit(model, loss, sample, FitConfig(**{**cfg.__dict__, "steps": 20}), tmp_path, name="lin",
-              heldout=lambda: loss(torch.arange(64))[1], on_step=lambda s, logs: seen.append(s), progress=False)
+    res = fit(
+        model,
+        loss,
+        sample,
+        FitConfig(**{**cfg.__dict__, "steps": 20}),
+        tmp_path,
+        name="lin",
+        heldout=lambda: loss(torch.arange(64))[1],
+        on_step=lambda s, logs: seen.append(s),
+        progress=False,
+    )
     assert res["step"] == 20 and seen == list(range(1, 21)) and checkpoint_step(tmp_path / "lin.npz") == 20
     first = res["last_eval"]["heldout"]["mse"]
-    res = fit(model, loss, sample, cfg, tmp_path, name="lin", heldout=lambda: loss(torch.arange(64))[1],
-              on_step=lambda s, logs: seen.append(s), progress=False)
+    res = fit(
+        model,
+        loss,
+        sample,
+        cfg,
+        tmp_path,
+        name="lin",
+        heldout=lambda: loss(torch.arange(64))[1],
+        on_step=lambda s, logs: seen.append(s),
+        progress=False,
+    )
     assert seen[20] == 21 and res["step"] == 40 and res["last_eval"]["heldout"]["mse"] < first
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [20, 40] and all(r["phase"] == "lin" for r in rows)
@@ -63,8 +81,16 @@ def test_fit_resumes_an_older_checkpoint_with_another_optimizer_name(tmp_path):
     opt.step()
     save_checkpoint(tmp_path / "tokenizer.npz", model, {"tok": opt}, {"step": 5, "wall_s": 1.0})
     seen = []
-    fit(model, loss, sample, FitConfig(steps=8, batch=4), tmp_path, name="tokenizer",
-        on_step=lambda s, logs: seen.append(s), progress=False)
+    fit(
+        model,
+        loss,
+        sample,
+        FitConfig(steps=8, batch=4),
+        tmp_path,
+        name="tokenizer",
+        on_step=lambda s, logs: seen.append(s),
+        progress=False,
+    )
     assert seen == [6, 7, 8]
 
 
@@ -76,16 +102,31 @@ def test_legacy_rssm_checkpoint_is_split_into_phases(tmp_path):
     cfg = RSSMConfig(deter=16, stoch=4, hidden=16, frame_channels=4)
     m = RSSM(cfg)
     fd = {id(p) for p in m.frame_decoder.parameters()}
-    opts = {"frames": torch.optim.Adam(m.frame_decoder.parameters()),
-            "dynamics": torch.optim.Adam([p for p in m.parameters() if id(p) not in fd])}
-    save_checkpoint(tmp_path / "model.npz", m, opts, {"step": 30, "wall_s": 12.0, "model_config": {},
-                                                      "train_config": {"frame_steps": 10, "steps": 20}})
+    opts = {
+        "frames": torch.optim.Adam(m.frame_decoder.parameters()),
+        "dynamics": torch.optim.Adam([p for p in m.parameters() if id(p) not in fd]),
+    }
+    save_checkpoint(
+        tmp_path / "model.npz",
+        m,
+        opts,
+        {"step": 30, "wall_s": 12.0, "model_config": {}, "train_config": {"frame_steps": 10, "steps": 20}},
+    )
     upgrade_checkpoint(tmp_path)
     assert checkpoint_step(tmp_path / "frames.npz") == 10 and checkpoint_step(tmp_path / "world.npz") == 20
     m2 = RSSM(cfg)
-    load_checkpoint(tmp_path / "world.npz", m2, {"world": torch.optim.Adam([p for p in m2.parameters() if id(p) not in
-                                                                          {id(q) for q in m2.frame_decoder.parameters()}])})
-    load_checkpoint(tmp_path / "frames.npz", m2.frame_decoder, {"frames": torch.optim.Adam(m2.frame_decoder.parameters())})
+    load_checkpoint(
+        tmp_path / "world.npz",
+        m2,
+        {
+            "world": torch.optim.Adam(
+                [p for p in m2.parameters() if id(p) not in {id(q) for q in m2.frame_decoder.parameters()}]
+            )
+        },
+    )
+    load_checkpoint(
+        tmp_path / "frames.npz", m2.frame_decoder, {"frames": torch.optim.Adam(m2.frame_decoder.parameters())}
+    )
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
         torch.testing.assert_close(a, b)
 
@@ -114,8 +155,10 @@ def test_commands_do_not_import_torch_and_list_recipes():
     import subprocess
     import sys
 
-    code = ("import sys; from dreamgym.export import commands; assert 'torch' not in sys.modules, 'torch imported'; "
-            "sys.exit(commands.train(['--help']))")
+    code = (
+        "import sys; from dreamgym.export import commands; assert 'torch' not in sys.modules, 'torch imported'; "
+        "sys.exit(commands.train(['--help']))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert all(n in out.stdout for n in ("halfcheetah_rssm", "halfcheetah_tssm", "pong_rem"))

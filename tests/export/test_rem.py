@@ -36,7 +36,7 @@ def test_blocks_at_once_equal_blocks_one_by_one(model):
         out, pred, state = model.run(x, model.initial_state(2))
         s, outs, preds = model.initial_state(2), [], []
         for t in range(x.shape[1]):
-            o, p, s = model.run(x[:, t:t + 1], s)
+            o, p, s = model.run(x[:, t : t + 1], s)
             outs.append(o), preds.append(p)
     torch.testing.assert_close(torch.cat(outs, 1), out, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.cat(preds, 1), pred, rtol=1e-5, atol=1e-5)
@@ -105,13 +105,14 @@ def test_check_family():
 def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     """collect real Pong -> tokenizer -> world model -> export -> evaluate, at toy sizes, then resume."""
     pytest.importorskip("ale_py")
+    import dataclasses
+
     import gymnasium as gym
     from gymnasium.utils.env_checker import check_env
 
     import dreamgym
-    import dataclasses
-
-    from dreamgym.export.recipes.pong_rem import TINY as RECIPE_TINY, build
+    from dreamgym.export.recipes.pong_rem import TINY as RECIPE_TINY
+    from dreamgym.export.recipes.pong_rem import build
 
     out = tmp_path / "bundle"
     recipe = dataclasses.replace(RECIPE_TINY, run=str(tmp_path / "run"), out=str(out), id="Dream-PongTest-v0")

@@ -21,12 +21,12 @@ def test_parallel_equals_recurrent_equals_chunkwise(net):
         par, s_par = net(x, s0)
         steps, s = [], s0
         for t in range(T):
-            y, s = net(x[:, t:t + 1], s)
+            y, s = net(x[:, t : t + 1], s)
             steps.append(y)
         rec = torch.cat(steps, 1)
         chunks, s2 = [], s0
         for a in range(0, T, 8):
-            y, s2 = net(x[:, a:a + 8], s2)
+            y, s2 = net(x[:, a : a + 8], s2)
             chunks.append(y)
         chk = torch.cat(chunks, 1)
     torch.testing.assert_close(rec, par, rtol=1e-4, atol=1e-4)

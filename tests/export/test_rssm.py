@@ -23,8 +23,13 @@ TINY = dict(deter=24, stoch=6, hidden=24, frame_channels=4, overshoot=3)
 
 def _batch(B=3, L=12, O=17, A=6, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, L, O, generator=g), torch.rand(B, L, A, generator=g) * 2 - 1, torch.randn(B, L, generator=g),
-            torch.ones(B, L), torch.ones(B, L))
+    return (
+        torch.randn(B, L, O, generator=g),
+        torch.rand(B, L, A, generator=g) * 2 - 1,
+        torch.randn(B, L, generator=g),
+        torch.ones(B, L),
+        torch.ones(B, L),
+    )
 
 
 def test_symlog_inverts():
@@ -50,8 +55,11 @@ def test_free_bits_floor_the_kl():
 
 # the architectures an RSSMConfig offers: DreamerV2's (LayerNorm), RMSNorm, and the lean one (no norm,
 # ReLU, shared heads, sigmoid std: the fewest onnxruntime nodes)
-ARCHS = {"layer": {"norm": "layer"}, "rms": {"norm": "rms"},
-         "lean": {"norm": "none", "act": "relu", "shared_heads": True, "std_act": "sigmoid"}}
+ARCHS = {
+    "layer": {"norm": "layer"},
+    "rms": {"norm": "rms"},
+    "lean": {"norm": "none", "act": "relu", "shared_heads": True, "std_act": "sigmoid"},
+}
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
@@ -59,7 +67,9 @@ ARCHS = {"layer": {"norm": "layer"}, "rms": {"norm": "rms"},
 def test_check_family(classes, arch):
     """Export, parity, check_bundle, determinism and a short fit, for every architecture and latent kind."""
     report = check_family(get_family("rssm"), RSSMConfig(classes=classes, **ARCHS[arch], **TINY), batch=33)
-    assert any(k.endswith(".obs") for k in report["parity"]) and report["fit"]["last_loss"] < report["fit"]["first_loss"]
+    assert (
+        any(k.endswith(".obs") for k in report["parity"]) and report["fit"]["last_loss"] < report["fit"]["first_loss"]
+    )
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
@@ -116,8 +126,9 @@ def test_checkpoint_round_trip_without_pickles(tmp_path):
 
 
 def test_collector_writes_real_episodes(tmp_path):
-    paths = collect(CollectConfig(behaviours=("random", "sine"), episodes=2, max_steps=30, frame_size=32),
-                    tmp_path, progress=False)
+    paths = collect(
+        CollectConfig(behaviours=("random", "sine"), episodes=2, max_steps=30, frame_size=32), tmp_path, progress=False
+    )
     assert len(paths) == 2
     eps = list(load_episodes(tmp_path))
     e = eps[0]
@@ -135,12 +146,17 @@ def test_collector_writes_real_episodes(tmp_path):
 def test_tiny_recipe_end_to_end(tmp_path):
     """collect -> train -> export -> load -> step, through the real recipe at toy sizes."""
     import dreamgym
-    from dreamgym.testing import check_bundle
     from dreamgym.export.recipes import halfcheetah_rssm as recipe
+    from dreamgym.testing import check_bundle
 
     out = tmp_path / "bundle"
-    tiny = dataclasses.replace(recipe.TINY, run=str(tmp_path / "work" / "run"), data=str(tmp_path / "work"),
-                               out=str(out), id="Dream-TestTiny-v0")
+    tiny = dataclasses.replace(
+        recipe.TINY,
+        run=str(tmp_path / "work" / "run"),
+        data=str(tmp_path / "work"),
+        out=str(out),
+        id="Dream-TestTiny-v0",
+    )
     res = recipe.build(tiny, progress=False)
     assert all(v <= 1e-4 for k, v in res["parity"].items() if k.endswith(".obs"))
     man = json.loads((out / "dreamgym.json").read_text())
@@ -152,9 +168,12 @@ def test_tiny_recipe_end_to_end(tmp_path):
     # the step graph clips the action to the Box action space itself, and says so: the runtime only copies
     assert man["graphs"]["step"]["clips_action"] is True
     import onnxruntime as ort
+
     sess = ort.InferenceSession(str(out / "step.onnx"), providers=["CPUExecutionProvider"])
-    feeds = {i.name: np.random.default_rng(0).standard_normal((2, *i.shape[1:])).astype(np.float32)
-             for i in sess.get_inputs()}
+    feeds = {
+        i.name: np.random.default_rng(0).standard_normal((2, *i.shape[1:])).astype(np.float32)
+        for i in sess.get_inputs()
+    }
     feeds["action"] = np.array([[7.0] * 6, [-3.0] * 6], np.float32)
     over = sess.run(None, feeds)
     feeds["action"] = np.array([[1.0] * 6, [-1.0] * 6], np.float32)
@@ -171,12 +190,15 @@ def test_tiny_recipe_end_to_end(tmp_path):
     # resume: a second build skips every finished stage
     res2 = recipe.build(tiny, progress=False)
     assert res2["recipe"]["stages"]["train"] == res["recipe"]["stages"]["train"]
-    assert all(json.loads(line)["phase"] in ("frames", "world") for line in open(tmp_path / "work" / "run" / "log.jsonl"))
+    assert all(
+        json.loads(line)["phase"] in ("frames", "world") for line in open(tmp_path / "work" / "run" / "log.jsonl")
+    )
 
 
 def test_trainer_reads_minari(tmp_path):
     """A Minari dataset (written through Minari's own storage, which needs no jax) feeds the trainer."""
     import gymnasium as gym
+
     minari = pytest.importorskip("minari")
     from minari.data_collector.episode_buffer import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
@@ -187,11 +209,27 @@ def test_trainer_reads_minari(tmp_path):
     eps = list(load_episodes(_collected(tmp_path)))
     data = tmp_path / "minari" / "data"
     data.mkdir(parents=True)
-    st = MinariStorage.new(data, observation_space=env.observation_space, action_space=env.action_space,
-                           env_spec=env.spec, data_format="hdf5")
-    st.update_episodes([EpisodeBuffer(id=i, observations=e["obs"].astype(np.float64), actions=e["actions"],
-                                      rewards=list(e["rewards"]), terminations=list(e["terminations"]),
-                                      truncations=list(e["truncations"]), infos={}) for i, e in enumerate(eps)])
+    st = MinariStorage.new(
+        data,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        env_spec=env.spec,
+        data_format="hdf5",
+    )
+    st.update_episodes(
+        [
+            EpisodeBuffer(
+                id=i,
+                observations=e["obs"].astype(np.float64),
+                actions=e["actions"],
+                rewards=list(e["rewards"]),
+                terminations=list(e["terminations"]),
+                truncations=list(e["truncations"]),
+                infos={},
+            )
+            for i, e in enumerate(eps)
+        ]
+    )
     st.update_metadata({"dataset_id": "dreamgym/test-v0", "minari_version": minari.__version__})
     got = load_minari(data)
     assert len(got) == len(eps)

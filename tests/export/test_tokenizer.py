@@ -5,8 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.tokenizer import (  # noqa: E402
-    ImageTokenizer, ImageTokenizerConfig, VectorTokenizer, VectorTokenizerConfig)
+from dreamgym.export.tokenizer import ImageTokenizer, ImageTokenizerConfig, VectorTokenizer, VectorTokenizerConfig  # noqa: E402
 
 
 def test_image_tokenizer_shapes_and_ids():
@@ -81,8 +80,9 @@ def test_dead_codes_restart_on_encoder_outputs():
 def test_tokens_are_patch_local():
     """A patch's token depends on that patch only; with a local decoder, a patch's pixels on its token only."""
     torch.manual_seed(0)
-    tok = ImageTokenizer(ImageTokenizerConfig(size=32, grid=4, codebook=64, code_dim=8, channels=8,
-                                              decoder_kernel=2)).eval()
+    tok = ImageTokenizer(
+        ImageTokenizerConfig(size=32, grid=4, codebook=64, code_dim=8, channels=8, decoder_kernel=2)
+    ).eval()
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
     b = a.copy()

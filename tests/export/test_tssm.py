@@ -64,14 +64,18 @@ def test_step_graph_leaves_out_h(tmp_path):
 def test_tiny_recipe_end_to_end(tmp_path):
     import dataclasses
 
+    import dreamgym
     from dreamgym.export.recipes import halfcheetah_tssm as recipe
     from dreamgym.testing import check_bundle
 
-    import dreamgym
-
     out = tmp_path / "bundle"
-    tiny = dataclasses.replace(recipe.TINY, run=str(tmp_path / "work" / "run"), data=str(tmp_path / "work"), out=str(out),
-                            id="Dream-TestTinyTSSM-v0")
+    tiny = dataclasses.replace(
+        recipe.TINY,
+        run=str(tmp_path / "work" / "run"),
+        data=str(tmp_path / "work"),
+        out=str(out),
+        id="Dream-TestTinyTSSM-v0",
+    )
     res = recipe.build(tiny, progress=False)
     man = json.loads((out / "dreamgym.json").read_text())
     assert man["family"] == "tssm" and [s["name"] for s in man["state"]] == ["z", "h", "k", "v", "filled"]
