@@ -30,7 +30,7 @@ ID = Annotated[str, tyro.conf.arg(metavar="ID")]
 Device = Literal["auto", "cpu", "cuda"]
 
 GROUP = "dreamgym.commands"
-ORDER = ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train")
+ORDER = ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train", "transfer")
 """the order of `dreamgym --help`; commands of other packages follow, sorted"""
 
 

@@ -1,0 +1,74 @@
+"""`dreamgym transfer`: a tiny run completes, with the real env and Stable-Baselines3, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from dreamgym.export.transfer import TransferArgs, real_returns, run, summarize, write  # noqa: E402
+from dreamgym.manifest import MANIFEST, Manifest  # noqa: E402
+
+
+def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(default_bundle, bundle)
+    a = TransferArgs(bundle=str(bundle), algo="ppo", steps=128, seeds=1, evals=2, episodes=2, episode_steps=30,
+                     n_envs=2, out=str(tmp_path / "out"))
+    res = run(a, progress=False)
+    pts = res["runs"][0]["points"]
+    assert [p["steps"] for p in pts] == [64, 128]
+    for p in pts:
+        for k in ("real_return", "dream_return", "real_trained_return"):
+            assert np.isfinite(p[k]), k
+        assert set(p["calibration"]) == {"real", "dream"}
+    assert np.isfinite(res["random_real_return"])
+    s = res["summary"]
+    assert len(s["final_real_return"]) == 1 and len(s["gain_ratio"]) == 1
+    assert s["largest_calibration_miss"]["miss"] >= 0
+    saved = json.loads((tmp_path / "out" / "transfer-ppo.json").read_text())
+    assert saved["summary"] == json.loads(json.dumps(s))
+    assert (tmp_path / "out" / "transfer-ppo.png").stat().st_size > 0
+
+    write(bundle, res, tmp_path / "out" / "transfer-ppo.png")
+    m = Manifest.read(bundle / MANIFEST)
+    assert m.metrics["transfer"]["ppo"]["summary"]["final_real_return"] == s["final_real_return"]
+    assert "transfer-ppo.png" in m.files
+
+
+class _Scripted:
+    """A source env whose episodes are 5 steps of reward 1 each, for the return bookkeeping."""
+
+    def __init__(self):
+        self.t = 0
+
+    def reset(self, seed=None):
+        self.t = 0
+        return np.zeros(2, np.float32)
+
+    def step(self, action):
+        self.t += 1
+        return np.full(2, self.t, np.float32), 1.0, False, self.t >= 5
+
+
+def test_real_returns_keeps_the_context_and_the_return_after_it():
+    res = real_returns(_Scripted(), lambda o: np.ones(3, np.float32), episodes=2, steps=100, seed=0, context=3)
+    assert res["returns"] == [5.0, 5.0] and res["lengths"] == [5, 5]
+    assert res["returns_after_context"] == [3.0, 3.0]  # steps 3, 4, 5: the dream from o_2 runs these
+    assert res["context"]["obs"].shape == (2, 3, 2) and res["context"]["actions"].shape == (2, 3, 3)
+    np.testing.assert_array_equal(res["context"]["obs"][0, :, 0], [0, 1, 2])
+    np.testing.assert_array_equal(res["context"]["actions"][0, 0], 0)  # nothing came before the first obs
+
+
+def test_summary_reads_gains_over_random():
+    res = {"random_real_return": -100.0, "runs": [{"seed": 0, "points": [
+        {"steps": 10, "real_return": 100.0, "dream_return": 150.0, "real_trained_return": 300.0,
+         "calibration": {"real": 1000.0, "dream": 1500.0}}]}]}
+    s = summarize(res)
+    assert s["gain_ratio"] == [0.5]
+    assert s["largest_calibration_miss"]["miss"] == 500.0 and not s["largest_calibration_miss"]["within"]
+    assert s["calibrated_points"] == "0 of 1"
