@@ -19,34 +19,32 @@ from pathlib import Path
 
 import dreamgym
 from dreamgym.bench import bench
+from dreamgym.manifest import MANIFEST, Manifest
 
 WORK = Path("runs/halfcheetah")
 VARIANTS = ("large", "small", "layer", "rms", "lean", "lean96")
 
 
 def build_variant(name: str):
-    from dreamgym.export.recipes.halfcheetah_rssm import FULL, build
+    from dreamgym.export.recipes.halfcheetah_rssm import PRESETS, build
     from dreamgym.export.rssm import RSSMConfig
-    from dreamgym.export.train import TrainConfig
 
-    if name == "large":
-        sizes = {**FULL, "run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
-                 "train": TrainConfig(steps=8000, frame_steps=1500, batch=16, seq_len=50)}
-    elif name == "small":  # the 128-wide recipe at a smaller width
-        sizes = {**FULL, "run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)}
-    elif name == "layer":  # the 128-wide recipe with LayerNorm (DreamerV2's norm; shipped before RMSNorm)
-        sizes = {**FULL, "run": "run_std", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False)}
-    elif name == "rms":  # the 128-wide recipe with RMSNorm in place of LayerNorm
-        sizes = {**FULL, "run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False,
-                                                             norm="rms")}
-    else:  # the fewest nodes (25 in onnxruntime's step graph instead of 50): 128 wide (shipped), or 96 wide
-        lean = RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="none", act="relu",
-                          shared_heads=True, std_act="sigmoid")
-        sizes = {**FULL, "run": "run_lean", "model": lean}
-        if name == "lean96":  # trained longer: 10,000 updates took 0.207/0.182/0.301/0.271 to 0.176/0.163/0.310/0.272
-            sizes.update(run="run_lean96_10k", model=dataclasses.replace(lean, deter=96, hidden=96),
-                         train=dataclasses.replace(FULL["train"], steps=10000))
-    build(WORK, WORK / f"bundle_{name}", sizes, id=f"Dream-HalfCheetah-{name}-v0")
+    full = PRESETS["full"]
+    variants = {
+        "large": {"run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
+                  "world": dataclasses.replace(full.world, steps=8000)},
+        "small": {"run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)},
+        # the 128-wide recipe with LayerNorm (DreamerV2's norm; shipped before RMSNorm), then with RMSNorm
+        "layer": {"run": "run_std", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False)},
+        "rms": {"run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="rms")},
+        # the fewest nodes: the shipped lean model, and the same 96 wide trained longer
+        "lean": {"run": "run_lean"},
+        "lean96": {"run": "run_lean96_10k", "model": dataclasses.replace(full.model, deter=96, hidden=96),
+                   "world": dataclasses.replace(full.world, steps=10000)},
+    }
+    v = dict(variants[name])
+    build(dataclasses.replace(full, run=str(WORK / v.pop("run")), data=str(WORK), out=str(WORK / f"bundle_{name}"),
+                              id=f"Dream-HalfCheetah-{name}-v0", **v))
 
 
 def main():
@@ -57,7 +55,7 @@ def main():
     if a.train:
         build_variant(a.train)
     shipped = dreamgym.resolve("Dream-HalfCheetah-v0")
-    config = lambda p: json.loads((Path(p) / "dreamgym.json").read_text())["model"]["config"]  # noqa: E731
+    config = lambda p: Manifest.read(Path(p) / MANIFEST).model.config  # noqa: E731
     # every variant built, except one with the shipped model's config (the shipped bundle stands for it)
     paths = [WORK / f"bundle_{v}" for v in VARIANTS
              if (WORK / f"bundle_{v}").exists() and config(WORK / f"bundle_{v}") != config(shipped)]

@@ -65,13 +65,9 @@ class Recipe:
     """training episodes"""
     heldout_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=12, seed=2)
     """held-out episodes (context bank and fidelity)"""
-    # the model is chosen with fidelity and speed in view (benchmarks/size_tradeoff.py): deter 128 and
-    # hidden 128 keep the fidelity of deter 200 / hidden 200 within 0.02 at every horizon for 42% of
-    # the multiply-adds per env-step; standardised observations (the fidelity metric's own scale)
-    # instead of symlog ones took h=1 from 0.21x to 0.15x of the copy-last baseline; the lean
-    # architecture (no norm, ReLU, shared heads, sigmoid std: 25 onnxruntime nodes per step instead of
-    # 50) keeps every fidelity bar the RMSNorm model kept (0.186/0.177/0.298/0.269 vs
-    # 0.154/0.151/0.285/0.268) and steps 1.3-1.5x faster from one env to 4096
+    # the model is chosen with fidelity and speed in view: 128 wide, standardised observations (the fidelity
+    # metric's own scale) and the lean architecture (no norm, ReLU, shared heads, sigmoid std: the fewest
+    # onnxruntime nodes per step); the measurements are in benchmarks/README.md, "Model size against fidelity"
     model: RSSMConfig = RSSMConfig(
         deter=128,
         stoch=24,
