@@ -288,8 +288,8 @@ class RSSM(nn.Module):
         file keeps every weight under its parameter name):
         - the GRU's update bias (-1) is folded into its layer norm's bias, its gates are cut with one
           static Split (not chunk's Shape/Gather/Div/Slice chain) and h' = h + u (c - h);
-        - softplus as relu(x) + log(1 + exp(-|x|)) — exact for every x, and 40x faster here than
-          onnxruntime's Softplus kernel (1.05 ms vs 0.03 ms for 4096 x 24 values on one core);
+        - softplus as relu(x) + log(1 + exp(-|x|)) — exact for every x, and much faster than
+          onnxruntime's Softplus kernel (benchmarks/README.md);
         - the decoder's output scale and mean are folded into its last layer, and the continue head's
           bias into the threshold it is compared with;
         - without a norm, each GRU gate and a sigmoid std (std_act="sigmoid") as its own Gemm (rows of

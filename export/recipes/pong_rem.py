@@ -45,8 +45,8 @@ class Recipe:
     """the bundle's id"""
     # Sampling temperature 0.7 (baked into the step graph; training does not use it): on the held-out
     # episodes it kept the ball that the most likely tokens lose within a few steps (one token's "ball here"
-    # never outweighs "floor here"), with fewer stray smudges than temperature 1 — frame PSNR 36.8 / 33.6 dB
-    # at h = 1 / 100 against 34.8 / 32.0 at temperature 1 and 37.1 / 33.8 at 0.5 (where the ball fades).
+    # never outweighs "floor here"), with fewer stray smudges than temperature 1 (the figures are in
+    # benchmarks/README.md, "The constants of the export side").
     model: REMConfig = REMConfig(temperature=0.7)
     """the tokenizer and world model"""
     collect_train: PongCollectConfig = PongCollectConfig(episodes=64, max_steps=2000, seed=0)
