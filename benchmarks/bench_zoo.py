@@ -25,35 +25,54 @@ def table(res: dict) -> str:
     torch = {t["num_envs"]: t["steps_per_s"] for t in res.get("torch") or []}
     real = res.get("real") or {}
     best = real.get("best_vector_steps_per_s")
-    lines = [f"### {res['id']} — {res['date']}, {res['machine']}, device {res['device']}", "",
-             f"{res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); matrix-product roofline "
-             f"{res['roofline_gflops']:.1f} GFLOP/s (1024³ float32 in onnxruntime on the {res['rows'][-1]['num_envs']}-env "
-             f"step's schedule: {_schedule(res['roofline_schedule'])}). Each figure is the best of "
-             f"{res.get('rounds', 1)} rounds, each round the fastest of 5 windows.", "",
-             "| num_envs | env-steps/s | µs/step | outside ORT | GFLOP/s | of roofline | × real best vector | torch eager steps/s | ONNX ÷ torch |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### {res['id']} — {res['date']}, {res['machine']}, device {res['device']}",
+        "",
+        f"{res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); matrix-product roofline "
+        f"{res['roofline_gflops']:.1f} GFLOP/s (1024³ float32 in onnxruntime on the {res['rows'][-1]['num_envs']}-env "
+        f"step's schedule: {_schedule(res['roofline_schedule'])}). Each figure is the best of "
+        f"{res.get('rounds', 1)} rounds, each round the fastest of 5 windows.",
+        "",
+        "| num_envs | env-steps/s | µs/step | outside ORT | GFLOP/s | of roofline | × real best vector | torch eager steps/s | ONNX ÷ torch |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res["rows"]:
         t = torch.get(r["num_envs"])
-        lines.append(f"| {r['num_envs']} | {r['steps_per_s']:,.0f} | {r['us_per_step']:,.1f} | {r['outside_ort_share']:.0%} | "
-                     f"{r['gflops']:.1f} | {r['gflops'] / res['roofline_gflops']:.0%} | "
-                     f"{(r['steps_per_s'] / best) if best else float('nan'):.1f}× | {t or float('nan'):,.0f} | "
-                     f"{(r['steps_per_s'] / t) if t else float('nan'):.2f}× |")
+        lines.append(
+            f"| {r['num_envs']} | {r['steps_per_s']:,.0f} | {r['us_per_step']:,.1f} | {r['outside_ort_share']:.0%} | "
+            f"{r['gflops']:.1f} | {r['gflops'] / res['roofline_gflops']:.0%} | "
+            f"{(r['steps_per_s'] / best) if best else float('nan'):.1f}× | {t or float('nan'):,.0f} | "
+            f"{(r['steps_per_s'] / t) if t else float('nan'):.2f}× |"
+        )
     lines.append("")
     if res.get("roofline_share_by_round"):
-        lines.append(f"{res['rows'][-1]['num_envs']} envs against the roofline measured right after them, round by round: "
-                     + ", ".join(f"{x:.0%}" for x in res["roofline_share_by_round"]) + ".")
-    lines.append(f"Single env through `gym.make`: {res['single_env_steps_per_s']:,.0f} steps/s"
-                 + (f" ({res['single_env_steps_per_s'] / real['single_steps_per_s']:.2f}× the real single env)." if real else "."))
+        lines.append(
+            f"{res['rows'][-1]['num_envs']} envs against the roofline measured right after them, round by round: "
+            + ", ".join(f"{x:.0%}" for x in res["roofline_share_by_round"])
+            + "."
+        )
+    lines.append(
+        f"Single env through `gym.make`: {res['single_env_steps_per_s']:,.0f} steps/s"
+        + (
+            f" ({res['single_env_steps_per_s'] / real['single_steps_per_s']:.2f}× the real single env)."
+            if real
+            else "."
+        )
+    )
     if real:
         vec = ", ".join(f"{n}: {v:,.0f}" for n, v in real["vector_steps_per_s"].items())
-        lines.append(f"Real `{real['env_id']}`: single {real['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
-                     f"(best {best:,.0f} at {real['best_vector_num_envs']} envs).")
+        lines.append(
+            f"Real `{real['env_id']}`: single {real['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
+            f"(best {best:,.0f} at {real['best_vector_num_envs']} envs)."
+        )
     if res.get("memory"):
         m = res["memory"]
-        peak = (f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown"))
+        peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown")
         noise = f" and {m['noise_bytes_per_env']:,} bytes of step noise" if m.get("noise_bytes_per_env") else ""
-        lines.append(f"Memory: {m['state_bytes_per_env']:,} bytes of model state per env{noise}; {m['num_envs']:,} envs: "
-                     f"state buffers {m['state_buffers_bytes'] / 2**20:,.0f} MiB, whole process peak {peak}.")
+        lines.append(
+            f"Memory: {m['state_bytes_per_env']:,} bytes of model state per env{noise}; {m['num_envs']:,} envs: "
+            f"state buffers {m['state_buffers_bytes'] / 2**20:,.0f} MiB, whole process peak {peak}."
+        )
     return "\n".join(lines) + "\n"
 
 

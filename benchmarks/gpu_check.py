@@ -69,8 +69,13 @@ def parity(env_id: str, n: int, steps: int, seed: int = 0) -> dict:
         per_step["frame"].append(difference(envs["cpu"].render(), envs["cuda"].render(), "frame"))
     for e in envs.values():
         e.close()
-    return {"num_envs": n, "steps": steps, "cuda_graph": cuda_graph, "per_step": per_step,
-            "max": {k: max(v) for k, v in per_step.items()}}
+    return {
+        "num_envs": n,
+        "steps": steps,
+        "cuda_graph": cuda_graph,
+        "per_step": per_step,
+        "max": {k: max(v) for k, v in per_step.items()},
+    }
 
 
 def throughput(env_id: str, n: int, device: str, seconds: float, max_step_seconds: float) -> dict:
@@ -88,17 +93,27 @@ def throughput(env_id: str, n: int, device: str, seconds: float, max_step_second
     else:
         sec, note = _timed(lambda: env.step(a), seconds, min_reps=2, windows=3)[0], ""
     eng = env.engine
-    row = {"steps_per_s": n / sec, "us_per_step": sec * 1e6, "note": note,
-           "schedule": f"{eng.shards} shard(s) x {eng.threads or 'default'} thread(s)" if device == "cpu"
-           else ("CUDA graph" if getattr(eng, "cuda_graph", False) else "plain CUDA")}
+    row = {
+        "steps_per_s": n / sec,
+        "us_per_step": sec * 1e6,
+        "note": note,
+        "schedule": f"{eng.shards} shard(s) x {eng.threads or 'default'} thread(s)"
+        if device == "cpu"
+        else ("CUDA graph" if getattr(eng, "cuda_graph", False) else "plain CUDA"),
+    }
     env.close()
     return row
 
 
 def gpu_name() -> str:
     if shutil.which("nvidia-smi"):
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().splitlines()[0]
     return "unknown GPU"
@@ -116,31 +131,45 @@ def main() -> int:
 
     problem = cuda_problem()
     if problem:
-        print(f"No usable GPU, nothing to check: {problem}.\nOn a machine with an NVIDIA GPU, install the GPU "
-              'runtime (`pip uninstall -y onnxruntime onnxruntime-gpu && pip install ".[gpu,export]"`) and run '
-              "this again.")
+        print(
+            f"No usable GPU, nothing to check: {problem}.\nOn a machine with an NVIDIA GPU, install the GPU "
+            'runtime (`pip uninstall -y onnxruntime onnxruntime-gpu && pip install ".[gpu,export]"`) and run '
+            "this again."
+        )
         return 0
     import onnxruntime as ort
 
     ids = args.ids or sorted(dreamgym.shipped_bundles())
     sizes = [int(x) for x in args.sizes.split(",")]
     started = time.perf_counter()
-    res = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu_name(), "cpu": f"{platform.machine()} {os.cpu_count()} cpus",
-           "onnxruntime": ort.__version__, "onnxruntime_cuda": getattr(ort, "cuda_version", ""),
-           "parity": {}, "throughput": {}}
+    res = {
+        "date": time.strftime("%Y-%m-%d"),
+        "gpu": gpu_name(),
+        "cpu": f"{platform.machine()} {os.cpu_count()} cpus",
+        "onnxruntime": ort.__version__,
+        "onnxruntime_cuda": getattr(ort, "cuda_version", ""),
+        "parity": {},
+        "throughput": {},
+    }
     print(f"# gpu_check {res['date']}: {res['gpu']}; {res['cpu']}; onnxruntime {res['onnxruntime']}")
 
     print(f"\n## Parity: CPU vs CUDA, {args.parity_envs} envs, seed 0, the same random actions\n")
     shown = sorted({1, min(10, args.steps), args.steps})
-    print("| dream | CUDA graph | " + " | ".join(f"obs @{s}" for s in shown)
-          + f" | max over {args.steps} steps: obs | reward | terminated rows | frame (0-255) |")
+    print(
+        "| dream | CUDA graph | "
+        + " | ".join(f"obs @{s}" for s in shown)
+        + f" | max over {args.steps} steps: obs | reward | terminated rows | frame (0-255) |"
+    )
     print("|---|---|" + "---:|" * (len(shown) + 4))
     for env_id in ids:
         p = res["parity"][env_id] = parity(env_id, args.parity_envs, args.steps)
         m = p["max"]
-        print(f"| {env_id} | {'yes' if p['cuda_graph'] else 'no'} | "
-              + " | ".join(f"{p['per_step']['obs'][s]:.2e}" for s in shown)
-              + f" | {m['obs']:.2e} | {m['reward']:.2e} | {m['terminated']:.0f} | {m['frame']:.0f} |", flush=True)
+        print(
+            f"| {env_id} | {'yes' if p['cuda_graph'] else 'no'} | "
+            + " | ".join(f"{p['per_step']['obs'][s]:.2e}" for s in shown)
+            + f" | {m['obs']:.2e} | {m['reward']:.2e} | {m['terminated']:.0f} | {m['frame']:.0f} |",
+            flush=True,
+        )
 
     print("\n## Throughput: env-steps/s through the vector API (fastest of 3 windows)\n")
     print("| dream | num_envs | CPU | CUDA | CUDA ÷ CPU | CPU schedule | CUDA |")
@@ -155,9 +184,12 @@ def main() -> int:
             rows.append(row)
             c, g = row["cpu"], row["cuda"]
             note = "; ".join(f"{d}: {row[d]['note']}" for d in ("cpu", "cuda") if row[d]["note"])
-            print(f"| {env_id} | {n} | {c['steps_per_s']:,.0f} | {g['steps_per_s']:,.0f} | "
-                  f"{g['steps_per_s'] / c['steps_per_s']:.2f}× | {c['schedule']} | {g['schedule']}"
-                  f"{f' ({note})' if note else ''} |", flush=True)
+            print(
+                f"| {env_id} | {n} | {c['steps_per_s']:,.0f} | {g['steps_per_s']:,.0f} | "
+                f"{g['steps_per_s'] / c['steps_per_s']:.2f}× | {c['schedule']} | {g['schedule']}"
+                f"{f' ({note})' if note else ''} |",
+                flush=True,
+            )
 
     res["seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,12 @@ import onnx
 from onnx import TensorProto, helper
 
 graph = helper.make_graph(
-    [helper.make_node("MatMul", ["A", "B"], ["C"])], "matmul",
-    [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["M", "K"]),
-     helper.make_tensor_value_info("B", TensorProto.FLOAT, ["K", "N"])],
+    [helper.make_node("MatMul", ["A", "B"], ["C"])],
+    "matmul",
+    [
+        helper.make_tensor_value_info("A", TensorProto.FLOAT, ["M", "K"]),
+        helper.make_tensor_value_info("B", TensorProto.FLOAT, ["K", "N"]),
+    ],
     [helper.make_tensor_value_info("C", TensorProto.FLOAT, ["M", "N"])],
 )
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)

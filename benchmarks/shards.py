@@ -45,17 +45,24 @@ def main():
     rows = []
     print(f"{a.id}, {cores} cores, {time.strftime('%Y-%m-%d')}")
     tile = TILE_ROWS
-    print(f"{'num_envs':>8} {'1 thread':>10} {f'{cores} threads':>10} {f'{cores} shards':>10} "
-          f"{f'+ tiles {tile}':>12} {'default':>10}  default schedule (shards x threads, tile rows)")
+    print(
+        f"{'num_envs':>8} {'1 thread':>10} {f'{cores} threads':>10} {f'{cores} shards':>10} "
+        f"{f'+ tiles {tile}':>12} {'default':>10}  default schedule (shards x threads, tile rows)"
+    )
     for n in (int(x) for x in a.sizes.split(",")):
-        r = {"num_envs": n, "one_thread": rate(b, n, a.seconds, threads=1, tile_rows=None)[0],
-             "intra_op_threads": rate(b, n, a.seconds, threads=cores, tile_rows=None)[0],
-             "shards": rate(b, n, a.seconds, shards=cores, tile_rows=None)[0],
-             "shards_tiles": rate(b, n, a.seconds, shards=cores, tile_rows=tile)[0]}
+        r = {
+            "num_envs": n,
+            "one_thread": rate(b, n, a.seconds, threads=1, tile_rows=None)[0],
+            "intra_op_threads": rate(b, n, a.seconds, threads=cores, tile_rows=None)[0],
+            "shards": rate(b, n, a.seconds, shards=cores, tile_rows=None)[0],
+            "shards_tiles": rate(b, n, a.seconds, shards=cores, tile_rows=tile)[0],
+        }
         r["default"], r["default_schedule"] = rate(b, n, a.seconds)
         rows.append(r)
-        print(f"{n:>8} {r['one_thread']:>10,.0f} {r['intra_op_threads']:>10,.0f} {r['shards']:>10,.0f} "
-              f"{r['shards_tiles']:>12,.0f} {r['default']:>10,.0f}  {r['default_schedule']}")
+        print(
+            f"{n:>8} {r['one_thread']:>10,.0f} {r['intra_op_threads']:>10,.0f} {r['shards']:>10,.0f} "
+            f"{r['shards_tiles']:>12,.0f} {r['default']:>10,.0f}  {r['default_schedule']}"
+        )
     if a.json:
         print(json.dumps({"id": a.id, "cores": cores, "rows": rows}))
 

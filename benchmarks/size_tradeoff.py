@@ -31,20 +31,37 @@ def build_variant(name: str):
 
     full = PRESETS["full"]
     variants = {
-        "large": {"run": "run", "model": RSSMConfig(deter=200, stoch=30, hidden=200),
-                  "world": dataclasses.replace(full.world, steps=8000)},
+        "large": {
+            "run": "run",
+            "model": RSSMConfig(deter=200, stoch=30, hidden=200),
+            "world": dataclasses.replace(full.world, steps=8000),
+        },
         "small": {"run": "run_small96", "model": RSSMConfig(deter=96, stoch=24, hidden=96, symlog_inputs=False)},
         # the 128-wide recipe with LayerNorm (DreamerV2's norm; shipped before RMSNorm), then with RMSNorm
         "layer": {"run": "run_std", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False)},
-        "rms": {"run": "run_rms", "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="rms")},
+        "rms": {
+            "run": "run_rms",
+            "model": RSSMConfig(deter=128, stoch=24, hidden=128, symlog_inputs=False, norm="rms"),
+        },
         # the fewest nodes: the shipped lean model, and the same 96 wide trained longer
         "lean": {"run": "run_lean"},
-        "lean96": {"run": "run_lean96_10k", "model": dataclasses.replace(full.model, deter=96, hidden=96),
-                   "world": dataclasses.replace(full.world, steps=10000)},
+        "lean96": {
+            "run": "run_lean96_10k",
+            "model": dataclasses.replace(full.model, deter=96, hidden=96),
+            "world": dataclasses.replace(full.world, steps=10000),
+        },
     }
     v = dict(variants[name])
-    build(dataclasses.replace(full, run=str(WORK / v.pop("run")), data=str(WORK), out=str(WORK / f"bundle_{name}"),
-                              id=f"Dream-HalfCheetah-{name}-v0", **v))
+    build(
+        dataclasses.replace(
+            full,
+            run=str(WORK / v.pop("run")),
+            data=str(WORK),
+            out=str(WORK / f"bundle_{name}"),
+            id=f"Dream-HalfCheetah-{name}-v0",
+            **v,
+        )
+    )
 
 
 def main():
@@ -57,12 +74,17 @@ def main():
     shipped = dreamgym.resolve("Dream-HalfCheetah-v0")
     config = lambda p: Manifest.read(Path(p) / MANIFEST).model.config  # noqa: E731
     # every variant built, except one with the shipped model's config (the shipped bundle stands for it)
-    paths = [WORK / f"bundle_{v}" for v in VARIANTS
-             if (WORK / f"bundle_{v}").exists() and config(WORK / f"bundle_{v}") != config(shipped)]
+    paths = [
+        WORK / f"bundle_{v}"
+        for v in VARIANTS
+        if (WORK / f"bundle_{v}").exists() and config(WORK / f"bundle_{v}") != config(shipped)
+    ]
     paths.append(shipped)
-    print("| model | multiply-adds / step | train updates | h=1 | h=10 | h=50 | h=100 | reward corr | PSNR h=1 / 50 "
-          "| steps/s @1 | @64 | @4096 | single (gym.make) ÷ real single | @64 ÷ real best vector "
-          "| @4096 ÷ real best vector | roofline share @4096 |")
+    print(
+        "| model | multiply-adds / step | train updates | h=1 | h=10 | h=50 | h=100 | reward corr | PSNR h=1 / 50 "
+        "| steps/s @1 | @64 | @4096 | single (gym.make) ÷ real single | @64 ÷ real best vector "
+        "| @4096 ÷ real best vector | roofline share @4096 |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in paths:
         b = dreamgym.Bundle.load(p)
@@ -75,16 +97,21 @@ def main():
         obs = "symlog" if cfg.get("symlog_inputs", True) else "standardised"
         norm = cfg.get("norm", "layer")
         arch = "lean: no norm, ReLU, shared heads, sigmoid std" if norm == "none" else f"{norm} norm"
-        print(f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {arch}) | {b.manifest.model.step_macs:,} | "
-              f"{b.metrics['recipe']['train_config']['steps']:,} | "
-              + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
-              + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "
-              + " | ".join(f"{by[n]['steps_per_s']:,.0f}" for n in (1, 64, 4096))
-              + f" | {res['single_env_steps_per_s'] / res['real']['single_steps_per_s']:.2f}× "
-              + f"| {by[64]['steps_per_s'] / best:.1f}× | {by[4096]['steps_per_s'] / best:.1f}× "
-              + f"| {by[4096]['gflops'] / res['roofline_gflops']:.0%} |", flush=True)
-        print(json.dumps({"id": b.id, "real": res["real"], "roofline": res["roofline_gflops"]}), file=open(
-            Path("benchmarks/results") / f"tradeoff-{b.id}.json", "w"))
+        print(
+            f"| {b.id} (deter {cfg['deter']}, hidden {cfg['hidden']}, {obs} obs., {arch}) | {b.manifest.model.step_macs:,} | "
+            f"{b.metrics['recipe']['train_config']['steps']:,} | "
+            + " | ".join(f"{h[k]['ratio']:.2f}×" for k in ("1", "10", "50", "100"))
+            + f" | {f['reward_corr_50']:.3f} | {h['1']['frame_psnr_db']:.1f} / {h['50']['frame_psnr_db']:.1f} | "
+            + " | ".join(f"{by[n]['steps_per_s']:,.0f}" for n in (1, 64, 4096))
+            + f" | {res['single_env_steps_per_s'] / res['real']['single_steps_per_s']:.2f}× "
+            + f"| {by[64]['steps_per_s'] / best:.1f}× | {by[4096]['steps_per_s'] / best:.1f}× "
+            + f"| {by[4096]['gflops'] / res['roofline_gflops']:.0%} |",
+            flush=True,
+        )
+        print(
+            json.dumps({"id": b.id, "real": res["real"], "roofline": res["roofline_gflops"]}),
+            file=open(Path("benchmarks/results") / f"tradeoff-{b.id}.json", "w"),
+        )
 
 
 if __name__ == "__main__":

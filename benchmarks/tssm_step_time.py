@@ -24,13 +24,15 @@ def main():
         env.reset(seed=0)
         act = np.random.default_rng(0).uniform(-1, 1, (n, *env.single_action_space.shape)).astype(np.float32)
         times = []
-        for t in range(1000):
+        for _ in range(1000):
             t0 = time.perf_counter()
             env.step(act)
             times.append(time.perf_counter() - t0)
         early, late = np.median(times[10:60]) * 1e6, np.median(times[900:950]) * 1e6
-        print(f"{a.id} num_envs={n}: step 10-60 {early:,.1f} us, step 900-950 {late:,.1f} us "
-              f"(ratio {late / early:.2f}); window W={env.bundle.manifest.model.config['window']}")
+        print(
+            f"{a.id} num_envs={n}: step 10-60 {early:,.1f} us, step 900-950 {late:,.1f} us "
+            f"(ratio {late / early:.2f}); window W={env.bundle.manifest.model.config['window']}"
+        )
 
 
 if __name__ == "__main__":

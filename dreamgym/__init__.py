@@ -19,7 +19,9 @@ def _add_checkout_root() -> None:
     sibling folders (pyproject.toml's package-dir). The checkout's root joins the package's search path,
     so those subpackages resolve to the sibling folders there too."""
     root = Path(__file__).resolve().parent.parent
-    if (root / "pyproject.toml").is_file() and all((root / d / "__init__.py").is_file() for d in ("assets", "play", "export")):
+    if (root / "pyproject.toml").is_file() and all(
+        (root / d / "__init__.py").is_file() for d in ("assets", "play", "export")
+    ):
         if str(root) not in __path__:
             __path__.append(str(root))
 
@@ -49,6 +51,15 @@ def make_vec(bundle: str | Path, num_envs: int = 1, **kwargs) -> DreamVectorEnv:
 register_shipped()
 
 __all__ = [
-    "FORMAT_VERSION", "ActionError", "Bundle", "BundleError", "DreamEnv", "DreamVectorEnv", "make_env",
-    "make_vec", "register_bundle", "resolve", "shipped_bundles",
+    "FORMAT_VERSION",
+    "ActionError",
+    "Bundle",
+    "BundleError",
+    "DreamEnv",
+    "DreamVectorEnv",
+    "make_env",
+    "make_vec",
+    "register_bundle",
+    "resolve",
+    "shipped_bundles",
 ]

@@ -82,11 +82,13 @@ def roofline_gflops(device: str, threads: int | None, n: int = 1024, seconds: fl
         sec = _timed(lambda: runs[0][0].run_with_iobinding(runs[0][1]), seconds)[0]
         return 2 * n**3 / sec / 1e9
     with ThreadPoolExecutor(len(runs) - 1) as pool:
+
         def together():  # onnxruntime releases the GIL while it runs
             futures = [pool.submit(s.run_with_iobinding, bd) for s, bd in runs[1:]]
             runs[0][0].run_with_iobinding(runs[0][1])
             for f in futures:
                 f.result()
+
         sec = _timed(together, seconds)[0]
     return len(runs) * 2 * n**3 / sec / 1e9
 
@@ -94,16 +96,25 @@ def roofline_gflops(device: str, threads: int | None, n: int = 1024, seconds: fl
 def measure_vector(bundle: Bundle, n: int, device: str, threads, seconds: float, flops: int | None) -> dict:
     env = DreamVectorEnv(bundle, n, device=device, threads=threads)
     env.reset(seed=0)
-    actions = np.random.default_rng(0).uniform(-1, 1, (n, *bundle.action_space.shape)).astype(np.float32) \
-        if isinstance(bundle.action_space, gym.spaces.Box) else np.zeros(n, np.int64)
+    actions = (
+        np.random.default_rng(0).uniform(-1, 1, (n, *bundle.action_space.shape)).astype(np.float32)
+        if isinstance(bundle.action_space, gym.spaces.Box)
+        else np.zeros(n, np.int64)
+    )
     eng = env.engine
     eng.ort_seconds = 0.0
     sec, _, total = _timed(lambda: env.step(actions), seconds)
     ort_share = eng.ort_seconds / total  # over every call, the warm-up included
-    row = {"num_envs": n, "steps_per_s": n / sec, "us_per_step": sec * 1e6,
-           "outside_ort_share": max(0.0, 1.0 - ort_share), "threads": eng.threads,
-           "shards": eng.shards, "tile_rows": eng.tile_rows,
-           "gflops": (flops * n / sec / 1e9) if flops else None}
+    row = {
+        "num_envs": n,
+        "steps_per_s": n / sec,
+        "us_per_step": sec * 1e6,
+        "outside_ort_share": max(0.0, 1.0 - ort_share),
+        "threads": eng.threads,
+        "shards": eng.shards,
+        "tile_rows": eng.tile_rows,
+        "gflops": (flops * n / sec / 1e9) if flops else None,
+    }
     env.close()
     return row
 
@@ -136,6 +147,7 @@ def measure_real(manifest, seconds: float, sizes=(1, 2, 4, 8, 16)) -> tuple[dict
         _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset()
+
     single = 1.0 / _timed(one, seconds)[0]
     env.close()
     vec = {}
@@ -143,12 +155,18 @@ def measure_real(manifest, seconds: float, sizes=(1, 2, 4, 8, 16)) -> tuple[dict
         v = gym.vector.SyncVectorEnv([src.make_env] * n)  # what gym.make_vec(id, n, vectorization_mode="sync") builds
         v.reset(seed=0)
         acts = v.action_space.sample()
-        vec[n] = n / _timed(lambda: v.step(acts), seconds)[0]
+        vec[n] = n / _timed(lambda v=v, acts=acts: v.step(acts), seconds)[0]
         v.close()
     src.close()
     best = max(vec, key=vec.get)
-    return {"env_id": manifest.source.env_id, "single_steps_per_s": single, "vector_steps_per_s": vec,
-            "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best, "vectorization": "sync"}, ""
+    return {
+        "env_id": manifest.source.env_id,
+        "single_steps_per_s": single,
+        "vector_steps_per_s": vec,
+        "best_vector_steps_per_s": vec[best],
+        "best_vector_num_envs": best,
+        "vectorization": "sync",
+    }, ""
 
 
 def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -202,7 +220,7 @@ def measure_torch(bundle: Bundle, sizes, seconds: float, threads: int | None) ->
     for n in sizes:
         feeds = example_feeds(bundle, n, rng)
         # the same work the dream env does per step: the model, plus reading the outputs back as numpy
-        sec = _timed(lambda: [t.numpy() for t in step(feeds)], seconds)[0]
+        sec = _timed(lambda feeds=feeds: [t.numpy() for t in step(feeds)], seconds)[0]
         rows.append({"num_envs": n, "steps_per_s": n / sec})
     return rows, ""
 
@@ -214,9 +232,14 @@ def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int
     noise = sum(int(np.prod(z.shape)) * z.np_dtype.itemsize for z in bundle.noise_for("step"))
     if (2 * per_env + noise) * n > budget:
         what = "the state buffers alone exceed" if 2 * per_env * n > budget else "the state and noise buffers exceed"
-        return {"num_envs": n, "state_bytes_per_env": per_env, "noise_bytes_per_env": noise,
-                "state_buffers_bytes": 2 * per_env * n, "process_peak_bytes": None,
-                "note": f"not run: {what} {budget / 2**30:.0f} GiB"}
+        return {
+            "num_envs": n,
+            "state_bytes_per_env": per_env,
+            "noise_bytes_per_env": noise,
+            "state_buffers_bytes": 2 * per_env * n,
+            "process_peak_bytes": None,
+            "note": f"not run: {what} {budget / 2**30:.0f} GiB",
+        }
     env = DreamVectorEnv(bundle, n, device=device)
     env.reset(seed=0)
     a = np.zeros((n, *bundle.action_space.shape), np.float32)
@@ -231,8 +254,13 @@ def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int
     except OSError:
         pass
     env.close()
-    return {"num_envs": n, "state_bytes_per_env": per_env, "noise_bytes_per_env": noise,
-            "state_buffers_bytes": 2 * per_env * n, "process_peak_bytes": peak}
+    return {
+        "num_envs": n,
+        "state_bytes_per_env": per_env,
+        "noise_bytes_per_env": noise,
+        "state_buffers_bytes": 2 * per_env * n,
+        "process_peak_bytes": peak,
+    }
 
 
 def _best(a, b, key: str):
@@ -244,12 +272,26 @@ def _merge_real(a: dict | None, b: dict | None) -> dict | None:
         return a or b
     vec = {n: max(a["vector_steps_per_s"][n], b["vector_steps_per_s"][n]) for n in a["vector_steps_per_s"]}
     best = max(vec, key=vec.get)
-    return {**a, "single_steps_per_s": max(a["single_steps_per_s"], b["single_steps_per_s"]),
-            "vector_steps_per_s": vec, "best_vector_steps_per_s": vec[best], "best_vector_num_envs": best}
+    return {
+        **a,
+        "single_steps_per_s": max(a["single_steps_per_s"], b["single_steps_per_s"]),
+        "vector_steps_per_s": vec,
+        "best_vector_steps_per_s": vec[best],
+        "best_vector_num_envs": best,
+    }
 
 
-def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, seconds: float = 1.0,
-          real: bool = True, torch: bool = True, memory: bool = True, rounds: int = 3) -> dict:
+def bench(
+    id_or_path,
+    sizes=DEFAULT_SIZES,
+    device: str = "auto",
+    threads=None,
+    seconds: float = 1.0,
+    real: bool = True,
+    torch: bool = True,
+    memory: bool = True,
+    rounds: int = 3,
+) -> dict:
     """Every figure, measured `rounds` times in turn (dream, roofline, single env, real env, torch, then
     again), each reported at its best round: a shared machine's slow spells then hit no figure more
     than another."""
@@ -280,18 +322,27 @@ def bench(id_or_path, sizes=DEFAULT_SIZES, device: str = "auto", threads=None, s
             real_res = _merge_real(real_res, r_real)
         if torch:
             t, torch_note = measure_torch(b, sizes, seconds, eng_threads)
-            torch_rows = t if torch_rows is None or t is None else [_best(x, y, "steps_per_s")
-                                                                     for x, y in zip(torch_rows, t)]
+            torch_rows = (
+                t if torch_rows is None or t is None else [_best(x, y, "steps_per_s") for x, y in zip(torch_rows, t)]
+            )
     res = {
-        "id": b.id, "device": dev,
+        "id": b.id,
+        "device": dev,
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
-        "date": time.strftime("%Y-%m-%d"), "flops_per_step": flops, "flops_source": flops_src,
-        "rounds": max(1, int(rounds)), "rows": rows, "roofline_gflops": roof,
+        "date": time.strftime("%Y-%m-%d"),
+        "flops_per_step": flops,
+        "flops_source": flops_src,
+        "rounds": max(1, int(rounds)),
+        "rows": rows,
+        "roofline_gflops": roof,
         "roofline_schedule": {"threads": rows[-1]["threads"], "shards": rows[-1].get("shards", 1)},
         "roofline_share_by_round": round_shares,
-        "single_env_steps_per_s": single, "real": real_res, "torch": torch_rows,
-        "notes": {k: v for k, v in (("real", "" if real_res else real_note),
-                                    ("torch", "" if torch_rows else torch_note)) if v},
+        "single_env_steps_per_s": single,
+        "real": real_res,
+        "torch": torch_rows,
+        "notes": {
+            k: v for k, v in (("real", "" if real_res else real_note), ("torch", "" if torch_rows else torch_note)) if v
+        },
     }
     if memory:
         res["memory"] = state_bytes(b, device=device)
@@ -322,37 +373,50 @@ def _schedule_text(s: dict) -> str:
 
 
 def print_table(res: dict) -> None:
-    print(f"{res['id']} on {res['device']} ({res['machine']}), {res['date']}; each figure the best of "
-          f"{res.get('rounds', 1)} round(s), each round the fastest of 5 windows")
-    print(f"step graph: {res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); "
-          f"roofline (1024^3 float32 matmul, on the {res['rows'][-1]['num_envs']}-env step's threads: "
-          f"{_schedule_text(res['roofline_schedule'])}): {res['roofline_gflops']:.1f} GFLOP/s")
+    print(
+        f"{res['id']} on {res['device']} ({res['machine']}), {res['date']}; each figure the best of "
+        f"{res.get('rounds', 1)} round(s), each round the fastest of 5 windows"
+    )
+    print(
+        f"step graph: {res['flops_per_step']:,} FLOPs per env-step ({res['flops_source']}); "
+        f"roofline (1024^3 float32 matmul, on the {res['rows'][-1]['num_envs']}-env step's threads: "
+        f"{_schedule_text(res['roofline_schedule'])}): {res['roofline_gflops']:.1f} GFLOP/s"
+    )
     torch_by_n = {t["num_envs"]: t["steps_per_s"] for t in res.get("torch") or []}
-    print(f"{'num_envs':>8} {'steps/s':>12} {'us/step':>10} {'outside ORT':>11} {'GFLOP/s':>8} {'roofline':>8} "
-          f"{'torch steps/s':>13} {'ONNX/torch':>10}")
+    print(
+        f"{'num_envs':>8} {'steps/s':>12} {'us/step':>10} {'outside ORT':>11} {'GFLOP/s':>8} {'roofline':>8} "
+        f"{'torch steps/s':>13} {'ONNX/torch':>10}"
+    )
     for r in res["rows"]:
         t = torch_by_n.get(r["num_envs"])
         g = r["gflops"] or 0.0
         t_txt = f"{t:,.0f}" if t else "-"
         ratio_txt = f"{r['steps_per_s'] / t:.2f}x" if t else "-"
-        print(f"{r['num_envs']:>8} {r['steps_per_s']:>12,.0f} {r['us_per_step']:>10,.1f} {r['outside_ort_share']:>10.0%} "
-              f"{g:>8.1f} {g / res['roofline_gflops']:>8.0%} {t_txt:>13} {ratio_txt:>10}")
+        print(
+            f"{r['num_envs']:>8} {r['steps_per_s']:>12,.0f} {r['us_per_step']:>10,.1f} {r['outside_ort_share']:>10.0%} "
+            f"{g:>8.1f} {g / res['roofline_gflops']:>8.0%} {t_txt:>13} {ratio_txt:>10}"
+        )
     if res.get("roofline_share_by_round"):
         shares = ", ".join(f"{x:.0%}" for x in res["roofline_share_by_round"])
-        print(f"{res['rows'][-1]['num_envs']} envs against the roofline measured right after them, round by round: {shares}")
+        print(
+            f"{res['rows'][-1]['num_envs']} envs against the roofline measured right after them, round by round: {shares}"
+        )
     print(f"single env via gym.make: {res['single_env_steps_per_s']:,.0f} steps/s")
     if res.get("real"):
         rl = res["real"]
         vec = ", ".join(f"{n}: {v:,.0f}" for n, v in rl["vector_steps_per_s"].items())
-        print(f"real {rl['env_id']}: single {rl['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
-              f"(best {rl['best_vector_steps_per_s']:,.0f} at {rl['best_vector_num_envs']})")
+        print(
+            f"real {rl['env_id']}: single {rl['single_steps_per_s']:,.0f} steps/s; sync vector {vec} "
+            f"(best {rl['best_vector_steps_per_s']:,.0f} at {rl['best_vector_num_envs']})"
+        )
     if res.get("memory"):
         m = res["memory"]
         peak = f"{m['process_peak_bytes'] / 2**30:.2f} GiB" if m["process_peak_bytes"] else m.get("note", "unknown")
-        print(f"memory: {m['state_bytes_per_env']} bytes of state per env; {m['num_envs']:,} envs: state buffers "
-              f"{m['state_buffers_bytes'] / 2**20:.0f} MiB, process peak {peak}")
+        print(
+            f"memory: {m['state_bytes_per_env']} bytes of state per env; {m['num_envs']:,} envs: state buffers "
+            f"{m['state_buffers_bytes'] / 2**20:.0f} MiB, process peak {peak}"
+        )
     for what, why in res.get("notes", {}).items():
         print(f"{'real env' if what == 'real' else 'torch eager'}: skipped ({why})")
     for k, v in res["ratios"].items():
         print(f"  {k}: {v:.2f}")
-

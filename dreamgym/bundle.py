@@ -28,12 +28,33 @@ from gymnasium import spaces
 
 from .errors import BundleError
 from .manifest import (
-    FORMAT_VERSION, GRAPHS, MANIFEST, NOISE_DISTRIBUTIONS, OBS_MODES, REQUIRED_GRAPHS, Manifest, NoiseSpec, TensorSpec,
+    FORMAT_VERSION,
+    GRAPHS,
+    MANIFEST,
+    NOISE_DISTRIBUTIONS,
+    OBS_MODES,
+    REQUIRED_GRAPHS,
+    Manifest,
+    NoiseSpec,
+    TensorSpec,
     io_names,
 )
 
-__all__ = ["FORMAT_VERSION", "GRAPHS", "MANIFEST", "NOISE_DISTRIBUTIONS", "OBS_MODES", "REQUIRED_GRAPHS", "ORT_DTYPES", "Bundle",
-           "Manifest", "NoiseSpec", "TensorSpec", "io_names", "sha256_file"]
+__all__ = [
+    "FORMAT_VERSION",
+    "GRAPHS",
+    "MANIFEST",
+    "NOISE_DISTRIBUTIONS",
+    "OBS_MODES",
+    "REQUIRED_GRAPHS",
+    "ORT_DTYPES",
+    "Bundle",
+    "Manifest",
+    "NoiseSpec",
+    "TensorSpec",
+    "io_names",
+    "sha256_file",
+]
 
 ORT_DTYPES = {  # onnxruntime's type names of the dtypes a bundle may use
     "tensor(float)": "float32",
@@ -138,7 +159,7 @@ class Bundle:
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, verify_hashes: bool = True) -> "Bundle":
+    def load(cls, path: str | Path, verify_hashes: bool = True) -> Bundle:
         """Read and check a bundle folder; raise `BundleError` saying what is wrong otherwise."""
         root = Path(path).expanduser()
         if not root.is_dir():
@@ -206,7 +227,9 @@ class Bundle:
             dtype = ORT_DTYPES.get(arg.type, arg.type)
             tail = tuple(arg.shape[1:])
             # symbolic dims (strings) are what exporters write when they cannot infer a size; accept them
-            fixed = len(tail) == len(spec.shape) and all(not isinstance(t, int) or t == s for t, s in zip(tail, spec.shape))
+            fixed = len(tail) == len(spec.shape) and all(
+                not isinstance(t, int) or t == s for t, s in zip(tail, spec.shape)
+            )
             if dtype != spec.dtype or not fixed:
                 raise BundleError(
                     f"bundle {self.id}: {graph} tensor {arg.name!r} is {dtype} {['B', *tail]} in the graph "

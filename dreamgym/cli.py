@@ -17,10 +17,11 @@ import ast
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import tyro
@@ -130,21 +131,22 @@ def cmd_list(args: ListArgs) -> int:
     from .manifest import MANIFEST, Manifest
     from .registration import shipped_bundles
 
-    rows = []
-    for id, path in shipped_bundles().items():
-        m = Manifest.read(path / MANIFEST)
-        rows.append((m, path))
+    rows = [(Manifest.read(path / MANIFEST), path) for path in shipped_bundles().values()]
     if not rows:
         print("no bundles are shipped with this install")
         return 0
     if args.markdown:  # the README's zoo table
-        print("| id | family | source env | size | held-out fidelity at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |")
+        print(
+            "| id | family | source env | size | held-out fidelity at h = 1 / 10 / 50 / 100 | frame PSNR h = 1 / 50 |"
+        )
         print("|---|---|---|---|---|---|")
         for m, path in rows:
             s = m.summary
             psnr = " / ".join(f"{s.frame_psnr_db[k]:.1f}" for k in ("1", "50") if k in s.frame_psnr_db) if s else ""
-            print(f"| `{m.id}` | {m.family} | `{m.source.env_id or '?'}` | {_size_mb(path):.1f} MB | "
-                  f"{s.cell() if s else '—'} | {psnr + ' dB' if psnr else '—'} |")
+            print(
+                f"| `{m.id}` | {m.family} | `{m.source.env_id or '?'}` | {_size_mb(path):.1f} MB | "
+                f"{s.cell() if s else '—'} | {psnr + ' dB' if psnr else '—'} |"
+            )
         return 0
     head = ("id", "family", "source env", "size", "fidelity")
     table = [(m.id, m.family, m.source.env_id or "?", f"{_size_mb(path):.1f} MB", _headline(m)) for m, path in rows]
@@ -215,10 +217,22 @@ def cmd_record(args: RecordArgs) -> int:
     from .record import record
     from .vector_env import uncertainty_option
 
-    options = {"uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
-               "uncertainty_limit": uncertainty_option(args.uncertainty_limit)}
-    path = record(args.id, args.output, steps=args.steps, num_envs=args.num_envs, policy=args.policy, seed=args.seed,
-                  fps=args.fps, scale=args.scale, compare=args.compare, env_options=options)
+    options = {
+        "uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
+        "uncertainty_limit": uncertainty_option(args.uncertainty_limit),
+    }
+    path = record(
+        args.id,
+        args.output,
+        steps=args.steps,
+        num_envs=args.num_envs,
+        policy=args.policy,
+        seed=args.seed,
+        fps=args.fps,
+        scale=args.scale,
+        compare=args.compare,
+        env_options=options,
+    )
     print(f"wrote {path}")
     return 0
 
@@ -229,9 +243,20 @@ def cmd_bench(args: BenchArgs) -> int:
     try:
         sizes = tuple(int(x) for x in args.num_envs.split(","))
     except ValueError:
-        raise ValueError(f"--num-envs must be comma-separated integers such as 1,16,64, got {args.num_envs!r}") from None
-    res = bench(args.id, sizes, device=args.device, threads=args.threads, seconds=args.seconds, real=args.real,
-                torch=args.torch, memory=args.memory, rounds=args.rounds)
+        raise ValueError(
+            f"--num-envs must be comma-separated integers such as 1,16,64, got {args.num_envs!r}"
+        ) from None
+    res = bench(
+        args.id,
+        sizes,
+        device=args.device,
+        threads=args.threads,
+        seconds=args.seconds,
+        real=args.real,
+        torch=args.torch,
+        memory=args.memory,
+        rounds=args.rounds,
+    )
     print_table(res)
     if args.json:
         print(json.dumps(res))
@@ -239,8 +264,11 @@ def cmd_bench(args: BenchArgs) -> int:
 
 
 BUILTIN: dict[str, tuple[type, Callable[..., int]]] = {
-    "list": (ListArgs, cmd_list), "info": (InfoArgs, cmd_info), "rollout": (RolloutArgs, cmd_rollout),
-    "record": (RecordArgs, cmd_record), "bench": (BenchArgs, cmd_bench),
+    "list": (ListArgs, cmd_list),
+    "info": (InfoArgs, cmd_info),
+    "rollout": (RolloutArgs, cmd_rollout),
+    "record": (RecordArgs, cmd_record),
+    "bench": (BenchArgs, cmd_bench),
 }
 
 
@@ -286,7 +314,9 @@ def describe(ep: EntryPoint) -> str:
         tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ImportError, ValueError) as e:
         return f"(unavailable: {e})"
-    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == ep.attr), None)
+    fn = next(
+        (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == ep.attr), None
+    )
     doc = ast.get_docstring(fn) if fn is not None else None
     if fn is None:
         return f"(unavailable: {ep.module} defines no {ep.attr}; {_install_hint(ep)})"
@@ -303,8 +333,11 @@ def print_help(file=sys.stdout) -> None:
     lines.update({name: describe(ep) for name, ep in plugins.items()})
     names = [n for n in ORDER if n in lines] + sorted(set(lines) - set(ORDER))
     w = max(map(len, names))
-    print("usage: dreamgym COMMAND [OPTIONS]     (python -m dreamgym works the same)\n\n"
-          "Trained world models as batched Gymnasium environments.\n\ncommands:", file=file)
+    print(
+        "usage: dreamgym COMMAND [OPTIONS]     (python -m dreamgym works the same)\n\n"
+        "Trained world models as batched Gymnasium environments.\n\ncommands:",
+        file=file,
+    )
     for n in names:
         print(f"  {n.ljust(w)}  {lines[n]}", file=file)
     print("\n`dreamgym COMMAND --help` lists a command's options.", file=file)
@@ -314,8 +347,9 @@ def _load(name: str, ep: EntryPoint) -> Callable[[list[str]], int]:
     try:
         return ep.load()
     except ImportError as e:
-        raise _Unavailable(f"`dreamgym {name}` comes from {ep.module}, which cannot be imported here ({e}); "
-                           f"{_install_hint(ep)}") from e
+        raise _Unavailable(
+            f"`dreamgym {name}` comes from {ep.module}, which cannot be imported here ({e}); {_install_hint(ep)}"
+        ) from e
     except AttributeError as e:
         raise _Unavailable(f"`dreamgym {name}` is unavailable: {ep.module} has no {ep.attr} ({e})") from e
 
@@ -338,8 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     plugins = {} if name in BUILTIN else plugin_commands()
     if name not in BUILTIN and name not in plugins:
         known = [n for n in ORDER if n in BUILTIN or n in plugins] + sorted(set(plugins) - set(ORDER))
-        print(f"dreamgym: error: unknown command {name!r}; choose from {', '.join(known)} (dreamgym --help)",
-              file=sys.stderr)
+        print(
+            f"dreamgym: error: unknown command {name!r}; choose from {', '.join(known)} (dreamgym --help)",
+            file=sys.stderr,
+        )
         return 2
     from gymnasium.error import Error
 

@@ -50,7 +50,6 @@ TILE_ROWS = 512  # a CPU call steps at most this many rows, so that its activati
 SHARD_MAX_STATE_BYTES = 128 << 20  # more model state per call than this: onnxruntime's threads, not shards
 
 
-
 # -- devices and sessions -------------------------------------------------------------------------------
 def available_providers() -> list[str]:
     """The execution providers this onnxruntime build lists (listed is not loadable: see `cuda_problem`)."""
@@ -75,16 +74,17 @@ def make_session(path: os.PathLike, device: str, threads: int | None = None, cud
     if device != "cuda":
         return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
     cuda = (CUDA, {"enable_cuda_graph": "1"} if cuda_graph else {})
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"],
-                                enable_fallback=0)
+    return ort.InferenceSession(
+        os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"], enable_fallback=0
+    )
 
 
 _CUDA_FIX = (
-    'install the GPU runtime with the CUDA and cuDNN libraries it was built for: `pip uninstall -y onnxruntime '
+    "install the GPU runtime with the CUDA and cuDNN libraries it was built for: `pip uninstall -y onnxruntime "
     'onnxruntime-gpu && pip install "dreamgym[gpu]"` (onnxruntime-gpu[cuda,cudnn] brings them as nvidia-* '
     "wheels), or install them system-wide (https://onnxruntime.ai/docs/install/#cuda-and-cudnn); an NVIDIA "
-    "driver must be running (`nvidia-smi`). `python -c \"import onnxruntime as o; o.preload_dlls(); "
-    "o.print_debug_info()\"` shows what loads"
+    'driver must be running (`nvidia-smi`). `python -c "import onnxruntime as o; o.preload_dlls(); '
+    'o.print_debug_info()"` shows what loads'
 )
 
 
@@ -95,8 +95,9 @@ def cuda_problem() -> str | None:
     then a one-node graph is opened on the CUDA provider and run."""
     if ort is None:
         raise missing_onnxruntime()
-    build = f"onnxruntime {ort.__version__}" + (f" (built for CUDA {ort.cuda_version})"
-                                                if getattr(ort, "cuda_version", "") else "")
+    build = f"onnxruntime {ort.__version__}" + (
+        f" (built for CUDA {ort.cuda_version})" if getattr(ort, "cuda_version", "") else ""
+    )
     if CUDA not in ort.get_available_providers():
         return f"{build} has no {CUDA} (it is the CPU build, or not onnxruntime-gpu)"
     printed = io.StringIO()  # preload_dlls prints which library failed to load, and does not raise
@@ -118,11 +119,17 @@ def cuda_problem() -> str | None:
             problem = f"{type(e).__name__}: {str(e).strip()}"
     if problem is None:
         return None
-    notes = [line.strip() for line in printed.getvalue().splitlines()
-             if "Failed to load" in line or line.startswith("preload_dlls")]
+    notes = [
+        line.strip()
+        for line in printed.getvalue().splitlines()
+        if "Failed to load" in line or line.startswith("preload_dlls")
+    ]
     # the provider library's own load error names the missing .so (onnxruntime's message may not)
-    lib = Path(ort.__file__).parent / "capi" / ("onnxruntime_providers_cuda.dll" if os.name == "nt"
-                                                 else "libonnxruntime_providers_cuda.so")
+    lib = (
+        Path(ort.__file__).parent
+        / "capi"
+        / ("onnxruntime_providers_cuda.dll" if os.name == "nt" else "libonnxruntime_providers_cuda.so")
+    )
     if lib.is_file():
         try:
             ctypes.CDLL(os.fspath(lib))
@@ -150,17 +157,29 @@ def choose_device(device: str) -> str:
     if problem is None:
         return "cuda"
     if device == "cuda":
-        raise ValueError(f"device='cuda' was asked for, but {problem}. To fix it, {_CUDA_FIX}; or use "
-                         "device='auto' (the GPU when it works, else the CPU) or device='cpu'")
+        raise ValueError(
+            f"device='cuda' was asked for, but {problem}. To fix it, {_CUDA_FIX}; or use "
+            "device='auto' (the GPU when it works, else the CPU) or device='cpu'"
+        )
     if not _warned_cpu_fallback:
         _warned_cpu_fallback = True
-        warnings.warn(f"dreamgym: device='auto' runs on the CPU: {problem}. To run on the GPU, {_CUDA_FIX}. "
-                      "Pass device='cpu' to choose the CPU without this warning.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"dreamgym: device='auto' runs on the CPU: {problem}. To run on the GPU, {_CUDA_FIX}. "
+            "Pass device='cpu' to choose the CPU without this warning.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return "cpu"
 
 
-def Engine(bundle: Bundle, num_envs: int, device: str = "auto", threads: int | None = None,
-           shards: int | None = None, tile_rows: int | None = TILE_ROWS) -> BaseEngine:
+def Engine(
+    bundle: Bundle,
+    num_envs: int,
+    device: str = "auto",
+    threads: int | None = None,
+    shards: int | None = None,
+    tile_rows: int | None = TILE_ROWS,
+) -> BaseEngine:
     """The engine for `device` ('auto', 'cpu' or 'cuda'). `threads` forces onnxruntime's intra-op threads;
     `shards` (a count of row blocks side by side) and `tile_rows` (rows per call, None: a shard's rows in
     one call) shape the CPU schedule and are ignored on CUDA, where one call steps every row."""
@@ -266,9 +285,15 @@ class BaseEngine:
 
 
 # -- the CPU engine ----------------------------------------------------------------------------------
-def cpu_schedule(num_envs: int, step_flops: float | None, state_bytes: int, cores: int,
-                 threads: int | None = None, shards: int | None = None,
-                 tile_rows: int | None = TILE_ROWS) -> tuple[int, int | None, int]:
+def cpu_schedule(
+    num_envs: int,
+    step_flops: float | None,
+    state_bytes: int,
+    cores: int,
+    threads: int | None = None,
+    shards: int | None = None,
+    tile_rows: int | None = TILE_ROWS,
+) -> tuple[int, int | None, int]:
     """(shards, intra-op threads, tile rows) for a CPU step of `num_envs` rows of `step_flops` FLOPs and
     `state_bytes` of model state each, on `cores` cores.
 
@@ -307,12 +332,19 @@ class CpuEngine(BaseEngine):
 
     device = "cpu"
 
-    def __init__(self, bundle: Bundle, num_envs: int, threads: int | None = None, shards: int | None = None,
-                 tile_rows: int | None = TILE_ROWS):
+    def __init__(
+        self,
+        bundle: Bundle,
+        num_envs: int,
+        threads: int | None = None,
+        shards: int | None = None,
+        tile_rows: int | None = TILE_ROWS,
+    ):
         n = int(num_envs)
         state_bytes = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
-        self.shards, threads, self.tile_rows = cpu_schedule(n, bundle.step_flops, state_bytes,
-                                                            os.cpu_count() or 1, threads, shards, tile_rows)
+        self.shards, threads, self.tile_rows = cpu_schedule(
+            n, bundle.step_flops, state_bytes, os.cpu_count() or 1, threads, shards, tile_rows
+        )
         super().__init__(bundle, n, threads)
         step = self.sessions["step"] = self._open("step")
         self._host_buffers(step)
@@ -337,8 +369,9 @@ class CpuEngine(BaseEngine):
             inner = getattr(step, "_sess", None)
             if inner is not None and all(hasattr(b, "_iobinding") for b in self._one):
                 self._one, self._run_one = [b._iobinding for b in self._one], inner.run_with_iobinding
-        self._pool = ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard") \
-            if self.shards > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard") if self.shards > 1 else None
+        )
 
     def _bind(self, src: int, rows: slice) -> Any:
         """The step's binding from buffer set `src` into the other, for a block of rows. Every tensor is a

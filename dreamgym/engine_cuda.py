@@ -29,8 +29,9 @@ class CudaEngine(BaseEngine):
     def __init__(self, bundle: Bundle, num_envs: int, threads: int | None = None):
         super().__init__(bundle, num_envs, threads)
         self.shards, self.tile_rows = 1, self.n
-        self._state_values = [{s.name: _on_device(np.zeros((self.n, *s.shape), s.np_dtype)) for s in bundle.state}
-                              for _ in range(2)]
+        self._state_values = [
+            {s.name: _on_device(np.zeros((self.n, *s.shape), s.np_dtype)) for s in bundle.state} for _ in range(2)
+        ]
         self.cur = 0
         # Capture now, on zeros, so that a step that cannot be captured shows here, where plain CUDA can take
         # over, and not in the caller's first step.

@@ -32,10 +32,17 @@ class DreamEnv(gym.Env):
         uncertainty_limit: float | str | None = "bundle",
     ):
         self.venv = DreamVectorEnv(
-            bundle, 1, obs_mode=obs_mode, render_mode=render_mode, device=device,
+            bundle,
+            1,
+            obs_mode=obs_mode,
+            render_mode=render_mode,
+            device=device,
             autoreset_mode=gym.vector.AutoresetMode.DISABLED,
-            max_episode_steps=max_episode_steps, threads=threads, noise_scale=noise_scale,
-            uncertainty_penalty=uncertainty_penalty, uncertainty_limit=uncertainty_limit,
+            max_episode_steps=max_episode_steps,
+            threads=threads,
+            noise_scale=noise_scale,
+            uncertainty_penalty=uncertainty_penalty,
+            uncertainty_limit=uncertainty_limit,
         )
         self.bundle = self.venv.bundle
         self.observation_space = self.venv.single_observation_space
@@ -50,8 +57,9 @@ class DreamEnv(gym.Env):
         if "context" in options:
             ctx = options["context"]
             # one window [C, ...] is accepted as well as a batch of one [1, C, ...]
-            options["context"] = {k: np.asarray(v)[None] if np.ndim(v) == len(self._ctx_tail(k)) else v
-                                  for k, v in ctx.items()}
+            options["context"] = {
+                k: np.asarray(v)[None] if np.ndim(v) == len(self._ctx_tail(k)) else v for k, v in ctx.items()
+            }
         obs, info = self.venv.reset(seed=seed, options=options)
         return obs[0], info
 

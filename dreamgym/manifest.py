@@ -265,10 +265,14 @@ class Manifest:
         if type(version) is not int:
             raise BundleError(f"{where}: 'format_version' must be an integer, got {version!r}")
         if version > FORMAT_VERSION:
-            raise BundleError(f"{where} has format_version {version} but this dreamgym reads up to {FORMAT_VERSION}; "
-                              "upgrade with `pip install -U dreamgym`")
+            raise BundleError(
+                f"{where} has format_version {version} but this dreamgym reads up to {FORMAT_VERSION}; "
+                "upgrade with `pip install -U dreamgym`"
+            )
         if version not in READS_VERSIONS:
-            raise BundleError(f"{where}: format_version {version} is not a known version (expected one of {READS_VERSIONS})")
+            raise BundleError(
+                f"{where}: format_version {version} is not a known version (expected one of {READS_VERSIONS})"
+            )
         if version == 1:
             d = _upgrade_v1(d)
         m = _parse(cls, d, where)
@@ -316,11 +320,15 @@ class Manifest:
             raise BundleError(f"{where}: state, noise and output names must be unique, got {names}")
         reserved = {"context_obs", "context_actions", "action", "obs", "reward", "terminated", "latent", "frame"}
         if reserved & set(names):
-            raise BundleError(f"{where}: state, noise and outputs may not be named {sorted(reserved & set(names))} "
-                              "(those names belong to the contract)")
+            raise BundleError(
+                f"{where}: state, noise and outputs may not be named {sorted(reserved & set(names))} "
+                "(those names belong to the contract)"
+            )
         missing = [g for g in REQUIRED_GRAPHS if g not in self.graphs]
         if missing:
-            raise BundleError(f"{where}: graphs.{missing[0]} is missing; every bundle needs {', '.join(REQUIRED_GRAPHS)}")
+            raise BundleError(
+                f"{where}: graphs.{missing[0]} is missing; every bundle needs {', '.join(REQUIRED_GRAPHS)}"
+            )
         unknown = sorted(set(self.graphs) - set(GRAPHS))
         if unknown:
             raise BundleError(f"{where}: unknown graphs {unknown}; expected some of {GRAPHS}")
@@ -328,19 +336,29 @@ class Manifest:
             raise BundleError(f"{where}: obs_modes {list(self.obs_modes)} must be drawn from {OBS_MODES}")
         if "latent" in self.obs_modes and not self.latent_dim:
             raise BundleError(f"{where}: obs_mode 'latent' needs a positive 'latent_dim'")
-        if len(self.frame_shape) != 3 or self.frame_shape[2] != 3 or min(self.frame_shape) < 1 or max(self.frame_shape) > 4096:
-            raise BundleError(f"{where}: frame_shape must be [H, W, 3] with sizes 1..4096, got {list(self.frame_shape)}")
+        if (
+            len(self.frame_shape) != 3
+            or self.frame_shape[2] != 3
+            or min(self.frame_shape) < 1
+            or max(self.frame_shape) > 4096
+        ):
+            raise BundleError(
+                f"{where}: frame_shape must be [H, W, 3] with sizes 1..4096, got {list(self.frame_shape)}"
+            )
         if self.context_length < 1 or self.context_length > 1 << 16:
             raise BundleError(f"{where}: context_length must be a positive integer, got {self.context_length}")
         if self.render_fps < 1:
             raise BundleError(f"{where}: render_fps must be positive, got {self.render_fps}")
         unc = next((o for o in self.outputs if o.name == "uncertainty"), None)
         if unc is not None and unc.shape != ():
-            raise BundleError(f"{where}: the 'uncertainty' output must be one number per env (shape []), got {list(unc.shape)}")
+            raise BundleError(
+                f"{where}: the 'uncertainty' output must be one number per env (shape []), got {list(unc.shape)}"
+            )
         d = self.env_defaults
         if (d.uncertainty_penalty or d.uncertainty_limit is not None) and unc is None:
-            raise BundleError(f"{where}: env_defaults use an uncertainty, but the step graph declares no "
-                              "'uncertainty' output")
+            raise BundleError(
+                f"{where}: env_defaults use an uncertainty, but the step graph declares no 'uncertainty' output"
+            )
         if d.uncertainty_penalty < 0 or not np.isfinite(d.uncertainty_penalty):
             raise BundleError(f"{where}: env_defaults.uncertainty_penalty must be a finite number >= 0")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -348,11 +366,38 @@ class Manifest:
 
 
 # the order keys are written in: what a reader looks for first, the hashes last
-_JSON_ORDER = ("format_version", "id", "family", "description", "source", "observation_space", "action_space",
-               "obs_modes", "state", "noise", "outputs", "latent_dim", "frame_shape", "context_length",
-               "max_episode_steps", "render_fps", "env_defaults", "keymap", "action_meanings", "model", "summary",
-               "metrics", "license", "graphs", "contexts", "files", "preview")
-assert set(_JSON_ORDER) == {f.name for f in dataclasses.fields(Manifest)}, "a Manifest field is missing from _JSON_ORDER"
+_JSON_ORDER = (
+    "format_version",
+    "id",
+    "family",
+    "description",
+    "source",
+    "observation_space",
+    "action_space",
+    "obs_modes",
+    "state",
+    "noise",
+    "outputs",
+    "latent_dim",
+    "frame_shape",
+    "context_length",
+    "max_episode_steps",
+    "render_fps",
+    "env_defaults",
+    "keymap",
+    "action_meanings",
+    "model",
+    "summary",
+    "metrics",
+    "license",
+    "graphs",
+    "contexts",
+    "files",
+    "preview",
+)
+assert set(_JSON_ORDER) == {f.name for f in dataclasses.fields(Manifest)}, (
+    "a Manifest field is missing from _JSON_ORDER"
+)
 
 
 def io_names(m: Manifest | Signature, graph: str) -> tuple[list[str], list[str]]:
@@ -424,7 +469,9 @@ def _required(f: dataclasses.Field) -> bool:
 
 def _parse(tp: Any, v: Any, where: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = BundleError(f"{where} must be {_type_name(tp)}, got {json.dumps(v)[:80] if _jsonable(v) else type(v).__name__}")
+    bad = BundleError(
+        f"{where} must be {_type_name(tp)}, got {json.dumps(v)[:80] if _jsonable(v) else type(v).__name__}"
+    )
     if origin in (Union, types.UnionType):
         if v is None and type(None) in args:
             return None

@@ -1,15 +1,15 @@
 """Videos of imagined rollouts (`dreamgym record`): K dreams tiled with overlays, or real | dream | error.
 
-    from dreamgym.record import record
-    record("Dream-HalfCheetah-v0", "dream.mp4", steps=200, num_envs=4, policy="bundle")
+from dreamgym.record import record
+record("Dream-HalfCheetah-v0", "dream.mp4", steps=200, num_envs=4, policy="bundle")
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from gymnasium import spaces
@@ -55,7 +55,9 @@ def make_policy(spec: str, bundle: Bundle, rng: np.random.Generator) -> Callable
         return lambda obs: np.zeros((len(obs), *n_shape), space.dtype)
     if spec == "bundle":
         if not bundle.has_graph("policy"):
-            raise ValueError(f"{bundle.id} carries no policy.onnx; use --policy random, zero or a path to an ONNX policy")
+            raise ValueError(
+                f"{bundle.id} carries no policy.onnx; use --policy random, zero or a path to an ONNX policy"
+            )
         path = bundle.graph_file("policy")
     else:
         path = Path(spec)
@@ -80,9 +82,19 @@ def _overlay(frame: np.ndarray, t: int, r: float, scale: int, label: str | None 
     return img
 
 
-def record(id_or_path, out: str | Path, steps: int = 200, num_envs: int = 4, policy: str = "random",
-           seed: int = 0, fps: int | None = None, scale: int = 2, compare: bool = False,
-           progress: bool = True, env_options: dict | None = None) -> Path:
+def record(
+    id_or_path,
+    out: str | Path,
+    steps: int = 200,
+    num_envs: int = 4,
+    policy: str = "random",
+    seed: int = 0,
+    fps: int | None = None,
+    scale: int = 2,
+    compare: bool = False,
+    progress: bool = True,
+    env_options: dict | None = None,
+) -> Path:
     """Write a video of imagined rollouts; returns its path. See `dreamgym record --help`. `env_options`:
     more keyword arguments of the dream env (e.g. `uncertainty_penalty`)."""
     out = Path(out)
@@ -95,8 +107,9 @@ def record(id_or_path, out: str | Path, steps: int = 200, num_envs: int = 4, pol
     b = Bundle.load(resolve(id_or_path))
     rng = np.random.default_rng(seed)
     act = make_policy(policy, b, rng)
-    env = DreamVectorEnv(b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP,
-                         **(env_options or {}))
+    env = DreamVectorEnv(
+        b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP, **(env_options or {})
+    )
     fps = fps or b.render_fps
     bar = Progress(steps, f"record {b.id}", progress)
     with VideoWriter(out, fps) as w:
@@ -137,9 +150,18 @@ def _compare(b: Bundle, env: DreamVectorEnv, act, w: VideoWriter, steps: int, se
         for i, r in enumerate(reals):
             real = r.frame()
             err = np.abs(real.astype(np.int16) - dream[i].astype(np.int16)).astype(np.uint8)
-            rows.append(tile(np.stack([_overlay(real, t + 1, steps_out[i][1], scale, "real"),
-                                       _overlay(dream[i], t + 1, rd[i], scale, "dream"),
-                                       _overlay(err, t + 1, abs(rd[i] - steps_out[i][1]), scale, "|err|")]), cols=3))
+            rows.append(
+                tile(
+                    np.stack(
+                        [
+                            _overlay(real, t + 1, steps_out[i][1], scale, "real"),
+                            _overlay(dream[i], t + 1, rd[i], scale, "dream"),
+                            _overlay(err, t + 1, abs(rd[i] - steps_out[i][1]), scale, "|err|"),
+                        ]
+                    ),
+                    cols=3,
+                )
+            )
         w.write(tile(np.stack(rows), cols=1))
         bar.update()
     for r in reals:

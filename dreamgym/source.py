@@ -90,12 +90,14 @@ def open_source_env(manifest, seed: int | None = None) -> SourceEnv:
         have = ", ".join(sorted(kinds)) or "none"
         raise DependencyNotInstalled(
             f"the real env of {manifest.id} ({src.env_id}) is a source of kind {kind!r}, which no installed package "
-            f"provides (installed kinds: {have}); run `{INSTALL}` to get the source environments")
+            f"provides (installed kinds: {have}); run `{INSTALL}` to get the source environments"
+        )
     try:
         impl = kinds[kind].load()
     except ImportError as e:
         raise DependencyNotInstalled(
-            f"the source-env kind {kind!r} ({kinds[kind].value}) cannot be imported ({e}); run `{INSTALL}`") from e
+            f"the source-env kind {kind!r} ({kinds[kind].value}) cannot be imported ({e}); run `{INSTALL}`"
+        ) from e
     return impl(manifest, seed=seed)
 
 

@@ -1,7 +1,7 @@
 """Checkers for people who export their own bundles (like `gymnasium.utils.env_checker`).
 
-    from dreamgym.testing import check_bundle
-    check_bundle("path/to/bundle")   # raises with the reason, or returns a short report
+from dreamgym.testing import check_bundle
+check_bundle("path/to/bundle")   # raises with the reason, or returns a short report
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .vector_env import DreamVectorEnv
 
 def check_vector_env(env: DreamVectorEnv, steps: int = 5, seed: int = 0) -> None:
     """Reset and step a vector env; check spaces, dtypes and that equal seeds give equal rollouts."""
+
     def run():
         obs, _ = env.reset(seed=seed)
         env.action_space.seed(seed)
@@ -48,16 +49,19 @@ def check_bundle(path: str | Path, steps: int = 5) -> dict:
     check_vector_env(venv, steps)
     frames = np.stack(venv.render())
     if frames.shape != (3, *b.frame_shape) or frames.dtype != np.uint8:
-        raise BundleError(f"render.onnx must return uint8 [B, {', '.join(map(str, b.frame_shape))}], got "
-                          f"{frames.dtype} {frames.shape}")
+        raise BundleError(
+            f"render.onnx must return uint8 [B, {', '.join(map(str, b.frame_shape))}], got "
+            f"{frames.dtype} {frames.shape}"
+        )
     if b.has_graph("policy"):
         act = venv.engine.session("policy").run(None, {"obs": venv._obs.astype(np.float32)})[0]
         if act.shape != (3, *b.action_space.shape):
-            raise BundleError(f"policy.onnx returned actions of shape {act.shape}, expected (3, *{b.action_space.shape})")
+            raise BundleError(
+                f"policy.onnx returned actions of shape {act.shape}, expected (3, *{b.action_space.shape})"
+            )
     venv.close()
     for mode in b.obs_modes:
         env = DreamEnv(b, obs_mode=mode, render_mode="rgb_array")
         check_env(env, skip_render_check=False)
         env.close()
-    return {"id": b.id, "family": b.family, "graphs": list(b.manifest.graphs), "obs_modes": b.obs_modes,
-            "steps": steps}
+    return {"id": b.id, "family": b.family, "graphs": list(b.manifest.graphs), "obs_modes": b.obs_modes, "steps": steps}

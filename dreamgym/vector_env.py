@@ -41,7 +41,7 @@ def _box_muller(rng: np.random.Generator, out: np.ndarray, scratch: np.ndarray |
     h = (n + 1) // 2
     if scratch is None or scratch.size != 3 * h:
         scratch = np.empty(3 * h, np.float32)
-    u, r = scratch[:2 * h], scratch[2 * h:]
+    u, r = scratch[: 2 * h], scratch[2 * h :]
     rng.random(dtype=np.float32, out=u)
     u1, u2 = u[:h], u[h:]
     np.subtract(np.float32(1.0), u1, out=u1)
@@ -52,11 +52,12 @@ def _box_muller(rng: np.random.Generator, out: np.ndarray, scratch: np.ndarray |
     np.cos(u2, out=u1)
     np.sin(u2, out=u2)
     np.multiply(r, u1, out=flat[:h])
-    np.multiply(r[:n - h], u2[:n - h], out=flat[h:])
+    np.multiply(r[: n - h], u2[: n - h], out=flat[h:])
 
 
-def draw_noise(rng: np.random.Generator, dist: str, out: np.ndarray, scale: float = 1.0,
-               scratch: np.ndarray | None = None) -> np.ndarray:
+def draw_noise(
+    rng: np.random.Generator, dist: str, out: np.ndarray, scale: float = 1.0, scratch: np.ndarray | None = None
+) -> np.ndarray:
     """Fill float32 `out` with noise of the manifest's distribution ("normal", "uniform" or "gumbel"),
     times `scale` (0 gives zeros: the model's mean or mode). `scratch`: `noise_scratch(dist, out)`, so a
     large normal draw allocates nothing."""
@@ -99,17 +100,21 @@ def _uncertainty_options(b: Bundle, penalty, limit) -> tuple[float, float | None
         penalty = float(penalty)
         limit = None if limit is None else float(limit)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"uncertainty_penalty must be a number >= 0 or 'bundle' and uncertainty_limit a number, "
-                         f"None or 'bundle'; got {penalty!r} and {limit!r}") from e
+        raise ValueError(
+            f"uncertainty_penalty must be a number >= 0 or 'bundle' and uncertainty_limit a number, "
+            f"None or 'bundle'; got {penalty!r} and {limit!r}"
+        ) from e
     if not (np.isfinite(penalty) and penalty >= 0):
         raise ValueError(f"uncertainty_penalty must be a finite number >= 0, got {penalty}")
     if limit is not None and np.isnan(limit):
         raise ValueError("uncertainty_limit must be a number or None, got NaN")
     has = any(o.name == "uncertainty" for o in b.manifest.outputs)
     if (penalty or limit is not None) and not has:
-        raise ValueError(f"{b.id} gives no uncertainty (its step graph declares no 'uncertainty' output), so "
-                         "uncertainty_penalty and uncertainty_limit cannot be used with it; leave them at their "
-                         "defaults")
+        raise ValueError(
+            f"{b.id} gives no uncertainty (its step graph declares no 'uncertainty' output), so "
+            "uncertainty_penalty and uncertainty_limit cannot be used with it; leave them at their "
+            "defaults"
+        )
     return penalty, limit
 
 
@@ -196,8 +201,9 @@ class DreamVectorEnv(VectorEnv):
         }
         self.noise_scale = float(noise_scale)
         self.max_episode_steps = b.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
-        self.uncertainty_penalty, self.uncertainty_limit = _uncertainty_options(b, uncertainty_penalty,
-                                                                                uncertainty_limit)
+        self.uncertainty_penalty, self.uncertainty_limit = _uncertainty_options(
+            b, uncertainty_penalty, uncertainty_limit
+        )
 
         self.engine = Engine(b, self.num_envs, device=device, threads=threads, **(engine_options or {}))
         self.device = self.engine.device
@@ -247,7 +253,9 @@ class DreamVectorEnv(VectorEnv):
         else:
             mask = np.asarray(mask)
             if mask.shape != (self.num_envs,) or mask.dtype != bool:
-                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask.dtype} {mask.shape}")
+                raise ValueError(
+                    f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask.dtype} {mask.shape}"
+                )
             rows = np.flatnonzero(mask)
         if len(rows):
             self._reset_rows(rows, context)
@@ -265,8 +273,9 @@ class DreamVectorEnv(VectorEnv):
             "context_actions": np.asarray(c_act, dtype=self.engine.action_dtype),
         }
         for nz in b.noise_for("reset"):
-            feeds[nz.name] = draw_noise(self._np_random, nz.distribution, np.empty((k, *nz.shape), nz.np_dtype),
-                                        self.noise_scale)
+            feeds[nz.name] = draw_noise(
+                self._np_random, nz.distribution, np.empty((k, *nz.shape), nz.np_dtype), self.noise_scale
+            )
         out = self.engine.reset_rows(None if k == self.num_envs else rows, feeds)
         self._obs = self._obs.copy()  # the last array handed out stays the caller's
         self._obs[rows] = out["obs"]
@@ -283,7 +292,9 @@ class DreamVectorEnv(VectorEnv):
             c_obs = np.asarray(context["obs"], dtype=np.float32)
             c_act = np.asarray(context["actions"])
         except (KeyError, TypeError) as e:
-            raise ValueError("options['context'] must be a dict with 'obs' [N, C, ...] and 'actions' [N, C, ...]") from e
+            raise ValueError(
+                "options['context'] must be a dict with 'obs' [N, C, ...] and 'actions' [N, C, ...]"
+            ) from e
         want_o = (k, b.context_length, *b.observation_space.shape)
         want_a = (k, b.context_length, *b.action_space.shape)
         if c_obs.shape != want_o or c_act.shape != want_a:
@@ -463,8 +474,12 @@ class DreamVectorEnv(VectorEnv):
     def get_state(self) -> dict[str, np.ndarray]:
         """A snapshot of everything that determines the future: model state, counters, obs (exact rewind)."""
         snap = {f"state/{k}": v for k, v in self.engine.get_state().items()}
-        snap.update(steps=self._steps.copy(), needs_reset=self._needs_reset.copy(), obs=self._obs.copy(),
-                    latent=self._latent.copy())
+        snap.update(
+            steps=self._steps.copy(),
+            needs_reset=self._needs_reset.copy(),
+            obs=self._obs.copy(),
+            latent=self._latent.copy(),
+        )
         return snap
 
     def set_state(self, snap: dict[str, np.ndarray]) -> None:

@@ -17,14 +17,37 @@ from .errors import DependencyNotInstalled
 
 # a 3x5 bitmap font for the overlays: digits, a few letters and signs, so no font library is needed
 _GLYPHS = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
-    "8": "111101111101111", "9": "111101111001111", "-": "000000111000000", ".": "000000000000010",
-    " ": "000000000000000", ":": "000010000010000", "r": "000110100100100", "t": "010111010010011",
-    "s": "000011110001110", "e": "000111111100011", "p": "000111101111100", "R": "110101110101101",
-    "S": "011100010001110", "T": "111010010010010", "E": "111100110100111", "A": "010101111101101",
-    "L": "100100100100111", "D": "110101101101110", "M": "101111101101101", "=": "000111000111000",
-    "|": "010010010010010", "/": "001001010100100", "x": "000101010101000",
+    "0": "111101101101111",
+    "1": "010110010010111",
+    "2": "111001111100111",
+    "3": "111001111001111",
+    "4": "101101111001001",
+    "5": "111100111001111",
+    "6": "111100111101111",
+    "7": "111001010010010",
+    "8": "111101111101111",
+    "9": "111101111001111",
+    "-": "000000111000000",
+    ".": "000000000000010",
+    " ": "000000000000000",
+    ":": "000010000010000",
+    "r": "000110100100100",
+    "t": "010111010010011",
+    "s": "000011110001110",
+    "e": "000111111100011",
+    "p": "000111101111100",
+    "R": "110101110101101",
+    "S": "011100010001110",
+    "T": "111010010010010",
+    "E": "111100110100111",
+    "A": "010101111101101",
+    "L": "100100100100111",
+    "D": "110101101101110",
+    "M": "101111101101101",
+    "=": "000111000111000",
+    "|": "010010010010010",
+    "/": "001001010100100",
+    "x": "000101010101000",
 }
 
 
@@ -33,14 +56,14 @@ def draw_text(img: np.ndarray, text: str, x: int, y: int, color=(255, 255, 255),
     w = (4 * len(text) + 1) * scale
     h = 7 * scale
     y0, x0 = max(y - scale, 0), max(x - scale, 0)
-    img[y0:y0 + h, x0:x0 + w] = (img[y0:y0 + h, x0:x0 + w] * 0.35).astype(img.dtype)
+    img[y0 : y0 + h, x0 : x0 + w] = (img[y0 : y0 + h, x0 : x0 + w] * 0.35).astype(img.dtype)
     for i, ch in enumerate(text):
         bits = _GLYPHS.get(ch) or _GLYPHS.get(ch.upper()) or _GLYPHS.get(ch.lower()) or _GLYPHS[" "]
         glyph = np.array([int(b) for b in bits], bool).reshape(5, 3)
         glyph = np.kron(glyph, np.ones((scale, scale), bool))
         gx, gy = x + i * 4 * scale, y
-        region = img[gy:gy + glyph.shape[0], gx:gx + glyph.shape[1]]
-        region[glyph[:region.shape[0], :region.shape[1]]] = color
+        region = img[gy : gy + glyph.shape[0], gx : gx + glyph.shape[1]]
+        region[glyph[: region.shape[0], : region.shape[1]]] = color
 
 
 def tile(frames: np.ndarray, cols: int | None = None, pad: int = 2, bg: int = 0) -> np.ndarray:
@@ -52,7 +75,7 @@ def tile(frames: np.ndarray, cols: int | None = None, pad: int = 2, bg: int = 0)
     out = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), bg, np.uint8)
     for i in range(n):
         r, q = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = frames[i]
+        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = frames[i]
     return out
 
 
@@ -90,15 +113,20 @@ class VideoWriter:
         if suffix not in (".mp4", ".gif"):
             raise ValueError(f"video path {str(self.path)!r} must end in .mp4 or .gif")
         if not self.path.parent.exists():
-            raise FileNotFoundError(f"folder {str(self.path.parent)!r} does not exist; create it or choose another path")
+            raise FileNotFoundError(
+                f"folder {str(self.path.parent)!r} does not exist; create it or choose another path"
+            )
         imageio = _imageio()
         if suffix == ".mp4":
             try:
                 import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg plugin needs it)
             except ImportError as e:
-                raise DependencyNotInstalled('writing mp4 needs imageio-ffmpeg; run `pip install "dreamgym[video]"`') from e
-            self._w = imageio.get_writer(self.path, fps=fps, codec="libx264", quality=8, macro_block_size=1,
-                                         ffmpeg_log_level="error")
+                raise DependencyNotInstalled(
+                    'writing mp4 needs imageio-ffmpeg; run `pip install "dreamgym[video]"`'
+                ) from e
+            self._w = imageio.get_writer(
+                self.path, fps=fps, codec="libx264", quality=8, macro_block_size=1, ffmpeg_log_level="error"
+            )
         else:
             self._w = imageio.get_writer(self.path, mode="I", duration=1000.0 / fps, loop=0)
         self.mp4 = suffix == ".mp4"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,7 @@ default_gl()  # before gymnasium imports mujoco
 # -- behaviour policies ---------------------------------------------------------------------------
 # Each is a function (obs, t, rng) -> action; `make_behaviour` builds them from a name so that a
 # recipe can list its data mix as plain strings.
+
 
 def make_behaviour(kind: str, space: gym.spaces.Box, policy=None, rng=None) -> Callable:
     low, high = space.low, space.high

@@ -70,10 +70,19 @@ def collect_pong(cfg: PongCollectConfig, out_dir: str | Path, progress: bool = T
             O.append(area_resize(obs, cfg.size)), A.append(a), R.append(r), TE.append(term), TR.append(trunc)
             if term or trunc:
                 break
-        ep = {"obs": np.asarray(O, np.uint8), "actions": np.asarray(A, np.int64), "rewards": np.asarray(R, np.float32),
-              "terminations": np.asarray(TE, bool), "truncations": np.asarray(TR, bool)}
-        meta = {"env_id": "ALE/Pong-v5", "behaviour": "tracker+random", "seed": cfg.seed * 100_003 + i,
-                "action_meanings": PONG_ACTIONS}
+        ep = {
+            "obs": np.asarray(O, np.uint8),
+            "actions": np.asarray(A, np.int64),
+            "rewards": np.asarray(R, np.float32),
+            "terminations": np.asarray(TE, bool),
+            "truncations": np.asarray(TR, bool),
+        }
+        meta = {
+            "env_id": "ALE/Pong-v5",
+            "behaviour": "tracker+random",
+            "seed": cfg.seed * 100_003 + i,
+            "action_meanings": PONG_ACTIONS,
+        }
         p = out / f"episode_{i:04d}.npz"
         np.savez_compressed(p, meta=np.array(json.dumps(meta)), **ep)
         paths.append(p)
@@ -96,14 +105,14 @@ def pong_pixel_policy(size: int = 64):
     class Tracker(nn.Module):
         def __init__(self):
             super().__init__()
-            self.register_buffer("y", torch.arange(size, dtype=torch.float32)[rows[0]:rows[1]].view(1, -1, 1))
+            self.register_buffer("y", torch.arange(size, dtype=torch.float32)[rows[0] : rows[1]].view(1, -1, 1))
 
         def forward(self, obs):
-            f = obs[:, rows[0]:rows[1]]
-            field = f[:, :, ball_cols[0]:ball_cols[1]]
+            f = obs[:, rows[0] : rows[1]]
+            field = f[:, :, ball_cols[0] : ball_cols[1]]
             # the ball lifts the blue channel; red stays high (the green paddle's red is below the floor's)
             ball = torch.relu(field[..., 2] - 40.0) * (field[..., 0] > 140.0).float()
-            pad = f[:, :, paddle_cols[0]:paddle_cols[1]]
+            pad = f[:, :, paddle_cols[0] : paddle_cols[1]]
             paddle = torch.relu(pad[..., 1] - pad[..., 0])  # green over red: the agent's paddle
             by = (ball * self.y).sum((1, 2)) / (ball.sum((1, 2)) + 1e-6)
             py = (paddle * self.y).sum((1, 2)) / (paddle.sum((1, 2)) + 1e-6)

@@ -99,8 +99,9 @@ def make_source_env(env_id: str, **kwargs) -> gym.Env:
         return gym.make(env_id, **kwargs)
     except (gym.error.DependencyNotInstalled, ImportError, gym.error.NamespaceNotFound, gym.error.NameNotFound) as e:
         raise DependencyNotInstalled(
-            f"the real env {env_id} is not installed here ({e}); run `pip install \"dreamgym[export]\"` "
-            "to get the source environments (gymnasium[mujoco], ale-py, pettingzoo)") from e
+            f'the real env {env_id} is not installed here ({e}); run `pip install "dreamgym[export]"` '
+            "to get the source environments (gymnasium[mujoco], ale-py, pettingzoo)"
+        ) from e
 
 
 class GymSource:
@@ -170,8 +171,9 @@ class MujocoSource(GymSource):
     def _open(self) -> gym.Env:
         default_gl()  # before gymnasium imports mujoco
         env = make_source_env(self.env_id, **self.make_kwargs)
-        self.frames = MujocoFrames(env, self.frame_shape[0], self.render.get("camera", "track"),
-                                   self.render.get("plain_floor", True))
+        self.frames = MujocoFrames(
+            env, self.frame_shape[0], self.render.get("camera", "track"), self.render.get("plain_floor", True)
+        )
         self._frame = None
         return env
 
@@ -186,8 +188,9 @@ class MujocoSource(GymSource):
 
     def snapshot(self) -> MujocoSnapshot:
         d = self.env.unwrapped.data
-        return MujocoSnapshot(d.qpos.copy(), d.qvel.copy(), d.act.copy(), d.qacc_warmstart.copy(), float(d.time),
-                              self.frame())
+        return MujocoSnapshot(
+            d.qpos.copy(), d.qvel.copy(), d.act.copy(), d.qacc_warmstart.copy(), float(d.time), self.frame()
+        )
 
     def restore(self, snap: MujocoSnapshot) -> None:
         u = self.env.unwrapped

@@ -69,7 +69,9 @@ def _algo(name: str):
     except ImportError as e:
         from dreamgym.errors import DependencyNotInstalled
 
-        raise DependencyNotInstalled('dreamgym transfer needs Stable-Baselines3: pip install "dreamgym[transfer]"') from e
+        raise DependencyNotInstalled(
+            'dreamgym transfer needs Stable-Baselines3: pip install "dreamgym[transfer]"'
+        ) from e
     return {"sac": sb3.SAC, "ppo": sb3.PPO}[name]
 
 
@@ -109,16 +111,18 @@ def real_returns(source, act, episodes: int, steps: int, seed: int, context: int
     return out
 
 
-def dream_returns(bundle, act, episodes: int, steps: int, seed: int, context: dict | None = None,
-                  env_options: dict | None = None) -> list[float]:
+def dream_returns(
+    bundle, act, episodes: int, steps: int, seed: int, context: dict | None = None, env_options: dict | None = None
+) -> list[float]:
     """The policy's return in `episodes` dreams of at most `steps` steps, stepped together; from the bank
     (context None) or from the given real contexts. An episode ends where the dream ends it (termination,
     or truncation for uncertainty)."""
     import dreamgym
 
     n = episodes if context is None else len(context["obs"])
-    env = dreamgym.make_vec(bundle, n, autoreset_mode="Disabled", max_episode_steps=steps, device="cpu",
-                            **(env_options or {}))
+    env = dreamgym.make_vec(
+        bundle, n, autoreset_mode="Disabled", max_episode_steps=steps, device="cpu", **(env_options or {})
+    )
     opts = None if context is None else {"context": context}
     obs, _ = env.reset(seed=seed, options=opts)
     ret, alive = np.zeros(n), np.ones(n, bool)
@@ -143,8 +147,10 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
 
     path = dreamgym.resolve(a.bundle)
     b = dreamgym.Bundle.load(path)
-    env_options = {"uncertainty_penalty": uncertainty_option(a.uncertainty_penalty),
-                   "uncertainty_limit": uncertainty_option(a.uncertainty_limit)}
+    env_options = {
+        "uncertainty_penalty": uncertainty_option(a.uncertainty_penalty),
+        "uncertainty_limit": uncertainty_option(a.uncertainty_limit),
+    }
     T = int(a.episode_steps or b.max_episode_steps or 1000)
     C = b.context_length
     out = Path(a.out)
@@ -162,16 +168,22 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
     random_return = float(np.mean(rand["returns"]))
     points = np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist()
     runs = []
-    bar = tqdm(total=a.seeds * a.steps * (2 if a.real else 1), desc=f"transfer {a.algo}", unit="step",
-               disable=not progress)
+    bar = tqdm(
+        total=a.seeds * a.steps * (2 if a.real else 1), desc=f"transfer {a.algo}", unit="step", disable=not progress
+    )
     for seed in range(a.seeds):
         # the learner sees a plain DreamEnv (SB3 wraps it in its own vector env); the dream truncates itself
         dream_env = _train_env(lambda: dreamgym.make_env(path, device="cpu", **env_options), a.algo, a.n_envs, seed)
         learner = Algo("MlpPolicy", dream_env, seed=seed, verbose=0, device="cpu")
         real_learner = None
         if a.real:
-            real_learner = Algo("MlpPolicy", _train_env(lambda: gym.make(real_id), a.algo, a.n_envs, seed),
-                                seed=seed, verbose=0, device="cpu")
+            real_learner = Algo(
+                "MlpPolicy",
+                _train_env(lambda: gym.make(real_id), a.algo, a.n_envs, seed),
+                seed=seed,
+                verbose=0,
+                device="cpu",
+            )
         rows, done = [], 0
         for p in points:
             learner.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
@@ -181,28 +193,59 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
             done = p
             act_one = lambda o, m=learner: m.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
             real = real_returns(source, act_one, a.episodes, T, seed=20_000 + 100 * seed, context=C)
-            same_start = dream_returns(path, lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
-                                       a.episodes, T - C + 1, seed=seed, context=real["context"],
-                                       env_options=env_options)
-            dream = dream_returns(path, lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
-                                  a.episodes, T, seed=30_000 + seed, env_options=env_options)
-            row = {"steps": p, "real_return": float(np.mean(real["returns"])),
-                   "real_return_std": float(np.std(real["returns"])), "dream_return": float(np.mean(dream)),
-                   "calibration": {"real": float(np.mean(real["returns_after_context"])),
-                                   "dream": float(np.mean(same_start))}}
+            same_start = dream_returns(
+                path,
+                lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
+                a.episodes,
+                T - C + 1,
+                seed=seed,
+                context=real["context"],
+                env_options=env_options,
+            )
+            dream = dream_returns(
+                path,
+                lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
+                a.episodes,
+                T,
+                seed=30_000 + seed,
+                env_options=env_options,
+            )
+            row = {
+                "steps": p,
+                "real_return": float(np.mean(real["returns"])),
+                "real_return_std": float(np.std(real["returns"])),
+                "dream_return": float(np.mean(dream)),
+                "calibration": {
+                    "real": float(np.mean(real["returns_after_context"])),
+                    "dream": float(np.mean(same_start)),
+                },
+            }
             if real_learner is not None:
-                ref = real_returns(source, lambda o, m=real_learner: m.predict(np.asarray(o, np.float32),
-                                                                                deterministic=True)[0],
-                                   a.episodes, T, seed=20_000 + 100 * seed)
+                ref = real_returns(
+                    source,
+                    lambda o, m=real_learner: m.predict(np.asarray(o, np.float32), deterministic=True)[0],
+                    a.episodes,
+                    T,
+                    seed=20_000 + 100 * seed,
+                )
                 row["real_trained_return"] = float(np.mean(ref["returns"]))
             rows.append(row)
             learner.save(out / f"{a.algo}-seed{seed}-dream.zip")
         runs.append({"seed": seed, "points": rows})
     bar.close()
     source.close()
-    res = {"id": b.id, "algo": a.algo, "steps": a.steps, "seeds": a.seeds, "episodes": a.episodes,
-           "episode_steps": T, "args": asdict(a), "random_real_return": random_return,
-           "wall_s": round(time.time() - t0, 1), "runs": runs}
+    res = {
+        "id": b.id,
+        "algo": a.algo,
+        "steps": a.steps,
+        "seeds": a.seeds,
+        "episodes": a.episodes,
+        "episode_steps": T,
+        "args": asdict(a),
+        "random_real_return": random_return,
+        "wall_s": round(time.time() - t0, 1),
+        "runs": runs,
+    }
     res["summary"] = summarize(res)
     (out / f"transfer-{a.algo}.json").write_text(json.dumps(res, indent=2) + "\n")
     plot(res, out / f"transfer-{a.algo}.png")
@@ -214,8 +257,10 @@ def summarize(res: dict) -> dict:
     learner's gain (gains over the random policy), and the calibration's largest miss."""
     rnd = res["random_real_return"]
     finals = [r["points"][-1] for r in res["runs"]]
-    out = {"final_real_return": [f["real_return"] for f in finals],
-           "final_dream_return": [f["dream_return"] for f in finals]}
+    out = {
+        "final_real_return": [f["real_return"] for f in finals],
+        "final_dream_return": [f["dream_return"] for f in finals],
+    }
     refs = [f.get("real_trained_return") for f in finals]
     if all(x is not None for x in refs):
         out["final_real_trained_return"] = refs
@@ -225,8 +270,16 @@ def summarize(res: dict) -> dict:
         for p in r["points"]:
             c = p["calibration"]
             tol = max(0.2 * abs(c["real"]), 300.0)  # the issue's bar: within 20 %, or ±300 for small returns
-            misses.append({"steps": p["steps"], "seed": r["seed"], "real": c["real"], "dream": c["dream"],
-                           "miss": abs(c["dream"] - c["real"]), "within": abs(c["dream"] - c["real"]) <= tol})
+            misses.append(
+                {
+                    "steps": p["steps"],
+                    "seed": r["seed"],
+                    "real": c["real"],
+                    "dream": c["dream"],
+                    "miss": abs(c["dream"] - c["real"]),
+                    "within": abs(c["dream"] - c["real"]) <= tol,
+                }
+            )
     out["largest_calibration_miss"] = max(misses, key=lambda m: m["miss"]) if misses else None
     out["calibrated_points"] = f"{sum(m['within'] for m in misses)} of {len(misses)}"
     return out
@@ -242,10 +295,20 @@ def plot(res: dict, path: Path) -> None:
     for r in res["runs"]:
         s = [p["steps"] for p in r["points"]]
         lab = r["seed"] == 0
-        ax.plot(s, [p["real_return"] for p in r["points"]], "C0-o", ms=3, label="trained in dream, real return" if lab else None)
-        ax.plot(s, [p["dream_return"] for p in r["points"]], "C1--", label="trained in dream, dream return" if lab else None)
+        ax.plot(
+            s,
+            [p["real_return"] for p in r["points"]],
+            "C0-o",
+            ms=3,
+            label="trained in dream, real return" if lab else None,
+        )
+        ax.plot(
+            s, [p["dream_return"] for p in r["points"]], "C1--", label="trained in dream, dream return" if lab else None
+        )
         if "real_trained_return" in r["points"][0]:
-            ax.plot(s, [p["real_trained_return"] for p in r["points"]], "C2:", label="trained in real env" if lab else None)
+            ax.plot(
+                s, [p["real_trained_return"] for p in r["points"]], "C2:", label="trained in real env" if lab else None
+            )
     ax.axhline(res["random_real_return"], color="grey", lw=0.8, label="random policy (real)")
     ax.set_xlabel(f"{res['algo'].upper()} training steps")
     ax.set_ylabel(f"return over {res['episode_steps']} steps")
@@ -267,10 +330,23 @@ def write(bundle_path: Path, res: dict, plot_path: Path) -> None:
     from .exporter import finalize
 
     m = Manifest.read(bundle_path / MANIFEST)
-    keep = {k: res[k] for k in ("algo", "steps", "seeds", "episodes", "episode_steps", "random_real_return",
-                                "wall_s", "runs", "summary")}
-    keep["command"] = (f"dreamgym transfer {m.id} --algo {res['algo']} --steps {res['steps']} "
-                       f"--seeds {res['seeds']} --write")
+    keep = {
+        k: res[k]
+        for k in (
+            "algo",
+            "steps",
+            "seeds",
+            "episodes",
+            "episode_steps",
+            "random_real_return",
+            "wall_s",
+            "runs",
+            "summary",
+        )
+    }
+    keep["command"] = (
+        f"dreamgym transfer {m.id} --algo {res['algo']} --steps {res['steps']} --seeds {res['seeds']} --write"
+    )
     transfer = {**m.metrics.get("transfer", {}), res["algo"]: keep}
     m.replace(metrics={**m.metrics, "transfer": transfer}).write(bundle_path / MANIFEST)
     shutil.copyfile(plot_path, bundle_path / f"transfer-{res['algo']}.png")

@@ -41,22 +41,35 @@ def require_pygame():
     if pygame is None:
         from dreamgym.errors import DependencyNotInstalled
 
-        raise DependencyNotInstalled('dreamgym play needs pygame; run `pip install "dreamgym[play]"` (it installs pygame-ce)')
+        raise DependencyNotInstalled(
+            'dreamgym play needs pygame; run `pip install "dreamgym[play]"` (it installs pygame-ce)'
+        )
     return pygame
 
 
 class PlayApp:
     """The front end. `run()` is the interactive loop; `frame()` does one loop iteration (for tests)."""
 
-    def __init__(self, bundle: str | Path, scale: int | None = None, fps: int | None = None, seed: int = 0,
-                 keymap_file: str | None = None, multiverse: int = 4, history_seconds: float = 30.0,
-                 record_dir: str | Path = ".", device: str = "auto", env_options: dict | None = None):
+    def __init__(
+        self,
+        bundle: str | Path,
+        scale: int | None = None,
+        fps: int | None = None,
+        seed: int = 0,
+        keymap_file: str | None = None,
+        multiverse: int = 4,
+        history_seconds: float = 30.0,
+        record_dir: str | Path = ".",
+        device: str = "auto",
+        env_options: dict | None = None,
+    ):
         require_pygame()
         self.bundle = Bundle.load(bundle)
         b = self.bundle
         self.env_options = dict(env_options or {})  # more keyword arguments of the dreams (uncertainty options)
-        self.env = DreamVectorEnv(b, 1, render_mode="rgb_array", autoreset_mode=AutoresetMode.DISABLED, device=device,
-                                  **self.env_options)
+        self.env = DreamVectorEnv(
+            b, 1, render_mode="rgb_array", autoreset_mode=AutoresetMode.DISABLED, device=device, **self.env_options
+        )
         self.fps = int(fps or b.render_fps)
         H, W, _ = b.frame_shape
         self.scale = int(scale or max(1, 512 // max(H, W)))
@@ -64,8 +77,11 @@ class PlayApp:
         pygame.font.init()
         self.font = pygame.font.Font(None, 20)
         self.small = pygame.font.Font(None, 17)
-        self.keys = (KeyMap.load(keymap_file, b.action_space, pygame.key.key_code) if keymap_file
-                     else KeyMap(b.manifest.keymap, b.action_space, pygame.key.key_code))
+        self.keys = (
+            KeyMap.load(keymap_file, b.action_space, pygame.key.key_code)
+            if keymap_file
+            else KeyMap(b.manifest.keymap, b.action_space, pygame.key.key_code)
+        )
         self.policy = None
         if b.has_graph("policy"):
             self.policy = self.env.engine.session("policy")
@@ -114,8 +130,9 @@ class PlayApp:
         ctx = None
         if self.real is not None:
             ctx = self._real_context()
-        self.obs, _ = self.env.reset(seed=self.seed if not hasattr(self, "_reset_once") else None,
-                                     options={"context": ctx} if ctx else None)
+        self.obs, _ = self.env.reset(
+            seed=self.seed if not hasattr(self, "_reset_once") else None, options={"context": ctx} if ctx else None
+        )
         self._reset_once = True
         self.keys.reset()
         self.t, self.ret, self.reward, self.extra = 0, 0.0, 0.0, {}
@@ -141,9 +158,14 @@ class PlayApp:
         """The other dreams start from exactly the main dream's state and differ by their noise."""
         k = self.n_multiverse - 1
         if self.multiverse is None:
-            self.multiverse = DreamVectorEnv(self.bundle, k, render_mode="rgb_array",
-                                             autoreset_mode=AutoresetMode.DISABLED, device=self.env.device,
-                                             **self.env_options)
+            self.multiverse = DreamVectorEnv(
+                self.bundle,
+                k,
+                render_mode="rgb_array",
+                autoreset_mode=AutoresetMode.DISABLED,
+                device=self.env.device,
+                **self.env_options,
+            )
             self.multiverse.reset(seed=self.seed + 1)
         st = self.env.engine.get_state()
         self.multiverse.engine.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
@@ -155,8 +177,14 @@ class PlayApp:
         return self.policy.run(None, {"obs": np.asarray(obs, np.float32)})[0][0]
 
     def snapshot(self) -> dict:
-        snap = {"env": self.env.get_state(), "rng": self.env.np_random.bit_generator.state,
-                "t": self.t, "ret": self.ret, "reward": self.reward, "obs": self.obs.copy()}
+        snap = {
+            "env": self.env.get_state(),
+            "rng": self.env.np_random.bit_generator.state,
+            "t": self.t,
+            "ret": self.ret,
+            "reward": self.reward,
+            "obs": self.obs.copy(),
+        }
         if self.multiverse is not None:
             snap["mv"] = self.multiverse.engine.get_state()
             snap["mv_rng"] = self.multiverse.np_random.bit_generator.state
@@ -319,13 +347,22 @@ class PlayApp:
         b = self.bundle
         now = time.perf_counter()
         self._fps_clock.append(now)
-        fps = (len(self._fps_clock) - 1) / (self._fps_clock[-1] - self._fps_clock[0]) if len(self._fps_clock) > 1 else 0.0
+        fps = (
+            (len(self._fps_clock) - 1) / (self._fps_clock[-1] - self._fps_clock[0]) if len(self._fps_clock) > 1 else 0.0
+        )
         y = 8
-        for text, color in [(b.id, ACCENT), (f"family {b.family}", DIM), (f"step {self.t}", FG),
-                            (f"reward {self.reward:+.3f}", FG), (f"return {self.ret:+.2f}", FG),
-                            (f"fps {fps:.0f} / {self.fps}", DIM),
-                            ("PAUSED" if self.paused else ("policy drives" if self.policy_drives else "you drive"),
-                             WARN if self.paused else FG)]:
+        for text, color in [
+            (b.id, ACCENT),
+            (f"family {b.family}", DIM),
+            (f"step {self.t}", FG),
+            (f"reward {self.reward:+.3f}", FG),
+            (f"return {self.ret:+.2f}", FG),
+            (f"fps {fps:.0f} / {self.fps}", DIM),
+            (
+                "PAUSED" if self.paused else ("policy drives" if self.policy_drives else "you drive"),
+                WARN if self.paused else FG,
+            ),
+        ]:
             self._text(text, x, y, color)
             y += 20
         for k, v in self.extra.items():
@@ -360,8 +397,12 @@ class PlayApp:
         self._text("F1: help", x, self.screen.get_height() - 22, DIM, self.small)
 
     def _help(self) -> None:
-        lines = ["controls"] + [f"{k}  {v}" for k, v in CONTROL_KEYS.items()] + ["", "action keys"] + \
-                self.keys.help_lines(pygame.key.name)
+        lines = (
+            ["controls"]
+            + [f"{k}  {v}" for k, v in CONTROL_KEYS.items()]
+            + ["", "action keys"]
+            + self.keys.help_lines(pygame.key.name)
+        )
         h = 20 * len(lines) + 16
         panel = pygame.Surface((self.screen.get_width() - 40, min(h, self.screen.get_height() - 40)), pygame.SRCALPHA)
         panel.fill((0, 0, 0, 215))
@@ -473,10 +514,20 @@ def main(args: PlayArgs) -> int:
     from dreamgym.registration import resolve
 
     path = Path(args.bundle) if args.bundle else resolve(args.id)
-    app = PlayApp(path, scale=args.scale, fps=args.fps, seed=args.seed, keymap_file=args.keys,
-                  multiverse=args.multiverse, record_dir=args.record_dir, device=getattr(args, "device", "auto"),
-                  env_options={"uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
-                               "uncertainty_limit": uncertainty_option(args.uncertainty_limit)})
+    app = PlayApp(
+        path,
+        scale=args.scale,
+        fps=args.fps,
+        seed=args.seed,
+        keymap_file=args.keys,
+        multiverse=args.multiverse,
+        record_dir=args.record_dir,
+        device=getattr(args, "device", "auto"),
+        env_options={
+            "uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
+            "uncertainty_limit": uncertainty_option(args.uncertainty_limit),
+        },
+    )
     if args.benchmark:
         fps = app.run(max_frames=args.benchmark, benchmark=True, script=scripted_keys(app.keys))
         print(f"fps={fps:.1f}")

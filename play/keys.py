@@ -22,10 +22,16 @@ from gymnasium import spaces
 
 # keys the front end keeps for itself; a keymap may not use them
 CONTROL_KEYS = {
-    "escape": "quit", "space": "pause / resume", "return": "reset to a fresh real context",
-    "right": "single step (paused)", "left": "rewind one step (hold to keep rewinding)",
-    "tab": "person <-> bundled policy", "f1": "help", "f5": "start / stop recording mp4",
-    "f6": "multiverse view", "f7": "real env side by side",
+    "escape": "quit",
+    "space": "pause / resume",
+    "return": "reset to a fresh real context",
+    "right": "single step (paused)",
+    "left": "rewind one step (hold to keep rewinding)",
+    "tab": "person <-> bundled policy",
+    "f1": "help",
+    "f5": "start / stop recording mp4",
+    "f6": "multiverse view",
+    "f7": "real env side by side",
 }
 
 
@@ -47,11 +53,15 @@ class KeyMap:
 
         def code(name: str) -> int:
             if name.lower() in CONTROL_KEYS:
-                raise KeymapError(f"key {name!r} is one of the front end's control keys {sorted(CONTROL_KEYS)}; choose another")
+                raise KeymapError(
+                    f"key {name!r} is one of the front end's control keys {sorted(CONTROL_KEYS)}; choose another"
+                )
             try:
                 return key_code(name)
             except ValueError as e:
-                raise KeymapError(f"unknown key name {name!r} in the keymap (use pygame key names like 'a', 'up', 'left shift')") from e
+                raise KeymapError(
+                    f"unknown key name {name!r} in the keymap (use pygame key names like 'a', 'up', 'left shift')"
+                ) from e
 
         if self.kind == "continuous":
             if not isinstance(action_space, spaces.Box):
@@ -78,7 +88,7 @@ class KeyMap:
             self.default = 0
 
     @classmethod
-    def load(cls, path: str | Path, action_space, key_code) -> "KeyMap":
+    def load(cls, path: str | Path, action_space, key_code) -> KeyMap:
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError as e:
@@ -127,6 +137,7 @@ class KeyMap:
         if self.kind == "continuous":
             return [f"{key_name(n)}/{key_name(p)}  {name} -/+" for _, n, p, name in self.pairs]
         if self.kind == "discrete":
-            return [f"{'+'.join(key_name(k) for k in keys)}  action {a}" for keys, a in self.bindings] + \
-                   [f"(nothing)  action {self.default}"]
+            return [f"{'+'.join(key_name(k) for k in keys)}  action {a}" for keys, a in self.bindings] + [
+                f"(nothing)  action {self.default}"
+            ]
         return [f"{key_name(k)}  latent action {i}" for k, i in self.latent_keys]

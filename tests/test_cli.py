@@ -10,7 +10,9 @@ OUTSIDE = tempfile.gettempdir()
 
 
 def run(*args):
-    return subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_list_shows_the_zoo():
@@ -36,7 +38,7 @@ def test_unknown_id_is_a_clear_error():
     assert out.returncode == 2 and "neither a registered dream id" in out.stderr
 
 
-COMMANDS = ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train")
+COMMANDS = ("list", "info", "rollout", "play", "record", "bench", "evaluate", "train", "transfer")
 
 
 def test_help_lists_every_command_with_one_line_each():
@@ -84,7 +86,7 @@ def test_a_plugin_command_that_cannot_load_names_the_pip_command(monkeypatch, ca
     assert cli.main(["ghost", "--x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dreamgym ghost: error:") and 'pip install "dreamgym[export]"' in err
-    assert "not installed" in cli.describe(ghost) and 'dreamgym[export]' in cli.describe(ghost)
+    assert "not installed" in cli.describe(ghost) and "dreamgym[export]" in cli.describe(ghost)
 
 
 def test_plugin_commands_get_their_arguments(monkeypatch):

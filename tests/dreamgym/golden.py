@@ -40,8 +40,9 @@ def machine() -> dict:
 
 def _digest(frames: np.ndarray) -> np.ndarray:
     """One sha256 per frame (uint8 [32] rows), so frames are compared exactly without storing them."""
-    return np.stack([np.frombuffer(hashlib.sha256(np.ascontiguousarray(f).tobytes()).digest(), np.uint8)
-                     for f in frames])
+    return np.stack(
+        [np.frombuffer(hashlib.sha256(np.ascontiguousarray(f).tobytes()).digest(), np.uint8) for f in frames]
+    )
 
 
 def record(bundle_id: str) -> dict[str, np.ndarray]:

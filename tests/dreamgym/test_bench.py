@@ -13,8 +13,27 @@ OUTSIDE = tempfile.gettempdir()
 
 def test_bench_json_has_the_promised_keys():
     pytest.importorskip("torch")
-    out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "bench", "Dream-HalfCheetah-v0", "--num-envs", "1,16",
-                          "--seconds", "0.05", "--rounds", "1", "--json", "--no-memory"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        cwd=OUTSIDE,
+        args=[
+            sys.executable,
+            "-m",
+            "dreamgym",
+            "bench",
+            "Dream-HalfCheetah-v0",
+            "--num-envs",
+            "1,16",
+            "--seconds",
+            "0.05",
+            "--rounds",
+            "1",
+            "--json",
+            "--no-memory",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert [r["num_envs"] for r in res["rows"]] == [1, 16]

@@ -85,6 +85,7 @@ def test_graph_io_must_match_manifest(bundle_copy):
         for g in m["graphs"].values():
             g["inputs"] = ["hidden" if x == "h" else x for x in g["inputs"]]
             g["outputs"] = [{"h": "hidden", "next_h": "next_hidden"}.get(x, x) for x in g["outputs"]]
+
     _edit(bundle_copy, fn)
     with pytest.raises(BundleError, match="has inputs .* but the manifest says"):
         dreamgym.DreamVectorEnv(bundle_copy, 2)
@@ -129,15 +130,18 @@ def test_unknown_noise_distribution(bundle_copy):
         Bundle.load(bundle_copy)
 
 
-@pytest.mark.parametrize("space", [
-    spaces.Box(-1, 1, (6,), np.float32),
-    spaces.Box(-np.inf, np.inf, (17,), np.float64),
-    spaces.Box(np.array([0.0, -1.0]), np.array([1.0, 2.0]), dtype=np.float32),
-    spaces.Discrete(6),
-    spaces.Discrete(3, start=-1),
-    spaces.MultiDiscrete([3, 4]),
-    spaces.MultiBinary(5),
-])
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Box(-1, 1, (6,), np.float32),
+        spaces.Box(-np.inf, np.inf, (17,), np.float64),
+        spaces.Box(np.array([0.0, -1.0]), np.array([1.0, 2.0]), dtype=np.float32),
+        spaces.Discrete(6),
+        spaces.Discrete(3, start=-1),
+        spaces.MultiDiscrete([3, 4]),
+        spaces.MultiBinary(5),
+    ],
+)
 def test_space_json_round_trip(space):
     d = space_to_json(space)
     assert json.loads(json.dumps(d)) == d  # plain JSON, no Infinity literals

@@ -28,8 +28,10 @@ def _reset(eng, seed: int = 0) -> dict:
     """Reset every row of `eng` from the bundle's contexts with seeded noise; reset.onnx's outputs."""
     b, rng = eng.bundle, np.random.default_rng(seed)
     idx = rng.integers(len(b.contexts["obs"]), size=eng.n)
-    feeds = {"context_obs": b.contexts["obs"][idx].astype(np.float32),
-             "context_actions": b.contexts["actions"][idx].astype(eng.action_dtype)}
+    feeds = {
+        "context_obs": b.contexts["obs"][idx].astype(np.float32),
+        "context_actions": b.contexts["actions"][idx].astype(eng.action_dtype),
+    }
     for nz in b.noise_for("reset"):
         feeds[nz.name] = rng.standard_normal((eng.n, *nz.shape)).astype(nz.np_dtype)
     return eng.reset_rows(None, feeds)
@@ -39,7 +41,9 @@ def _fill(eng, rng: np.random.Generator) -> None:
     """Write a step's action and noise into the engine's input buffers, in place."""
     space = eng.bundle.action_space
     a = eng.inputs["action"]
-    a[...] = rng.integers(space.n, size=a.shape) if isinstance(space, gym.spaces.Discrete) else rng.uniform(-1, 1, a.shape)
+    a[...] = (
+        rng.integers(space.n, size=a.shape) if isinstance(space, gym.spaces.Discrete) else rng.uniform(-1, 1, a.shape)
+    )
     for nz in eng.bundle.noise_for("step"):
         eng.inputs[nz.name][...] = rng.standard_normal(eng.inputs[nz.name].shape)
 
@@ -94,10 +98,18 @@ def test_engine_takes_the_schedule(bundle, monkeypatch):
         e.close()
 
 
-@pytest.mark.parametrize("kw", [
-    {"threads": 2, "tile_rows": None}, {"shards": 2, "tile_rows": None}, {"shards": 2, "tile_rows": 5},
-    {"shards": 1, "tile_rows": 8}, {"shards": 3, "tile_rows": 7}, {"threads": 2},
-], ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"threads": 2, "tile_rows": None},
+        {"shards": 2, "tile_rows": None},
+        {"shards": 2, "tile_rows": 5},
+        {"shards": 1, "tile_rows": 8},
+        {"shards": 3, "tile_rows": 7},
+        {"threads": 2},
+    ],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
+)
 def test_every_schedule_gives_the_same_numbers(bundle_id, kw):
     """Rows are independent and each is computed by the same kernels whichever call it falls in."""
     b, n = Bundle.load(dreamgym.shipped_bundles()[bundle_id]), 37
@@ -179,8 +191,10 @@ def test_reset_rows_writes_only_those_rows(bundle):
     _reset(eng, seed=0)
     before = eng.get_state()
     b, rng, rows = bundle, np.random.default_rng(9), np.array([0, 3])
-    feeds = {"context_obs": b.contexts["obs"][:2].astype(np.float32),
-             "context_actions": b.contexts["actions"][:2].astype(eng.action_dtype)}
+    feeds = {
+        "context_obs": b.contexts["obs"][:2].astype(np.float32),
+        "context_actions": b.contexts["actions"][:2].astype(eng.action_dtype),
+    }
     for nz in b.noise_for("reset"):
         feeds[nz.name] = rng.standard_normal((2, *nz.shape)).astype(nz.np_dtype)
     out = eng.reset_rows(rows, feeds)
@@ -240,8 +254,10 @@ def broken_cuda(request, monkeypatch, fresh_probe):
         names = [p[0] if isinstance(p, tuple) else p for p in providers or []]
         if E.CUDA in names:
             if request.param == "raises":
-                raise RuntimeError("/onnxruntime_src/onnxruntime/python/onnxruntime_pybind_state.cc:1240 "
-                                   "CUDA Provider not available, can't get interface for it")
+                raise RuntimeError(
+                    "/onnxruntime_src/onnxruntime/python/onnxruntime_pybind_state.cc:1240 "
+                    "CUDA Provider not available, can't get interface for it"
+                )
             providers = ["CPUExecutionProvider"]
         return real_session(path, sess_options=sess_options, providers=providers)
 

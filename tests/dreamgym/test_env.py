@@ -33,7 +33,7 @@ def test_episode_runs_its_full_length(bundle_id):
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     ended = np.zeros(2, bool)
-    for t in range(env.max_episode_steps):
+    for t in range(env.max_episode_steps):  # noqa: B007 - t is read after the loop
         obs, r, term, trunc, _ = env.step(_actions(env.single_action_space, 2, rng))
         assert np.isfinite(obs).all() and np.isfinite(r).all()
         ended |= term
@@ -97,7 +97,7 @@ def test_truncation_at_horizon_and_next_step_autoreset():
     env = DreamVectorEnv(dreamgym.resolve(ID), 3, max_episode_steps=5)
     env.reset(seed=0)
     a = np.zeros((3, 6), np.float32)
-    for t in range(4):
+    for _ in range(4):
         _, _, term, trunc, _ = env.step(a)
         assert not trunc.any()
     obs5, _, _, trunc, _ = env.step(a)
@@ -170,6 +170,7 @@ def test_single_env_determinism():
         for t in range(20):
             traj.append(env.step(np.full(6, np.sin(t), np.float32))[0])
         return np.stack(traj)
+
     np.testing.assert_array_equal(run(3), run(3))
     assert not np.allclose(run(3), run(4))
 
@@ -239,6 +240,7 @@ def test_out_of_bounds_actions_are_clipped():
         env = DreamVectorEnv(dreamgym.resolve(ID), 1, noise_scale=0.0)
         env.reset(seed=0)
         return env.step(a)[0]
+
     np.testing.assert_array_equal(first_obs(np.full((1, 6), 5.0)), first_obs(np.ones((1, 6))))
     # finite values so large that the check's dot product overflows are still actions, clipped
     np.testing.assert_array_equal(first_obs(np.full((1, 6), 3e38, np.float32)), first_obs(np.ones((1, 6))))
@@ -330,8 +332,12 @@ def test_every_cpu_schedule_steps_the_same_dream():
         return out, env.get_state()
 
     want, want_state = run(threads=1, tile_rows=None)
-    for kw in ({"threads": 2, "tile_rows": None}, {"shards": 2, "tile_rows": None}, {"shards": 2, "tile_rows": 5},
-               {"shards": 1, "tile_rows": 8}):
+    for kw in (
+        {"threads": 2, "tile_rows": None},
+        {"shards": 2, "tile_rows": None},
+        {"shards": 2, "tile_rows": 5},
+        {"shards": 1, "tile_rows": 8},
+    ):
         got, state = run(**kw)
         for (wo, wr), (go, gr) in zip(want, got):
             np.testing.assert_array_equal(go, wo, err_msg=str(kw))

@@ -60,8 +60,11 @@ def _runtime_files():
 
 def test_the_runtime_names_no_simulator():
     """`grep -ril "mujoco\\|ale_py" dreamgym/` finds nothing (code, comments and docstrings)."""
-    hits = [str(p.relative_to(ROOT)) for p in _runtime_files()
-            if re.search(rb"mujoco|ale_py", p.read_bytes(), re.IGNORECASE)]
+    hits = [
+        str(p.relative_to(ROOT))
+        for p in _runtime_files()
+        if re.search(rb"mujoco|ale_py", p.read_bytes(), re.IGNORECASE)
+    ]
     assert hits == []
 
 
@@ -74,8 +77,13 @@ def test_the_runtime_names_no_module_of_play_or_export():
     """`grep -rn "dreamgym\\.export\\|dreamgym\\.play\\|from \\.\\+export\\|import play" dreamgym/` finds
     nothing (dots literal: the pip hints `pip install "dreamgym[export]"` are not module names)."""
     pattern = re.compile(r"dreamgym\.(export|play)\b|from \.+(export|play)\b|import play\b")
-    hits = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}" for p in _runtime_files() if p.suffix == ".py"
-            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in _runtime_files()
+        if p.suffix == ".py"
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert [h for h in hits if h.split(":")[0] not in NAMES_KNOWN] == []
 
 
@@ -89,14 +97,18 @@ def test_the_runtime_imports_only_downward():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 names = [("." * node.level) + (node.module or "")] + [
-                    ("." * node.level) + a.name for a in node.names if not node.module]
+                    ("." * node.level) + a.name for a in node.names if not node.module
+                ]
             else:
                 continue
             for n in names:
                 top = n.lstrip(".").split(".")[0]
-                if (top in ("torch", "mujoco", "ale_py") or n.startswith(("dreamgym.export", "dreamgym.play"))
-                        or (n.startswith(".") and top in ("export", "play"))
-                        or (top == "pygame" and p.name != "_human.py")):
+                if (
+                    top in ("torch", "mujoco", "ale_py")
+                    or n.startswith(("dreamgym.export", "dreamgym.play"))
+                    or (n.startswith(".") and top in ("export", "play"))
+                    or (top == "pygame" and p.name != "_human.py")
+                ):
                     bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: {n}")
     assert bad == []
 
@@ -129,6 +141,8 @@ def test_import_from_the_repository_root_and_elsewhere(where):
 
 
 def test_python_m_dreamgym_from_the_repository_root():
-    r = subprocess.run([sys.executable, "-m", "dreamgym", "list"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "dreamgym", "list"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert "Dream-HalfCheetah-v0" in r.stdout

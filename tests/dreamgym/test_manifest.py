@@ -21,29 +21,32 @@ def test_round_trip_of_every_shipped_manifest(bundle_id):
     assert m.to_json() == _raw(bundle_id)
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda d: d.update(colour="blue"), "unknown key 'colour'"),
-    (lambda d: d.pop("state"), "lacks the required key 'state'"),
-    (lambda d: d.update(context_length="10"), "context_length must be an integer"),
-    (lambda d: d.update(context_length=True), "context_length must be an integer"),
-    (lambda d: d["state"][0].update(shape=[-3]), "none negative"),
-    (lambda d: d["state"][0].update(shape=[1 << 20, 1 << 20]), "more than 2\\*\\*28"),
-    (lambda d: d["state"][0].update(dtype="complex64"), "dtype must be one of"),
-    (lambda d: d["noise"][0].update(distribution="cauchy"), "distribution must be one of"),
-    (lambda d: d["noise"][0].update(graph="render"), "graph must be 'reset' or 'step'"),
-    (lambda d: d["graphs"]["step"].update(clips_action="yes"), "clips_action must be true or false"),
-    (lambda d: d["graphs"].pop("render"), "graphs.render is missing"),
-    (lambda d: d["graphs"].update(value={"file": "v.onnx", "sha256": "0"}), "unknown graphs"),
-    (lambda d: d["model"].update(step_macs=1.5), "step_macs must be an integer or null"),
-    (lambda d: d.update(obs_modes=["state", "smell"]), "obs_modes"),
-    (lambda d: d["state"].append(dict(d["state"][0])), "names must be unique"),
-    (lambda d: d["state"][0].update(name="obs"), "belong to the contract"),
-    (lambda d: d.update(frame_shape=[64, 64]), "frame_shape"),
-    (lambda d: d.update(format_version=99), "reads up to 3"),
-    (lambda d: d.update(format_version=0), "not a known version"),
-    (lambda d: d.update(format_version="2"), "format_version' must be an integer"),
-    (lambda d: d.update(source={"env_id": 3}), "source.env_id must be a string or null"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: d.update(colour="blue"), "unknown key 'colour'"),
+        (lambda d: d.pop("state"), "lacks the required key 'state'"),
+        (lambda d: d.update(context_length="10"), "context_length must be an integer"),
+        (lambda d: d.update(context_length=True), "context_length must be an integer"),
+        (lambda d: d["state"][0].update(shape=[-3]), "none negative"),
+        (lambda d: d["state"][0].update(shape=[1 << 20, 1 << 20]), "more than 2\\*\\*28"),
+        (lambda d: d["state"][0].update(dtype="complex64"), "dtype must be one of"),
+        (lambda d: d["noise"][0].update(distribution="cauchy"), "distribution must be one of"),
+        (lambda d: d["noise"][0].update(graph="render"), "graph must be 'reset' or 'step'"),
+        (lambda d: d["graphs"]["step"].update(clips_action="yes"), "clips_action must be true or false"),
+        (lambda d: d["graphs"].pop("render"), "graphs.render is missing"),
+        (lambda d: d["graphs"].update(value={"file": "v.onnx", "sha256": "0"}), "unknown graphs"),
+        (lambda d: d["model"].update(step_macs=1.5), "step_macs must be an integer or null"),
+        (lambda d: d.update(obs_modes=["state", "smell"]), "obs_modes"),
+        (lambda d: d["state"].append(dict(d["state"][0])), "names must be unique"),
+        (lambda d: d["state"][0].update(name="obs"), "belong to the contract"),
+        (lambda d: d.update(frame_shape=[64, 64]), "frame_shape"),
+        (lambda d: d.update(format_version=99), "reads up to 3"),
+        (lambda d: d.update(format_version=0), "not a known version"),
+        (lambda d: d.update(format_version="2"), "format_version' must be an integer"),
+        (lambda d: d.update(source={"env_id": 3}), "source.env_id must be a string or null"),
+    ],
+)
 def test_damaged_manifest_names_the_key(edit, words):
     d = _raw()
     edit(d)
@@ -53,8 +56,10 @@ def test_damaged_manifest_names_the_key(edit, words):
 
 def test_io_names_come_from_the_manifest_alone():
     m = Manifest.from_json(_raw())
-    assert io_names(m, "step") == (["h", "z", "action", "noise_z"],
-                                   ["next_h", "next_z", "obs", "reward", "terminated", "latent"])
+    assert io_names(m, "step") == (
+        ["h", "z", "action", "noise_z"],
+        ["next_h", "next_z", "obs", "reward", "terminated", "latent"],
+    )
     assert io_names(m, "reset")[0] == ["context_obs", "context_actions", "noise_context"]
     assert io_names(m, "render") == (["h", "z"], ["frame"])
     sig = Signature((TensorSpec("s", (4,)),), latent=False)

@@ -27,18 +27,24 @@ def graft_uncertainty(src, dst, penalty: float = 0.0, limit: float | None = None
     shutil.copytree(src, dst)
     model = onnx.load(str(dst / "step.onnx"))
     g = model.graph
-    g.node.extend([
-        helper.make_node("Abs", ["next_z"], ["_abs_next_z"]),
-        helper.make_node("ReduceMean", ["_abs_next_z"], ["uncertainty"], axes=[1], keepdims=0),
-    ])
+    g.node.extend(
+        [
+            helper.make_node("Abs", ["next_z"], ["_abs_next_z"]),
+            helper.make_node("ReduceMean", ["_abs_next_z"], ["uncertainty"], axes=[1], keepdims=0),
+        ]
+    )
     g.output.append(helper.make_tensor_value_info("uncertainty", TensorProto.FLOAT, ["batch"]))
     onnx.save(model, str(dst / "step.onnx"))
     m = Manifest.read(dst / MANIFEST)
     step = m.graphs["step"]
-    step = type(step)(step.file, sha256_file(dst / "step.onnx"), step.inputs, (*step.outputs, "uncertainty"),
-                      step.clips_action)
-    m = m.replace(graphs={**m.graphs, "step": step}, outputs=(OutputSpec("uncertainty", description="mean |z|"),),
-                  env_defaults=EnvDefaults(penalty, limit))
+    step = type(step)(
+        step.file, sha256_file(dst / "step.onnx"), step.inputs, (*step.outputs, "uncertainty"), step.clips_action
+    )
+    m = m.replace(
+        graphs={**m.graphs, "step": step},
+        outputs=(OutputSpec("uncertainty", description="mean |z|"),),
+        env_defaults=EnvDefaults(penalty, limit),
+    )
     m.write(dst / MANIFEST)
     return dst
 
@@ -68,8 +74,9 @@ def test_info_carries_the_output_and_the_model_reward(uncertain):
 
 def test_penalty_and_limit(uncertain):
     raw = dreamgym.make_vec(uncertain, num_envs=8, device="cpu", uncertainty_penalty=0, uncertainty_limit=None)
-    pen = dreamgym.make_vec(uncertain, num_envs=8, device="cpu", uncertainty_penalty=2.5, uncertainty_limit=0.7,
-                            max_episode_steps=10**6)
+    pen = dreamgym.make_vec(
+        uncertain, num_envs=8, device="cpu", uncertainty_penalty=2.5, uncertainty_limit=0.7, max_episode_steps=10**6
+    )
     raw.reset(seed=1), pen.reset(seed=1)
     act = np.zeros((8, 6), np.float32)
     cut = 0
@@ -128,8 +135,15 @@ def test_record_and_play_take_the_options(tmp_path, uncertain):
     pytest.importorskip("imageio")
     from dreamgym.record import record
 
-    out = record(uncertain, tmp_path / "u.gif", steps=4, num_envs=2, scale=1, progress=False,
-                 env_options={"uncertainty_penalty": 1.0, "uncertainty_limit": None})
+    out = record(
+        uncertain,
+        tmp_path / "u.gif",
+        steps=4,
+        num_envs=2,
+        scale=1,
+        progress=False,
+        env_options={"uncertainty_penalty": 1.0, "uncertainty_limit": None},
+    )
     assert out.stat().st_size > 0
     pytest.importorskip("pygame")
     from dreamgym.play.app import PlayApp

@@ -41,14 +41,22 @@ def test_record_uses_an_onnx_policy(tmp_path):
 
     const = np.full((1, 6), 0.7, np.float32)
     g = helper.make_graph(
-        [helper.make_node("Shape", ["obs"], ["s"]), helper.make_node("Slice", ["s", "z", "o"], ["b"]),
-         helper.make_node("Concat", ["b", "six"], ["shape"], axis=0),
-         helper.make_node("Expand", ["c", "shape"], ["action"])],
-        "const", [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["B", 17])],
+        [
+            helper.make_node("Shape", ["obs"], ["s"]),
+            helper.make_node("Slice", ["s", "z", "o"], ["b"]),
+            helper.make_node("Concat", ["b", "six"], ["shape"], axis=0),
+            helper.make_node("Expand", ["c", "shape"], ["action"]),
+        ],
+        "const",
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["B", 17])],
         [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["B", 6])],
-        [helper.make_tensor("z", TensorProto.INT64, [1], [0]), helper.make_tensor("o", TensorProto.INT64, [1], [1]),
-         helper.make_tensor("six", TensorProto.INT64, [1], [6]),
-         helper.make_tensor("c", TensorProto.FLOAT, [1, 6], const.ravel().tolist())])
+        [
+            helper.make_tensor("z", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("o", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("six", TensorProto.INT64, [1], [6]),
+            helper.make_tensor("c", TensorProto.FLOAT, [1, 6], const.ravel().tolist()),
+        ],
+    )
     path = tmp_path / "p.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     a = read_video(record(ID, tmp_path / "a.mp4", steps=10, num_envs=2, policy=str(path), progress=False))
@@ -73,7 +81,14 @@ def test_record_bundle_policy_and_compare(tmp_path):
 
 def test_cli_errors():
     def run(*a):
-        return subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "record", *a], capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            cwd=OUTSIDE,
+            args=[sys.executable, "-m", "dreamgym", "record", *a],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     r = run("Dream-Nope-v0", "-o", "/tmp/x.mp4")
     assert r.returncode == 2 and "neither a registered dream id" in r.stderr
     r = run(ID, "-o", "/nonexistent-dir/x.mp4")
@@ -86,8 +101,13 @@ def test_cli_errors():
 
 def test_cli_writes_file(tmp_path):
     out = tmp_path / "v.gif"
-    r = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "record", ID, "-o", str(out), "--steps", "5", "--num-envs", "2"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        cwd=OUTSIDE,
+        args=[sys.executable, "-m", "dreamgym", "record", ID, "-o", str(out), "--steps", "5", "--num-envs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert read_video(out).shape[0] == 5
 
@@ -96,8 +116,12 @@ def test_gymnasium_record_video_on_dream_envs(tmp_path):
     from gymnasium.wrappers import RecordVideo
     from gymnasium.wrappers.vector import RecordVideo as VecRecordVideo
 
-    env = RecordVideo(gym.make(ID, render_mode="rgb_array", max_episode_steps=None), str(tmp_path / "single"),
-                      episode_trigger=lambda e: True, disable_logger=True)
+    env = RecordVideo(
+        gym.make(ID, render_mode="rgb_array", max_episode_steps=None),
+        str(tmp_path / "single"),
+        episode_trigger=lambda e: True,
+        disable_logger=True,
+    )
     env.reset(seed=0)
     for _ in range(5):
         env.step(env.action_space.sample())
@@ -105,8 +129,12 @@ def test_gymnasium_record_video_on_dream_envs(tmp_path):
     (f,) = (tmp_path / "single").glob("*.mp4")
     assert read_video(f).shape[1:] == (H, W, 3)
 
-    venv = VecRecordVideo(gym.make_vec(ID, num_envs=3, render_mode="rgb_array"), str(tmp_path / "vec"),
-                          episode_trigger=lambda e: True, video_length=6)
+    venv = VecRecordVideo(
+        gym.make_vec(ID, num_envs=3, render_mode="rgb_array"),
+        str(tmp_path / "vec"),
+        episode_trigger=lambda e: True,
+        video_length=6,
+    )
     venv.reset(seed=0)
     for _ in range(6):
         venv.step(venv.action_space.sample())
@@ -129,6 +157,14 @@ def test_tile_and_write_helpers(tmp_path):
 def test_record_pong_compare_with_the_real_atari(tmp_path):
     """The Pong dream beside the real ALE screen, reduced the way its data was, under the bundled policy."""
     pytest.importorskip("ale_py")
-    out = record("Dream-Pong-v0", tmp_path / "pong.mp4", steps=6, num_envs=2, policy="bundle", compare=True,
-                 scale=1, progress=False)
+    out = record(
+        "Dream-Pong-v0",
+        tmp_path / "pong.mp4",
+        steps=6,
+        num_envs=2,
+        policy="bundle",
+        compare=True,
+        scale=1,
+        progress=False,
+    )
     assert read_video(out).shape == (6, 2 * 64 + 2, 3 * 64 + 4, 3)  # two rows of real | dream | error

@@ -6,8 +6,7 @@ import pytest
 pytest.importorskip("ale_py")
 
 from dreamgym.export.collect import load_episodes  # noqa: E402
-from dreamgym.export.collect_atari import (  # noqa: E402
-    PongCollectConfig, collect_pong, pong_pixel_policy, tracker_action)
+from dreamgym.export.collect_atari import PongCollectConfig, collect_pong, pong_pixel_policy, tracker_action  # noqa: E402
 from dreamgym.export.sources import area_resize as resize  # noqa: E402  (the collector's frames, and the real env's in play)
 
 
@@ -37,8 +36,9 @@ def test_collect_pong_episode(tmp_path):
 def test_pixel_policy_follows_the_ball_in_real_frames(tmp_path):
     """On real collected frames the frame-only policy moves toward the ball as the RAM tracker would."""
     torch = pytest.importorskip("torch")
-    collect_pong(PongCollectConfig(episodes=1, max_steps=300, seed=2, random_share=0.0, noise=0.0), tmp_path,
-                 progress=False)
+    collect_pong(
+        PongCollectConfig(episodes=1, max_steps=300, seed=2, random_share=0.0, noise=0.0), tmp_path, progress=False
+    )
     (ep,) = list(load_episodes(tmp_path))
     pol = pong_pixel_policy(64)
     with torch.no_grad():

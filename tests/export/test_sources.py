@@ -61,8 +61,10 @@ def test_shipped_sources_step_render_and_rewind(id):
 
 def test_a_plain_gymnasium_env_is_resized_to_the_frame_shape():
     pytest.importorskip("pygame")  # classic control renders with pygame
-    m = dataclasses.replace(with_source(manifest("Dream-HalfCheetah-v0"), env_id="CartPole-v1", render={"kind": "gym"}),
-                            frame_shape=(32, 48, 3))
+    m = dataclasses.replace(
+        with_source(manifest("Dream-HalfCheetah-v0"), env_id="CartPole-v1", render={"kind": "gym"}),
+        frame_shape=(32, 48, 3),
+    )
     real = open_source_env(m)
     try:
         real.reset(seed=0)
@@ -97,8 +99,9 @@ def test_the_sources_module_needs_no_torch():
     import tempfile
 
     code = "import sys, dreamgym.export.sources; assert 'torch' not in sys.modules; print('ok')"
-    r = subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 

@@ -17,8 +17,17 @@ from dreamgym.manifest import MANIFEST, Manifest  # noqa: E402
 def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
     bundle = tmp_path / "bundle"
     shutil.copytree(default_bundle, bundle)
-    a = TransferArgs(bundle=str(bundle), algo="ppo", steps=128, seeds=1, evals=2, episodes=2, episode_steps=30,
-                     n_envs=2, out=str(tmp_path / "out"))
+    a = TransferArgs(
+        bundle=str(bundle),
+        algo="ppo",
+        steps=128,
+        seeds=1,
+        evals=2,
+        episodes=2,
+        episode_steps=30,
+        n_envs=2,
+        out=str(tmp_path / "out"),
+    )
     res = run(a, progress=False)
     pts = res["runs"][0]["points"]
     assert [p["steps"] for p in pts] == [64, 128]
@@ -65,9 +74,23 @@ def test_real_returns_keeps_the_context_and_the_return_after_it():
 
 
 def test_summary_reads_gains_over_random():
-    res = {"random_real_return": -100.0, "runs": [{"seed": 0, "points": [
-        {"steps": 10, "real_return": 100.0, "dream_return": 150.0, "real_trained_return": 300.0,
-         "calibration": {"real": 1000.0, "dream": 1500.0}}]}]}
+    res = {
+        "random_real_return": -100.0,
+        "runs": [
+            {
+                "seed": 0,
+                "points": [
+                    {
+                        "steps": 10,
+                        "real_return": 100.0,
+                        "dream_return": 150.0,
+                        "real_trained_return": 300.0,
+                        "calibration": {"real": 1000.0, "dream": 1500.0},
+                    }
+                ],
+            }
+        ],
+    }
     s = summarize(res)
     assert s["gain_ratio"] == [0.5]
     assert s["largest_calibration_miss"]["miss"] == 500.0 and not s["largest_calibration_miss"]["within"]

@@ -159,8 +159,11 @@ def test_discrete_and_latent_keymaps():
     from gymnasium import spaces
 
     kc = pygame.key.key_code
-    km = KeyMap({"discrete": {"default": 0, "bindings": [{"keys": ["up"], "action": 2},
-                                                        {"keys": ["up", "z"], "action": 4}]}}, spaces.Discrete(6), kc)
+    km = KeyMap(
+        {"discrete": {"default": 0, "bindings": [{"keys": ["up"], "action": 2}, {"keys": ["up", "z"], "action": 4}]}},
+        spaces.Discrete(6),
+        kc,
+    )
     assert km.update(set()) == 0
     assert km.update({kc("up")}) == 2
     assert km.update({kc("up"), kc("z")}) == 4
@@ -170,8 +173,14 @@ def test_discrete_and_latent_keymaps():
 
 def test_benchmark_prints_fps_last():
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
-    out = subprocess.run(cwd=OUTSIDE, args=[sys.executable, "-m", "dreamgym", "play", ID, "--benchmark", "60"], capture_output=True,
-                         text=True, timeout=300, env=env)
+    out = subprocess.run(
+        cwd=OUTSIDE,
+        args=[sys.executable, "-m", "dreamgym", "play", ID, "--benchmark", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("fps=") and float(last[4:]) > 0
