@@ -32,6 +32,7 @@ _add_checkout_root()
 from .bundle import FORMAT_VERSION, Bundle  # noqa: E402
 from .env import DreamEnv  # noqa: E402
 from .errors import ActionError, BundleError  # noqa: E402
+from .manifest import Manifest  # noqa: E402
 from .registration import register_bundle, register_shipped, resolve, shipped_bundles  # noqa: E402
 from .vector_env import DreamVectorEnv  # noqa: E402
 
@@ -53,6 +54,7 @@ register_shipped()
 __all__ = [
     "FORMAT_VERSION",
     "ActionError",
+    "Manifest",
     "Bundle",
     "BundleError",
     "DreamEnv",
