@@ -309,7 +309,8 @@ def plot(res: dict, path: Path) -> None:
             ax.plot(
                 s, [p["real_trained_return"] for p in r["points"]], "C2:", label="trained in real env" if lab else None
             )
-    ax.axhline(res["random_real_return"], color="grey", lw=0.8, label="random policy (real)")
+    steps = [p["steps"] for p in res["runs"][0]["points"]]
+    ax.plot([0, max(steps)], [res["random_real_return"]] * 2, color="grey", lw=0.8, label="random policy (real)")
     ax.set_xlabel(f"{res['algo'].upper()} training steps")
     ax.set_ylabel(f"return over {res['episode_steps']} steps")
     ax.set_title(f"{res['id']}: {res['algo'].upper()} with SB3 defaults, {res['seeds']} seed(s)", fontsize=9)
