@@ -230,16 +230,16 @@ def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int
     (not run when the two state buffers and the step's noise buffer alone would exceed `budget`)."""
     per_env = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
     noise = sum(int(np.prod(z.shape)) * z.np_dtype.itemsize for z in bundle.noise_for("step"))
+    out = {
+        "num_envs": n,
+        "state_bytes_per_env": per_env,
+        "noise_bytes_per_env": noise,
+        "state_buffers_bytes": 2 * per_env * n,
+        "process_peak_bytes": None,
+    }
     if (2 * per_env + noise) * n > budget:
         what = "the state buffers alone exceed" if 2 * per_env * n > budget else "the state and noise buffers exceed"
-        return {
-            "num_envs": n,
-            "state_bytes_per_env": per_env,
-            "noise_bytes_per_env": noise,
-            "state_buffers_bytes": 2 * per_env * n,
-            "process_peak_bytes": None,
-            "note": f"not run: {what} {budget / 2**30:.0f} GiB",
-        }
+        return {**out, "note": f"not run: {what} {budget / 2**30:.0f} GiB"}
     env = DreamVectorEnv(bundle, n, device=device)
     env.reset(seed=0)
     a = np.zeros((n, *bundle.action_space.shape), np.float32)
@@ -254,13 +254,7 @@ def state_bytes(bundle: Bundle, n: int = 65536, device: str = "cpu", budget: int
     except OSError:
         pass
     env.close()
-    return {
-        "num_envs": n,
-        "state_bytes_per_env": per_env,
-        "noise_bytes_per_env": noise,
-        "state_buffers_bytes": 2 * per_env * n,
-        "process_peak_bytes": peak,
-    }
+    return {**out, "process_peak_bytes": peak}
 
 
 def _best(a, b, key: str):

@@ -215,12 +215,9 @@ def cmd_rollout(args: RolloutArgs) -> int:
 
 def cmd_record(args: RecordArgs) -> int:
     from .record import record
-    from .vector_env import uncertainty_option
+    from .vector_env import uncertainty_options
 
-    options = {
-        "uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
-        "uncertainty_limit": uncertainty_option(args.uncertainty_limit),
-    }
+    options = uncertainty_options(args.uncertainty_penalty, args.uncertainty_limit)
     path = record(
         args.id,
         args.output,

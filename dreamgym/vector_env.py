@@ -91,6 +91,11 @@ def uncertainty_option(text: str) -> float | str | None:
         raise ValueError(f"an uncertainty option must be a number, 'bundle' or 'none', got {text!r}") from None
 
 
+def uncertainty_options(penalty: str, limit: str) -> dict:
+    """The env keyword arguments from a command line's --uncertainty-penalty and --uncertainty-limit."""
+    return {"uncertainty_penalty": uncertainty_option(penalty), "uncertainty_limit": uncertainty_option(limit)}
+
+
 def _uncertainty_options(b: Bundle, penalty, limit) -> tuple[float, float | None]:
     """(λ, τ) from the caller's arguments, "bundle" taking the manifest's defaults; checked."""
     d = b.manifest.env_defaults

@@ -75,8 +75,10 @@ class Evaluator(Protocol):
         """The model card's export-parity sentence."""
 
 
-class Family(Protocol):
-    """Everything training, export, evaluation and the model card need to know about one family."""
+@dataclass(frozen=True)
+class Family:
+    """Everything training, export, evaluation and the model card need to know about one family: the record
+    a family module fills in at its bottom as `FAMILY`."""
 
     name: str
     """the manifest's `family`"""
@@ -90,38 +92,18 @@ class Family(Protocol):
     """how its dreams are measured and how that reads in the card"""
     card_text: Mapping[str, str]
     """the card's family-specific sentences: action, obs, reward, reset, term (see `card.model_card`)"""
+    spaces: Callable[[Any], tuple[Any, Any]]
+    """config -> (observation space, action space) of a bundle of it"""
+    example_batch: Callable[[Any, int, np.random.Generator], tuple]
+    """(config, batch, rng) -> the arguments of the model's `loss`"""
 
-    def build(self, config) -> WorldModel: ...
-    def config_from_dict(self, d: Mapping[str, Any]): ...  # unknown keys (from older configs) are dropped
-    def spaces(self, config) -> tuple[Any, Any]: ...  # (observation space, action space) of a bundle of it
-    def example_batch(self, config, batch: int, rng: np.random.Generator) -> tuple: ...  # arguments of `loss`
-
-
-@dataclass(frozen=True)
-class FamilyInfo:
-    """The `Family` record a family module fills in as its `FAMILY`."""
-
-    name: str
-    description: str
-    config: type
-    model: type
-    evaluator: Evaluator
-    card_text: Mapping[str, str]
-    spaces_fn: Callable[[Any], tuple[Any, Any]]
-    example_batch_fn: Callable[[Any, int, np.random.Generator], tuple]
-
-    def build(self, config):
+    def build(self, config) -> WorldModel:
         return self.model(config)
 
-    def config_from_dict(self, d):
+    def config_from_dict(self, d: Mapping[str, Any]):
+        """The config from a manifest's `model.config`; keys an older config had and this one lacks are dropped."""
         names = {f.name for f in dataclasses.fields(self.config)}
         return self.config(**{k: v for k, v in d.items() if k in names})
-
-    def spaces(self, config):
-        return self.spaces_fn(config)
-
-    def example_batch(self, config, batch: int, rng: np.random.Generator) -> tuple:
-        return self.example_batch_fn(config, batch, rng)
 
 
 def get_family(name: str) -> Family:

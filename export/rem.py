@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from dreamgym.manifest import NoiseSpec, TensorSpec
 
 from .evaluate import TokenEvaluator
-from .families import FamilyInfo
+from .families import Family
 from .layers import mlp
 from .retnet import RetNetBlock, RetNetConfig
 from .tokenizer import ImageTokenizer, ImageTokenizerConfig
@@ -332,13 +332,13 @@ def _example_batch(c: REMConfig, batch: int, rng: np.random.Generator, T: int = 
     return tokens, actions, rewards, torch.zeros(batch, T)
 
 
-FAMILY = FamilyInfo(
+FAMILY = Family(
     name="rem",
     description="Simulus/REM: VQ tokenizer, RetNet with parallel observation prediction, pixel dreams",
     config=REMConfig,
     model=REM,
     evaluator=TokenEvaluator(),
     card_text=TOKEN_TEXT,
-    spaces_fn=_spaces,
-    example_batch_fn=_example_batch,
+    spaces=_spaces,
+    example_batch=_example_batch,
 )

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from dreamgym.manifest import NoiseSpec, TensorSpec
 
 from .evaluate import VectorEvaluator
-from .families import LATENT_TEXT, FamilyInfo, vector_batch, vector_spaces
+from .families import LATENT_TEXT, Family, vector_batch, vector_spaces
 from .layers import (
     FrameDecoder,
     balanced_kl,
@@ -412,13 +412,13 @@ class RSSM(nn.Module):
         return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
 
 
-FAMILY = FamilyInfo(
+FAMILY = Family(
     name="rssm",
     description="RSSM (PlaNet/Dreamer): GRU path and stochastic latent, vector observations",
     config=RSSMConfig,
     model=RSSM,
     evaluator=VectorEvaluator(),
     card_text=LATENT_TEXT,
-    spaces_fn=vector_spaces,
-    example_batch_fn=vector_batch,
+    spaces=vector_spaces,
+    example_batch=vector_batch,
 )

@@ -143,14 +143,11 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
 
     import dreamgym
     from dreamgym.source import open_source_env
-    from dreamgym.vector_env import uncertainty_option
+    from dreamgym.vector_env import uncertainty_options
 
     path = dreamgym.resolve(a.bundle)
     b = dreamgym.Bundle.load(path)
-    env_options = {
-        "uncertainty_penalty": uncertainty_option(a.uncertainty_penalty),
-        "uncertainty_limit": uncertainty_option(a.uncertainty_limit),
-    }
+    env_options = uncertainty_options(a.uncertainty_penalty, a.uncertainty_limit)
     T = int(a.episode_steps or b.max_episode_steps or 1000)
     C = b.context_length
     out = Path(a.out)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from dreamgym.manifest import NoiseSpec, TensorSpec
 
 from .evaluate import VectorEvaluator
-from .families import LATENT_TEXT, FamilyInfo, vector_batch, vector_spaces
+from .families import LATENT_TEXT, Family, vector_batch, vector_spaces
 from .layers import FrameDecoder, balanced_kl, frame_loss, gaussian_kl, mlp, symexp, symlog, to_uint8
 
 
@@ -342,13 +342,13 @@ class TSSM(nn.Module):
         return lin + c.layers * 2 * c.window * c.d_model
 
 
-FAMILY = FamilyInfo(
+FAMILY = Family(
     name="tssm",
     description="TSSM (TransDreamer): causal transformer over (z, a) tokens, KV-cache step",
     config=TSSMConfig,
     model=TSSM,
     evaluator=VectorEvaluator(),
     card_text=LATENT_TEXT,
-    spaces_fn=vector_spaces,
-    example_batch_fn=vector_batch,
+    spaces=vector_spaces,
+    example_batch=vector_batch,
 )

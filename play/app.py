@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode
 
 from dreamgym.bundle import Bundle
 from dreamgym.source import SourceEnv, open_source_env
-from dreamgym.vector_env import DreamVectorEnv, uncertainty_option
+from dreamgym.vector_env import DreamVectorEnv, uncertainty_options
 from dreamgym.video import VideoWriter, tile
 
 from .keys import CONTROL_KEYS, KeyMap
@@ -523,10 +523,7 @@ def main(args: PlayArgs) -> int:
         multiverse=args.multiverse,
         record_dir=args.record_dir,
         device=getattr(args, "device", "auto"),
-        env_options={
-            "uncertainty_penalty": uncertainty_option(args.uncertainty_penalty),
-            "uncertainty_limit": uncertainty_option(args.uncertainty_limit),
-        },
+        env_options=uncertainty_options(args.uncertainty_penalty, args.uncertainty_limit),
     )
     if args.benchmark:
         fps = app.run(max_frames=args.benchmark, benchmark=True, script=scripted_keys(app.keys))
