@@ -84,12 +84,16 @@ def rollout(env: gym.Env, policy: LinearPolicy, M: np.ndarray, horizon: int, see
     return total, np.asarray(seen)
 
 
-def train_ars(cfg: ARSConfig, log=print) -> LinearPolicy:
+def train_ars(cfg: ARSConfig, log=print, snapshots: dict | None = None, every: int = 0) -> LinearPolicy:
+    """ARS V2-t. `snapshots`: a dict that receives the policy as it was before every `every`-th update
+    ({iteration: LinearPolicy.to_dict()}): policies of rising skill for a data mix."""
     env = gym.make(cfg.env_id)
     rng = np.random.default_rng(cfg.seed)
     pol = LinearPolicy(env.observation_space.shape[0], env.action_space.shape[0])
     t0 = time.time()
     for it in range(cfg.iterations):
+        if snapshots is not None and every and it % every == 0:
+            snapshots[it] = pol.to_dict()
         deltas = rng.standard_normal((cfg.directions, *pol.M.shape))
         plus, minus, obs_seen = [], [], []
         for _k, d in enumerate(deltas):

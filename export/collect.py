@@ -27,15 +27,46 @@ default_gl()  # before gymnasium imports mujoco
 
 
 # -- behaviour policies ---------------------------------------------------------------------------
-# Each is a function (obs, t, rng) -> action; `make_behaviour` builds them from a name so that a
-# recipe can list its data mix as plain strings.
+# Each is a function (obs, t) -> action; `make_behaviour` builds them from a name so that a recipe can
+# list its data mix as plain strings:
+#   random | zero | sine | bang | ou                    no policy needed
+#   policy[:std] | mixed                                the recipe's policy (Gaussian action noise std)
+#   policy@NAME[:std]                                   one of the recipe's named policies (e.g. skill levels)
+#   kick+B | flip+B                                     behaviour B in a perturbed planar body (`Perturb`)
 
 
-def make_behaviour(kind: str, space: gym.spaces.Box, policy=None, rng=None) -> Callable:
+def make_behaviour(kind: str, space: gym.spaces.Box, policy=None, rng=None, policies=None) -> Callable:
     low, high = space.low, space.high
     rng = rng or np.random.default_rng()
+    if "+" in kind:  # the perturbation is applied by the collector; the behaviour is what follows the +
+        return make_behaviour(kind.split("+", 1)[1], space, policy, rng, policies)
+    if kind.startswith("policy@"):  # policy@NAME[:std]
+        name, _, std = kind[len("policy@") :].partition(":")
+        if not policies or name not in policies:
+            raise ValueError(f"behaviour {kind!r} names policy {name!r}; known: {sorted(policies or {})}")
+        return make_behaviour(f"policy:{std or 0}", space, policies[name], rng)
     if kind == "random":
         return lambda obs, t: rng.uniform(low, high)
+    if kind == "bang":  # saturated random actions, each held 1-8 steps (what a fresh SAC often does)
+        state = {"until": 0, "a": low}
+
+        def bang(obs, t):
+            if t >= state["until"]:
+                state["until"], state["a"] = (
+                    t + int(rng.integers(1, 9)),
+                    np.where(rng.random(low.shape) < 0.5, low, high),
+                )
+            return state["a"]
+
+        return bang
+    if kind == "ou":  # temporally correlated noise (Ornstein-Uhlenbeck, theta 0.15, sigma 0.3 per step)
+        state = {"x": np.zeros_like(low)}
+
+        def ou(obs, t):
+            state["x"] = state["x"] - 0.15 * state["x"] + 0.3 * rng.standard_normal(low.shape)
+            return np.clip(state["x"], low, high)
+
+        return ou
     if kind == "zero":
         return lambda obs, t: np.zeros_like(low)
     if kind == "sine":  # an open-loop gait with random frequency and phases
@@ -57,7 +88,40 @@ def make_behaviour(kind: str, space: gym.spaces.Box, policy=None, rng=None) -> C
             return np.clip(a, low, high)
 
         return act
-    raise ValueError(f"unknown behaviour {kind!r}; expected random, zero, sine, policy[:std] or mixed")
+    raise ValueError(
+        f"unknown behaviour {kind!r}; expected random, zero, sine, bang, ou, policy[:std], policy@NAME[:std] or "
+        "mixed, optionally after kick+ or flip+"
+    )
+
+
+class Perturb:
+    """Pushes a planar MuJoCo body (HalfCheetah, Hopper, Walker2d: qpos[2] is the root's pitch) out of the
+    states its policies reach by themselves. "flip": start with the body pitched by a random angle in
+    [-pi, pi] and lifted; "kick": every 50-200 steps, add Gaussian noise (std 2) to every joint velocity."""
+
+    def __init__(self, kind: str, env, rng: np.random.Generator):
+        if kind not in ("kick", "flip"):
+            raise ValueError(f"unknown perturbation {kind!r}; expected kick or flip (as in 'kick+random')")
+        self.kind, self.env, self.rng, self.next = kind, env.unwrapped, rng, int(rng.integers(50, 200))
+
+    def _set(self, qpos, qvel):
+        self.env.set_state(qpos, qvel)
+        return np.asarray(self.env._get_obs(), np.float32)
+
+    def start(self, obs):
+        if self.kind != "flip":
+            return obs
+        qpos, qvel = self.env.data.qpos.copy(), self.env.data.qvel.copy()
+        qpos[1] += 0.5
+        qpos[2] += self.rng.uniform(-np.pi, np.pi)
+        return self._set(qpos, qvel)
+
+    def during(self, obs, t):
+        if self.kind != "kick" or t < self.next:
+            return obs
+        self.next = t + int(self.rng.integers(50, 200))
+        qvel = self.env.data.qvel + 2.0 * self.rng.standard_normal(self.env.data.qvel.shape)
+        return self._set(self.env.data.qpos.copy(), qvel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,14 +140,18 @@ class CollectConfig:
     """seed of the env resets and the behaviours"""
 
 
-def run_episode(env, frames, act, seed: int, max_steps: int) -> dict[str, np.ndarray]:
+def run_episode(env, frames, act, seed: int, max_steps: int, perturb: Perturb | None = None) -> dict[str, np.ndarray]:
     obs, _ = env.reset(seed=seed)
+    if perturb is not None:
+        obs = perturb.start(obs)
     O, A, R, TE, TR, F = [obs], [], [], [], [], []
     if frames:
         F.append(frames())
     for t in range(max_steps):
         a = np.asarray(act(obs, t), dtype=np.float32)
         obs, r, term, trunc, _ = env.step(a)
+        if perturb is not None and not (term or trunc):
+            obs = perturb.during(obs, t + 1)  # the kick happens between steps: the next action sees it
         O.append(obs), A.append(a), R.append(r), TE.append(term), TR.append(trunc or t == max_steps - 1)
         if frames:
             F.append(frames())
@@ -101,26 +169,34 @@ def run_episode(env, frames, act, seed: int, max_steps: int) -> dict[str, np.nda
     return ep
 
 
-def collect(cfg: CollectConfig, out_dir: str | Path, policy=None, progress: bool = True) -> list[Path]:
-    """Run `cfg.episodes` episodes and write ``episode_XXXX.npz`` files into `out_dir`."""
+def collect(
+    cfg: CollectConfig, out_dir: str | Path, policy=None, progress: bool = True, policies: dict | None = None
+) -> list[Path]:
+    """Run `cfg.episodes` episodes and write ``episode_XXXX.npz`` files into `out_dir`. `policy`: what
+    "policy" and "mixed" behaviours run; `policies`: named policies for "policy@NAME" behaviours."""
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = gym.make(cfg.env_id, max_episode_steps=cfg.max_steps)
     frames = MujocoFrames(env, cfg.frame_size) if cfg.frame_size else None
-    rng = np.random.default_rng(cfg.seed)
     versions = _versions()
     paths = []
     bar = tqdm(range(cfg.episodes), desc=f"collect {cfg.env_id}", disable=not progress, unit="ep")
     for i in bar:
-        kind = cfg.behaviours[i % len(cfg.behaviours)]
-        act = make_behaviour(kind, env.action_space, policy, rng)
-        ep = run_episode(env, frames, act, cfg.seed * 100_003 + i, cfg.max_steps)
-        meta = {"env_id": cfg.env_id, "behaviour": kind, "seed": cfg.seed * 100_003 + i, "packages": versions}
         p = out / f"episode_{i:04d}.npz"
-        np.savez_compressed(p, meta=np.array(json.dumps(meta)), **ep)
         paths.append(p)
+        if p.exists():  # written whole by an earlier, interrupted run (each episode has its own seeds)
+            continue
+        rng = np.random.default_rng([cfg.seed, i])
+        kind = cfg.behaviours[i % len(cfg.behaviours)]
+        act = make_behaviour(kind, env.action_space, policy, rng, policies)
+        perturb = Perturb(kind.split("+")[0], env, rng) if "+" in kind else None
+        ep = run_episode(env, frames, act, cfg.seed * 100_003 + i, cfg.max_steps, perturb)
+        meta = {"env_id": cfg.env_id, "behaviour": kind, "seed": cfg.seed * 100_003 + i, "packages": versions}
+        tmp = p.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **ep)
+        tmp.replace(p)
         bar.set_postfix(behaviour=kind, ret=f"{ep['rewards'].sum():.0f}")
     if frames:
         frames.close()

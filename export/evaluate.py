@@ -47,6 +47,8 @@ def _windows(bundle_path, episodes: list[dict], horizon: int, stride: int, noise
         noise_scale=noise_scale,
         autoreset_mode="Disabled",
         max_episode_steps=10**9,
+        uncertainty_penalty=0.0,  # the model itself: its own reward, never cut short
+        uncertainty_limit=None,
     )
     ctx = {
         "obs": np.stack([episodes[i]["obs"][s : s + C] for i, s in starts]),
@@ -279,7 +281,15 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
             obs, r, term, trunc, _ = real_env.step(act(obs)[0])
             ret += r
         real_ret.append(ret)
-    env = dreamgym.make_vec(bundle_path, n, noise_scale=noise_scale, autoreset_mode="Disabled", max_episode_steps=10**9)
+    env = dreamgym.make_vec(
+        bundle_path,
+        n,
+        noise_scale=noise_scale,
+        autoreset_mode="Disabled",
+        max_episode_steps=10**9,
+        uncertainty_penalty=0.0,  # the model's own reward
+        uncertainty_limit=None,
+    )
     obs, _ = env.reset(seed=seed, options={"context": {"obs": np.stack(ctx_o), "actions": np.stack(ctx_a)}})
     dream_ret = np.zeros(n)
     for _t in range(horizon):
@@ -314,6 +324,62 @@ def plot(metrics: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (ties broken by order: the values here are continuous)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def one_step(bundle_path, episodes: list[dict], stride: int = 10, seed: int = 0) -> dict:
+    """From every `stride`-th real window: C real steps, then one imagined step under the real action.
+    Returns the standardised RMSE of each predicted observation (standard deviations of `episodes`), its
+    reward error, and the step's `uncertainty` output."""
+    env, starts, C = _windows(bundle_path, episodes, 1, stride, 0.0, seed)
+    t = [s + C for _, s in starts]
+    a = np.stack([episodes[i]["prev_act"][tt] for (i, _), tt in zip(starts, t)])
+    o, r, _, _, info = env.step(a)
+    env.close()
+    if "uncertainty" not in info:
+        raise ValueError(f"{bundle_path}: the step graph gives no `uncertainty` output")
+    std = np.concatenate([e["obs"] for e in episodes]).std(0) + 1e-6
+    true_o = np.stack([episodes[i]["obs"][tt] for (i, _), tt in zip(starts, t)])
+    true_r = np.array([episodes[i]["reward"][tt] for (i, _), tt in zip(starts, t)])
+    return {
+        "obs_error": np.sqrt((((o - true_o) / std) ** 2).mean(1)),
+        "reward_error": np.abs(r - true_r),
+        "uncertainty": np.asarray(info["uncertainty"], np.float64),
+    }
+
+
+def uncertainty_report(
+    bundle_path,
+    probe: list[dict],
+    heldout: list[dict],
+    stride: int = 10,
+    quantiles: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999),
+) -> dict:
+    """Does the dream know what it does not know? On `probe` episodes (policies not in the training data),
+    Spearman's correlation of the one-step `uncertainty` with the real one-step observation error; and the
+    uncertainty's quantiles on both sets (`heldout`: the training distribution), which a recipe uses to set
+    the bundle's `uncertainty_limit`."""
+    p, h = one_step(bundle_path, probe, stride), one_step(bundle_path, heldout, stride)
+
+    def qs(u):
+        return {str(k): float(np.quantile(u, k)) for k in quantiles}
+
+    return {
+        "spearman_obs_error": spearman(p["uncertainty"], p["obs_error"]),
+        "spearman_reward_error": spearman(p["uncertainty"], p["reward_error"]),
+        "spearman_obs_error_heldout": spearman(h["uncertainty"], h["obs_error"]),
+        "probe_steps": len(p["uncertainty"]),
+        "heldout_steps": len(h["uncertainty"]),
+        "probe_obs_error_mean": float(p["obs_error"].mean()),
+        "heldout_obs_error_mean": float(h["obs_error"].mean()),
+        "probe_quantiles": qs(p["uncertainty"]),
+        "heldout_quantiles": qs(h["uncertainty"]),
+    }
 
 
 def evaluate(bundle_path, episodes: list[dict], samples: bool = False, with_policy: bool = True) -> dict:

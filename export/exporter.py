@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from dreamgym.bundle import MANIFEST, Bundle, sha256_file
-from dreamgym.manifest import ContextBank, GraphSpec, Manifest, ModelInfo, Signature, Source, io_names
+from dreamgym.manifest import ContextBank, EnvDefaults, GraphSpec, Manifest, ModelInfo, Signature, Source, io_names
 from dreamgym.spaces import space_from_json
 
 from .families import WorldModel
@@ -48,8 +48,10 @@ class _Graph(nn.Module):
 
 
 def signature(model: WorldModel, context_length: int) -> Signature:
-    """The model's state and noise tensors: all the graph names depend on."""
-    return Signature(tuple(model.state_spec()), tuple(model.noise_spec(context_length)), latent=True)
+    """The model's state and noise tensors and its optional step outputs (`output_spec`, if it has one): all
+    the graph names depend on."""
+    outputs = tuple(model.output_spec()) if hasattr(model, "output_spec") else ()
+    return Signature(tuple(model.state_spec()), tuple(model.noise_spec(context_length)), True, outputs)
 
 
 def action_bounds(space) -> tuple[np.ndarray, np.ndarray] | None:
@@ -255,6 +257,7 @@ def make_manifest(
     license: str = "MIT",
     metrics: dict | None = None,
     step_parameters: int | None = None,
+    env_defaults: EnvDefaults | None = None,
 ) -> Manifest:
     """The manifest of a bundle of `model`, but for what only exporting tells (graphs, hashes, the
     context bank and the FLOP count), which `write_bundle` fills in. `step_parameters`: the parameters
@@ -274,6 +277,8 @@ def make_manifest(
         obs_modes=("state", "pixels", "latent"),
         state=sig.state,
         noise=sig.noise,
+        outputs=sig.outputs,
+        env_defaults=env_defaults or EnvDefaults(),
         latent_dim=int(model.latent_dim),
         frame_shape=(c.frame_size, c.frame_size, 3),
         context_length=context_length,

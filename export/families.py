@@ -55,6 +55,9 @@ class WorldModel(Protocol):
     def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]: ...  # the noise inputs of reset and step
     def step_macs(self) -> int: ...  # multiply-adds of one env-step
 
+    # optional: `output_spec() -> tuple[OutputSpec, ...]`, per-step outputs the step graph gives after the
+    # contract's own (e.g. `uncertainty`); the exporter writes them into the manifest's `outputs`
+
 
 class Evaluator(Protocol):
     """How a family's dreams are measured against reality, and how the measurement reads in a model card."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dreamgym.manifest import NoiseSpec, TensorSpec
+from dreamgym.manifest import NoiseSpec, OutputSpec, TensorSpec
 
 from .evaluate import VectorEvaluator
 from .families import LATENT_TEXT, Family, vector_batch, vector_spaces
@@ -82,6 +82,10 @@ class RSSMConfig:
     """side of the rendered frame"""
     frame_channels: int = 32
     """channels of the frame decoder's last layer (x2 per layer upward)"""
+    ensemble: int = 0
+    """members of the uncertainty ensemble (0: none; else the step graph gives an `uncertainty` output)"""
+    ensemble_hidden: int = 64
+    """hidden width of each ensemble member"""
 
     @property
     def z_dim(self) -> int:
@@ -113,6 +117,30 @@ class NormGRUCell(nn.Module):
         return update * cand + (1 - update) * h  # (B, deter)
 
 
+class Ensemble(nn.Module):
+    """K small MLPs, each predicting the next standardised observation and the reward from a state's
+    features and the action: (B, inp) -> (B, K, out). The first layers of all members are one Linear
+    (one Gemm), the second a batched MatMul, so the ensemble adds two matrix products to a step.
+    Their disagreement (`uncertainty`) is what the step graph reports: the members agree where the data
+    was and part ways where it was not."""
+
+    def __init__(self, inp: int, hidden: int, out: int, members: int):
+        super().__init__()
+        self.k, self.hidden = members, hidden
+        self.inp = nn.Linear(inp, members * hidden)
+        self.out_w = nn.Parameter(torch.randn(members, hidden, out) / hidden**0.5)
+        self.out_b = nn.Parameter(torch.zeros(members, 1, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.inp(x)).reshape(-1, self.k, self.hidden).transpose(0, 1)  # (K, B, H)
+        return torch.matmul(y, self.out_w) + self.out_b  # (K, B, out)
+
+    @staticmethod
+    def disagreement(pred: torch.Tensor) -> torch.Tensor:
+        """Root mean (over outputs) of the members' variance: (K, B, out) -> (B,)."""
+        return pred.var(0, unbiased=False).mean(-1).sqrt()
+
+
 class RSSM(nn.Module):
     def __init__(self, cfg: RSSMConfig):
         super().__init__()
@@ -135,17 +163,23 @@ class RSSM(nn.Module):
             self.reward_head = mlp(c.feat_dim, c.hidden, 1, **kw)
             self.cont_head = mlp(c.feat_dim, c.hidden, 1, **kw)
         self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
+        if c.ensemble:  # (features, action) -> K x [next standardised obs, reward / reward std]
+            self.ensemble = Ensemble(c.feat_dim + c.act_dim, c.ensemble_hidden, c.obs_dim + 1, c.ensemble)
+            self.register_buffer("reward_std", torch.ones(()))
         # statistics of the observations, set from the data before training (`set_obs_stats`); used
         # when the model works on standardised observations instead of symlog ones
         self.register_buffer("obs_scale", torch.ones(c.obs_dim))
         if not c.symlog_inputs:
             self.register_buffer("obs_mean", torch.zeros(c.obs_dim))
 
-    def set_obs_stats(self, mean, std) -> None:
-        """Standardise with the training data's per-dimension mean and std (symlog_inputs=False)."""
+    def set_obs_stats(self, mean, std, reward_std: float | None = None) -> None:
+        """Standardise with the training data's per-dimension mean and std (symlog_inputs=False); the
+        ensemble predicts the reward in units of `reward_std`."""
         self.obs_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
         if hasattr(self, "obs_mean"):
             self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        if reward_std is not None and self.cfg.ensemble:
+            self.reward_std.fill_(max(float(reward_std), 1e-3))
 
     # -- latent distributions ------------------------------------------------------------------------
     def _dist(self, stats: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -257,6 +291,34 @@ class RSSM(nn.Module):
         logs["loss"] = total.item()
         return total, logs
 
+    def ensemble_loss(self, obs, prev_act, reward, cont, mask, keep) -> tuple[torch.Tensor, dict[str, float]]:
+        """Train the ensemble on the frozen model's own states: the posterior filter over the first half of
+        each sequence, then open-loop imagination under the recorded actions (the states a dream visits).
+        Each member learns the real next observation and reward from (features, action) on its own
+        bootstrap share of the sequences (`keep`: (K, B) of 0/1)."""
+        B, L, _ = obs.shape
+        with torch.no_grad():
+            e = self.embed(obs)
+            h, z = self.initial(B, obs.device)
+            feats = []
+            for t in range(L - 1):
+                h, prior = self.transition(h, z, prev_act[:, t])
+                z = self._sample(self.posterior(h, e[:, t]) if t < L // 2 else prior, None)
+                feats.append(torch.cat([h, z], -1))
+            x = torch.cat([torch.stack(feats, 1), prev_act[:, 1:]], -1)  # state t and the action taken in it
+            target = torch.cat([self._target(obs[:, 1:]), (reward[:, 1:] / self.reward_std)[..., None]], -1)
+        pred = self.ensemble(x.reshape(B * (L - 1), -1)).reshape(self.cfg.ensemble, B, L - 1, -1)
+        err = ((pred - target) ** 2).mean(-1) * mask[None, :, 1:]  # (K, B, L-1)
+        w = keep[:, :, None] * mask[None, :, 1:]
+        loss = (err * keep[:, :, None]).sum() / w.sum().clamp(min=1)
+        with torch.no_grad():
+            u = Ensemble.disagreement(pred).mean()
+        return loss, {"loss": loss.item(), "uncertainty": u.item()}
+
+    def uncertainty(self, feat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The ensemble's disagreement about the step from state features `feat` under `action`: (B,)."""
+        return Ensemble.disagreement(self.ensemble(torch.cat([feat, action], -1)))
+
     def frame_loss(self, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return frame_loss(self.frame_decoder, obs, frames)
 
@@ -272,14 +334,15 @@ class RSSM(nn.Module):
         return h, z, context_obs[:, -1], torch.cat([h, z], -1)
 
     def imagine_step(self, h, z, action, noise):
-        """step.onnx: one prior step. Returns next h, next z, obs, reward, terminated, latent."""
+        """step.onnx: one prior step. Returns next h, next z, obs, reward, terminated, latent[, uncertainty]."""
+        extra = (self.uncertainty(torch.cat([h, z], -1), action),) if self.cfg.ensemble else ()
         h, prior = self.transition(h, z, action)
         z = self._sample(prior, noise)
         feat = torch.cat([h, z], -1)
         y, reward, cont = self._heads(feat)
         obs = symexp(y) if self.cfg.symlog_inputs else y * self.obs_scale + self.obs_mean
         terminated = cont < 0  # continue probability below one half
-        return h, z, obs, reward, terminated, feat
+        return h, z, obs, reward, terminated, feat, *extra
 
     def export_step(self, h, z, action, noise):
         """`imagine_step` rewritten for onnxruntime: the same outputs (parity within float rounding, tested),
@@ -295,7 +358,11 @@ class RSSM(nn.Module):
         - without a norm, each GRU gate and a sigmoid std (std_act="sigmoid") as its own Gemm (rows of
           the layer's weight), which onnxruntime fuses with its sigmoid; shared heads as one Gemm read
           out by Slice/Gather.
-        The categorical latent keeps `_sample`."""
+        The categorical latent keeps `_sample`. The ensemble's uncertainty, when there is one, comes last."""
+        extra = (self.uncertainty(torch.cat([h, z], -1), action),) if self.cfg.ensemble else ()
+        return (*self._export_step(h, z, action, noise), *extra)
+
+    def _export_step(self, h, z, action, noise):
         c, g = self.cfg, self.gru
         d = c.deter
         x = self.img_in(torch.cat([z, action], -1))
@@ -381,6 +448,15 @@ class RSSM(nn.Module):
             NoiseSpec("noise_z", self.cfg.noise_shape, graph="step", distribution=dist),
         )
 
+    def output_spec(self) -> tuple[OutputSpec, ...]:
+        if not self.cfg.ensemble:
+            return ()
+        text = (
+            f"disagreement of {self.cfg.ensemble} ensemble members predicting the next observation and reward "
+            "(root mean variance, in units of the training data's standard deviations)"
+        )
+        return (OutputSpec("uncertainty", (), "float32", text),)
+
     @property
     def latent_dim(self) -> int:
         return self.cfg.feat_dim
@@ -408,8 +484,9 @@ class RSSM(nn.Module):
     def step_macs(self) -> int:
         """Multiply-adds of one imagined env-step (Linear layers of the step graph)."""
         heads = [self.heads] if self.cfg.shared_heads else [self.decoder, self.reward_head, self.cont_head]
-        mods = [self.img_in, self.gru, self.prior_net, *heads]
-        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+        mods = [self.img_in, self.gru, self.prior_net, *heads] + ([self.ensemble] if self.cfg.ensemble else [])
+        macs = sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+        return macs + (self.ensemble.out_w.numel() if self.cfg.ensemble else 0)
 
 
 FAMILY = Family(

@@ -32,14 +32,14 @@ from dreamgym.export.ars import evaluate as ars_evaluate
 from dreamgym.export.card import make_preview, model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import load_folder
-from dreamgym.export.evaluate import evaluate, write_metrics
+from dreamgym.export.evaluate import evaluate, uncertainty_report, write_metrics
 from dreamgym.export.families import family_of
 from dreamgym.export.fit import FitConfig
 from dreamgym.export.recipes import Stages
 from dreamgym.export.recipes import main as recipe_main
 from dreamgym.export.rssm import RSSMConfig
 from dreamgym.export.sources import MUJOCO_RENDER
-from dreamgym.manifest import Source
+from dreamgym.manifest import MANIFEST, EnvDefaults, Manifest, Source
 
 ENV_ID = "HalfCheetah-v5"
 FAMILY_TEXT = {
@@ -47,6 +47,36 @@ FAMILY_TEXT = {
     "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,",
 }
 MIX = ("random", "policy:0.1", "mixed", "policy:0.3", "sine", "policy:0.0")
+# the wide data: what learners visit on their way from flailing to running. Random and correlated noise,
+# saturated actions, gaits, the ARS search's own policies of rising skill (s15 ... s90, the iterations
+# they were taken at) and the final one with little to much noise, and bodies pushed out of the states
+# policies reach (kicked joints, a flipped start)
+WIDE = (
+    "random",
+    "bang",
+    "ou",
+    "sine",
+    "mixed",
+    "policy@s15:0.3",
+    "policy@s30:0.2",
+    "policy@s45:0.1",
+    "policy@s60:0.3",
+    "policy@s90:0.1",
+    "policy:0.0",
+    "policy:0.5",
+    "policy:1.0",
+    "kick+policy:0.1",
+    "kick+random",
+    "kick+policy@s30:0.2",
+    "kick+mixed",
+    "flip+random",
+    "flip+policy:0.2",
+    "flip+bang",
+)
+# policies that are in no training data: a second ARS search with another seed (another gait) and a
+# snapshot of the first between the ones collected; on their states the uncertainty is measured
+PROBE = ("policy@probe:0.0", "policy@probe:0.2", "policy@probe:0.5", "policy@s75:0.0", "policy@s75:0.3")
+SKILL_EVERY = 15
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,12 @@ class Recipe:
     """training episodes"""
     heldout_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=MIX, episodes=12, seed=2)
     """held-out episodes (context bank and fidelity)"""
+    wide_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=WIDE, episodes=480, frame_size=0, seed=3)
+    """wide-coverage training episodes, without frames (the dynamics train on them, the frame decoder does not)"""
+    probe_ars: ARSConfig = ARSConfig(iterations=40, seed=7)
+    """the probe policy's ARS search (a policy in no training data)"""
+    probe_data: CollectConfig = CollectConfig(env_id=ENV_ID, behaviours=PROBE, episodes=10, frame_size=0, seed=4)
+    """episodes of policies in no training data, for the uncertainty's correlation with the real error"""
     # the model is chosen with fidelity and speed in view: 128 wide, standardised observations (the fidelity
     # metric's own scale) and the lean architecture (no norm, ReLU, shared heads, sigmoid std: the fewest
     # onnxruntime nodes per step); the measurements are in benchmarks/README.md, "Model size against fidelity"
@@ -77,12 +113,22 @@ class Recipe:
         act="relu",
         shared_heads=True,
         std_act="sigmoid",
+        ensemble=5,
+        ensemble_hidden=64,
     )
     """the world model"""
     frames: FitConfig = FitConfig(steps=1500, batch=64, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
     """training of the frame decoder on (obs, frame) pairs, done first"""
-    world: FitConfig = FitConfig(steps=6000, batch=16, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
+    world: FitConfig = FitConfig(steps=10000, batch=16, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
     """training of the dynamics on sequences (batch: sequences per update)"""
+    ensemble: FitConfig = FitConfig(steps=3000, batch=16, lr=1e-3, grad_clip=100.0, eval_every=500, ckpt_every=500)
+    """training of the uncertainty ensemble on the trained model's states, done last"""
+    uncertainty_penalty: float = 1.0
+    """the bundle's default λ: reward minus λ·uncertainty"""
+    uncertainty_limit_quantile: float = 0.999
+    """the bundle's default τ is this quantile of the uncertainty on held-out real data ..."""
+    uncertainty_limit_scale: float = 2.0
+    """... times this"""
     seq_len: int = 50
     """steps per training sequence"""
     context_length: int = 10
@@ -101,9 +147,15 @@ TINY = Recipe(
     ars=ARSConfig(iterations=3, directions=4, top=2, horizon=50),
     train_data=CollectConfig(env_id=ENV_ID, behaviours=("random", "policy:0.1"), episodes=2, max_steps=120, seed=1),
     heldout_data=CollectConfig(env_id=ENV_ID, behaviours=("mixed",), episodes=1, max_steps=120, seed=2),
-    model=RSSMConfig(deter=32, stoch=8, hidden=32, frame_channels=8, overshoot=3),
+    wide_data=CollectConfig(
+        env_id=ENV_ID, behaviours=("flip+bang", "kick+policy@s2:0.3"), episodes=2, max_steps=120, frame_size=0, seed=3
+    ),
+    probe_ars=ARSConfig(iterations=2, directions=4, top=2, horizon=50, seed=7),
+    probe_data=CollectConfig(env_id=ENV_ID, behaviours=("policy@probe:0.2",), episodes=1, max_steps=120, seed=4),
+    model=RSSMConfig(deter=32, stoch=8, hidden=32, frame_channels=8, overshoot=3, ensemble=3, ensemble_hidden=16),
     frames=FitConfig(steps=10, batch=64, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
     world=FitConfig(steps=20, batch=4, lr=6e-4, grad_clip=100.0, eval_every=10, ckpt_every=10),
+    ensemble=FitConfig(steps=20, batch=4, lr=1e-3, grad_clip=100.0, eval_every=10, ckpt_every=10),
     seq_len=16,
     context_windows=16,
 )
@@ -163,7 +215,7 @@ def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages:
         b = sampler.sample(n)
         return tuple(_t(b[k]) for k in keys)
 
-    frame_ids = {id(p) for p in model.frame_decoder.parameters()}
+    apart = {id(p) for m in (model.frame_decoder, getattr(model, "ensemble", None)) if m for p in m.parameters()}
     out["world"] = fit(
         model,
         lambda b: model.loss(*b),
@@ -171,11 +223,29 @@ def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages:
         r.world,
         run,
         name="world",
-        params=[p for p in model.parameters() if id(p) not in frame_ids],
+        params=[p for p in model.parameters() if id(p) not in apart],
         heldout=lambda: model.loss(*sample(held, 64))[1],
         meta=meta,
         progress=progress,
     )
+    if getattr(model.cfg, "ensemble", 0):  # last, on the trained model's states (the rest of the model stays as it is)
+        K = model.cfg.ensemble
+        boot = np.random.default_rng(r.ensemble.seed + 7)
+
+        def ens_sample(n):  # each member sees its own random half of every batch (an online bootstrap)
+            return (*sample(seqs, n), _t((boot.random((K, n)) < 0.5).astype(np.float32)))
+
+        out["ensemble"] = fit(
+            model.ensemble,
+            lambda b: model.ensemble_loss(*b),
+            ens_sample,
+            r.ensemble,
+            run,
+            name="ensemble",
+            heldout=lambda: model.ensemble_loss(*sample(held, 64), _t(np.ones((K, 64), np.float32)))[1],
+            meta=meta,
+            progress=progress,
+        )
     stages.record("train", sum(v["wall_s"] for v in out.values()))
     return out
 
@@ -229,30 +299,45 @@ def build(r: Recipe, progress: bool = True) -> dict:
     # 1. a running policy
     pol_path = data / "ars_policy.json"
 
-    def do_ars():
-        pol = train_ars(r.ars)
+    def do_ars():  # the final policy, and snapshots of it every SKILL_EVERY iterations: rising skill
+        snaps: dict = {}
+        pol = train_ars(r.ars, snapshots=snaps, every=SKILL_EVERY if r.ars.iterations > SKILL_EVERY else 1)
         ret = ars_evaluate(ENV_ID, pol, episodes=1)
-        pol_path.write_text(json.dumps({"return": ret, **pol.to_dict()}))
+        pol_path.write_text(json.dumps({"return": ret, **pol.to_dict(), "snapshots": snaps}))
 
-    shared("ars", do_ars, done=pol_path.exists())
+    shared("ars", do_ars, done=pol_path.exists() and "snapshots" in json.loads(pol_path.read_text()))
     pol_d = json.loads(pol_path.read_text())
     policy = LinearPolicy.from_dict(pol_d)
+    probe_path = data / "probe_policy.json"
+
+    def do_probe():
+        pol = train_ars(r.probe_ars)
+        probe_path.write_text(json.dumps({"return": ars_evaluate(ENV_ID, pol, episodes=1), **pol.to_dict()}))
+
+    shared("ars_probe", do_probe, done=probe_path.exists())
+    probe_d = json.loads(probe_path.read_text())
+    policies = {f"s{k}": LinearPolicy.from_dict(v).act for k, v in pol_d["snapshots"].items()}
+    policies["probe"] = LinearPolicy.from_dict(probe_d).act
 
     # 2. data
-    for split, cfg in (("train", r.train_data), ("heldout", r.heldout_data)):
+    splits = (("train", r.train_data), ("heldout", r.heldout_data), ("wide", r.wide_data), ("probe", r.probe_data))
+    for split, cfg in splits:
         folder = data / "data" / split
         shared(
             f"collect_{split}",
-            lambda cfg=cfg, folder=folder: collect(cfg, folder, policy=policy.act, progress=progress),
+            lambda cfg=cfg, folder=folder: collect(cfg, folder, policy.act, progress, policies),
             done=len(list(folder.glob("episode_*.npz"))) >= cfg.episodes,
         )
-    train_eps, held_eps = load_folder(data / "data" / "train"), load_folder(data / "data" / "heldout")
+    frame_eps, held_eps = load_folder(data / "data" / "train"), load_folder(data / "data" / "heldout")
+    train_eps = frame_eps + load_folder(data / "data" / "wide")
+    probe_eps = load_folder(data / "data" / "probe")
 
     # 3. the model (the family follows from the config's type)
     model = family_of(r.model).build(r.model)
     if hasattr(model, "set_obs_stats"):  # standardisation statistics come from the training data
         all_obs = np.concatenate([e["obs"] for e in train_eps])
-        model.set_obs_stats(all_obs.mean(0), all_obs.std(0))
+        rewards = np.concatenate([e["reward"][1:] for e in train_eps])
+        model.set_obs_stats(all_obs.mean(0), all_obs.std(0), reward_std=rewards.std())
     train(model, train_eps, held_eps, r, stages, progress)
     model.eval()
 
@@ -303,11 +388,17 @@ def build(r: Recipe, progress: bool = True) -> dict:
         "data": {
             "train_steps": n_steps,
             "train_episodes": len(train_eps),
+            "frame_episodes": len(frame_eps),
+            "behaviours": sorted(set(r.train_data.behaviours) | set(r.wide_data.behaviours)),
             "heldout_episodes": len(held_eps),
             "text": (
                 f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
-                f"episodes of {ENV_ID}, behaviours {list(r.train_data.behaviours)} (cycled); the "
-                f"linear ARS policy scores {pol_d['return']:.0f} over 1000 real steps."
+                f"episodes of {ENV_ID}: {len(frame_eps)} with frames, behaviours {list(r.train_data.behaviours)} "
+                f"(cycled), and {len(train_eps) - len(frame_eps)} for wide coverage, behaviours "
+                f"{list(r.wide_data.behaviours)} (cycled; policy@sN is the ARS search's policy after N "
+                "iterations, :x Gaussian action noise of std x, kick+ random pushes to every joint's "
+                "velocity every 50-200 steps, flip+ a start pitched by a random angle). The final linear "
+                f"ARS policy scores {pol_d['return']:.0f} over 1000 real steps."
             ),
         },
         "recipe": {
@@ -323,9 +414,41 @@ def build(r: Recipe, progress: bool = True) -> dict:
             },
         },
     }
+    if any(o.name == "uncertainty" for o in Manifest.read(out / MANIFEST).outputs):
+        extra["uncertainty"] = uncertainty_defaults(out, probe_eps, held_eps, r)
     write_metrics(out, metrics, extra)
+    if "uncertainty" in extra:
+        u = extra["uncertainty"]
+        set_env_defaults(out, EnvDefaults(u["penalty"], u["limit"]))
     make_preview(out)
     return {"fidelity": metrics, **extra}
+
+
+def uncertainty_defaults(out: Path, probe_eps: list[dict], held_eps: list[dict], r: Recipe) -> dict:
+    """How well the uncertainty ranks the real error on policies in no training data, and the bundle's
+    defaults: λ from the recipe, τ a multiple of a high quantile of the uncertainty on held-out real data
+    (the training distribution), so that a dream is cut short only where it left what it knows."""
+    q = r.uncertainty_limit_quantile
+    rep = uncertainty_report(out, probe_eps, held_eps, quantiles=(0.5, 0.9, 0.99, q))
+    limit = float(r.uncertainty_limit_scale * rep["heldout_quantiles"][str(q)])
+    rep.update(
+        penalty=float(r.uncertainty_penalty),
+        limit=round(limit, 4),
+        limit_rule=f"{r.uncertainty_limit_scale} x the {q} quantile on held-out real data",
+        probe_behaviours=list(r.probe_data.behaviours),
+    )
+    print(
+        f"uncertainty: Spearman with the real one-step error {rep['spearman_obs_error']:.3f} "
+        f"on {rep['probe_steps']} probe steps; defaults penalty {rep['penalty']}, limit {rep['limit']}"
+    )
+    return rep
+
+
+def set_env_defaults(out: Path, defaults: EnvDefaults) -> None:
+    """Write the bundle's env defaults into its manifest (and refresh the card and hashes)."""
+    m = Manifest.read(out / MANIFEST)
+    m.replace(env_defaults=defaults).write(out / MANIFEST)
+    exporter.finalize(out, model_card)
 
 
 def summary(res: dict) -> dict:

@@ -258,3 +258,38 @@ def test_standardised_observations_round_trip_and_export(tmp_path):
     graphs = exporter.export_graphs(m, tmp_path, context_length=4)
     report = exporter.parity(m, graphs, context_length=4, batch=9)
     assert all(v <= 1e-4 for k, v in report.items() if not k.endswith("frame")), report
+
+
+# -- the uncertainty ensemble ---------------------------------------------------------------------------
+def test_check_family_with_an_uncertainty_ensemble():
+    """The step graph of an RSSM with an ensemble gives a declared `uncertainty` output that matches torch."""
+    cfg = RSSMConfig(**ARCHS["lean"], **TINY, ensemble=3, ensemble_hidden=8)
+    report = check_family(get_family("rssm"), cfg, batch=33)
+    assert "step.uncertainty" in report["parity"] and report["parity"]["step.uncertainty"] < 1e-4
+    m = RSSM(cfg)
+    assert [o.name for o in m.output_spec()] == ["uncertainty"] and RSSM(RSSMConfig(**TINY)).output_spec() == ()
+
+
+def test_ensemble_trains_alone_and_disagrees_off_the_data():
+    """`ensemble_loss` moves only the ensemble; after training on a narrow band of actions the members agree
+    there and disagree on actions they never saw."""
+    torch.manual_seed(0)
+    m = RSSM(RSSMConfig(**TINY, ensemble=5, ensemble_hidden=32))
+    obs, act, rew, cont, mask = _batch(B=16, L=12)
+    act = act * 0.1  # the data: actions within [-0.1, 0.1]
+    keep = (torch.rand(5, 16) < 0.7).float()
+    loss, logs = m.ensemble_loss(obs, act, rew, cont, mask, keep)
+    loss.backward()
+    grads = {n for n, p in m.named_parameters() if p.grad is not None}
+    assert grads == {n for n, _ in m.ensemble.named_parameters(prefix="ensemble")}
+    opt = torch.optim.Adam(m.ensemble.parameters(), lr=3e-3)
+    for _ in range(300):
+        opt.zero_grad()
+        m.ensemble_loss(obs, act, rew, cont, mask, keep)[0].backward()
+        opt.step()
+    with torch.no_grad():
+        h, z, *_ = m.filter_context(obs[:, :6], act[:, :6], torch.randn(16, 6, 6))
+        feat = torch.cat([h, z], -1)
+        seen = m.uncertainty(feat, act[:, 6]).mean()
+        unseen = m.uncertainty(feat, torch.sign(torch.randn(16, 6)) * 5.0).mean()
+    assert unseen > 3 * seen, (float(seen), float(unseen))
