@@ -118,6 +118,8 @@ def model_card(m: Manifest) -> str:
     lines += evaluator.card_fidelity(m)
     if "parity" in met:
         lines += evaluator.card_parity(met["parity"])
+    lines += uncertainty_section(m)
+    lines += transfer_section(m)
     if "comparison" in met:
         c = met["comparison"]
         lines += ["## Families compared", "", c["text"], "", c["table"], ""]
@@ -136,6 +138,104 @@ def model_card(m: Manifest) -> str:
             lines.append("")
     lines += ["## Version History", "", "- v0: first release.", ""]
     return "\n".join(lines)
+
+
+def uncertainty_section(m: Manifest) -> list[str]:
+    """What the step's `uncertainty` output is, the bundle's defaults for the options that use it, and how
+    well it ranks the real error (the recipe's `uncertainty` metrics)."""
+    out = next((o for o in m.outputs if o.name == "uncertainty"), None)
+    if out is None:
+        return []
+    d = m.env_defaults
+    u = m.metrics.get("uncertainty", {})
+    lines = [
+        "## Uncertainty",
+        "",
+        f'Every step gives `info["uncertainty"]`: {out.description}. The defaults: '
+        f"`uncertainty_penalty={d.uncertainty_penalty:g}` (the reward is the model's reward minus λ·uncertainty; "
+        f'`info["model_reward"]` keeps the model\'s own) and `uncertainty_limit={d.uncertainty_limit}` (an episode '
+        "is truncated when the uncertainty exceeds it"
+        + (f"; {u['limit_rule']}" if "limit_rule" in u else "")
+        + "). `uncertainty_penalty=0, uncertainty_limit=None` gives the raw dream.",
+        "",
+    ]
+    if "spearman_obs_error" in u:
+        lines += [
+            f"Does it know what it does not know? From {u['probe_steps']} real states of policies in no training "
+            f"data ({', '.join(u.get('probe_behaviours', []))}), one imagined step under the real action: Spearman's "
+            f"rank correlation of the uncertainty with the real observation error is **{u['spearman_obs_error']:.2f}** "
+            f"(with the reward error {u['spearman_reward_error']:.2f}); on held-out episodes of the training "
+            f"behaviours {u['spearman_obs_error_heldout']:.2f}.",
+            "",
+            "| states | mean one-step error (std. units) | uncertainty: median | 99 % | 99.9 % |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, key in (("held-out (training behaviours)", "heldout"), ("probe (unseen policies)", "probe")):
+            q = u[f"{key}_quantiles"]
+            lines.append(
+                f"| {name} | {u[f'{key}_obs_error_mean']:.3f} | {q['0.5']:.3f} | {q['0.99']:.3f} | {q['0.999']:.3f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def transfer_section(m: Manifest) -> list[str]:
+    """`dreamgym transfer`'s results (metrics.transfer.ALGO): a learner trained only in the dream, measured in
+    the real env."""
+    tr = m.metrics.get("transfer", {})
+    lines: list[str] = []
+    for algo, t in tr.items():
+        s = t["summary"]
+        if not lines:
+            lines += [
+                "## Transfer: trained in the dream, measured in reality",
+                "",
+                "Stable-Baselines3 with its defaults trains only in this dream (its default options); at each "
+                "point its policy runs in the real env and in the dream. Calibration compares the dream's return "
+                "with the real return from the same real start states (within 20 %, or ±300 for small returns).",
+                "",
+            ]
+        lines += [
+            f"**{algo.upper()}**, {t['steps']} steps, {t['seeds']} seed(s), {t['episodes']} episodes of "
+            f"{t['episode_steps']} steps per point; a random policy scores {t['random_real_return']:.0f} in the real "
+            f"env. `{t['command']}`",
+            "",
+            "| seed | steps | real return | dream return | real-trained return | same starts: real / dream |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in t["runs"]:
+            for p in run["points"]:
+                ref = p.get("real_trained_return")
+                c = p["calibration"]
+                lines.append(
+                    f"| {run['seed']} | {p['steps']} | {p['real_return']:.0f} | {p['dream_return']:.0f} | "
+                    f"{'—' if ref is None else f'{ref:.0f}'} | {c['real']:.0f} / {c['dream']:.0f} |"
+                )
+        miss = s.get("largest_calibration_miss")
+        gains = s.get("gain_ratio")
+        lines += [
+            "",
+            f"Calibrated points: {s.get('calibrated_points')}"
+            + (
+                f"; largest miss {miss['miss']:.0f} (real {miss['real']:.0f}, dream {miss['dream']:.0f})"
+                if miss
+                else ""
+            )
+            + (
+                "; real gain over random ÷ the real-trained learner's: "
+                + ", ".join("—" if g is None else f"{g:.2f}" for g in gains)
+                if gains
+                else ""
+            )
+            + ".",
+            "",
+        ]
+        for name, c in t.get("fixed_policies", {}).items():
+            lines.append(f"- {name}: real {c['real']:.0f}, dream {c['dream']:.0f} from the same starts")
+        if t.get("fixed_policies"):
+            lines.append("")
+        lines += [f"![transfer, {algo}](transfer-{algo}.png)", ""]
+    return lines
 
 
 def token_fidelity_section(m: Manifest) -> list[str]:

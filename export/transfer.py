@@ -136,6 +136,13 @@ def dream_returns(
     return ret.tolist()
 
 
+def _same_starts(path, real: dict, act, T: int, C: int, env_options: dict) -> dict:
+    """A fixed policy's real return after its episodes' first C steps, and its dream return from those same C
+    real steps (`real`: what `real_returns(..., context=C)` gave)."""
+    dream = dream_returns(path, act, 0, T - C + 1, seed=0, context=real["context"], env_options=env_options)
+    return {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(dream))}
+
+
 def run(a: TransferArgs, progress: bool = True) -> dict:
     """Every seed of the benchmark; returns the results (also written to OUT/transfer-ALGO.json)."""
     import gymnasium as gym
@@ -161,8 +168,19 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
     space.seed(0)
     random_act = lambda o: space.sample()  # noqa: E731
     t0 = time.time()
-    rand = real_returns(source, random_act, a.episodes, T, seed=10_000)
+    rand = real_returns(source, random_act, a.episodes, T, seed=10_000, context=C)
     random_return = float(np.mean(rand["returns"]))
+    fixed = {
+        "random policy": _same_starts(path, rand, lambda o: np.stack([space.sample() for _ in o]), T, C, env_options)
+    }
+    if b.has_graph("policy"):  # the bundle's own policy, a fixed point of reference too
+        from dreamgym.record import make_policy
+
+        pol = make_policy("bundle", b, np.random.default_rng(0))
+        obs_dim = b.observation_space.shape[0]
+        pol_act = lambda o: np.asarray(pol(np.asarray(o, np.float32).reshape(-1, obs_dim)))  # noqa: E731
+        real_pol = real_returns(source, lambda o: pol_act(o)[0], a.episodes, T, seed=10_500, context=C)
+        fixed["bundled policy"] = _same_starts(path, real_pol, pol_act, T, C, env_options)
     points = np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist()
     runs = []
     bar = tqdm(
@@ -240,6 +258,7 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
         "episode_steps": T,
         "args": asdict(a),
         "random_real_return": random_return,
+        "fixed_policies": fixed,
         "wall_s": round(time.time() - t0, 1),
         "runs": runs,
     }
@@ -277,6 +296,10 @@ def summarize(res: dict) -> dict:
                     "within": abs(c["dream"] - c["real"]) <= tol,
                 }
             )
+    for name, c in res.get("fixed_policies", {}).items():
+        tol = max(0.2 * abs(c["real"]), 300.0)
+        miss = abs(c["dream"] - c["real"])
+        misses.append({"policy": name, "real": c["real"], "dream": c["dream"], "miss": miss, "within": miss <= tol})
     out["largest_calibration_miss"] = max(misses, key=lambda m: m["miss"]) if misses else None
     out["calibrated_points"] = f"{sum(m['within'] for m in misses)} of {len(misses)}"
     return out
@@ -337,6 +360,7 @@ def write(bundle_path: Path, res: dict, plot_path: Path) -> None:
             "episodes",
             "episode_steps",
             "random_real_return",
+            "fixed_policies",
             "wall_s",
             "runs",
             "summary",

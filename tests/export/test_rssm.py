@@ -191,8 +191,19 @@ def test_tiny_recipe_end_to_end(tmp_path):
     res2 = recipe.build(tiny, progress=False)
     assert res2["recipe"]["stages"]["train"] == res["recipe"]["stages"]["train"]
     assert all(
-        json.loads(line)["phase"] in ("frames", "world") for line in open(tmp_path / "work" / "run" / "log.jsonl")
+        json.loads(line)["phase"] in ("frames", "world", "ensemble")
+        for line in open(tmp_path / "work" / "run" / "log.jsonl")
     )
+    # the uncertainty: a declared output, its measurement, and the defaults the recipe chose from it
+    assert [o["name"] for o in man["outputs"]] == ["uncertainty"] and man["format_version"] == 3
+    u = man["metrics"]["uncertainty"]
+    assert u["probe_steps"] > 0 and -1 <= u["spearman_obs_error"] <= 1
+    assert man["env_defaults"] == {"uncertainty_penalty": tiny.uncertainty_penalty, "uncertainty_limit": u["limit"]}
+    assert u["limit"] == round(tiny.uncertainty_limit_scale * u["heldout_quantiles"]["0.999"], 4) > 0
+    assert "## Uncertainty" in (out / "README.md").read_text()
+    _, r, _, _, info = env.step(env.action_space.sample())  # the bundle's defaults are on
+    assert info["uncertainty"].shape == (5,) and np.all(info["uncertainty"] >= 0)
+    np.testing.assert_allclose(r, info["model_reward"] - tiny.uncertainty_penalty * info["uncertainty"], rtol=1e-5)
 
 
 def test_trainer_reads_minari(tmp_path):

@@ -36,7 +36,11 @@ def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
             assert np.isfinite(p[k]), k
         assert set(p["calibration"]) == {"real", "dream"}
     assert np.isfinite(res["random_real_return"])
+    # the fixed policies are calibrated too: random actions and the bundle's own policy, from the same starts
+    assert set(res["fixed_policies"]) == {"random policy", "bundled policy"}
+    assert all(np.isfinite([c["real"], c["dream"]]).all() for c in res["fixed_policies"].values())
     s = res["summary"]
+    assert s["calibrated_points"].endswith("of 4")  # two checkpoints and two fixed policies
     assert len(s["final_real_return"]) == 1 and len(s["gain_ratio"]) == 1
     assert s["largest_calibration_miss"]["miss"] >= 0
     saved = json.loads((tmp_path / "out" / "transfer-ppo.json").read_text())
@@ -47,6 +51,9 @@ def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
     m = Manifest.read(bundle / MANIFEST)
     assert m.metrics["transfer"]["ppo"]["summary"]["final_real_return"] == s["final_real_return"]
     assert "transfer-ppo.png" in m.files
+    card = (bundle / "README.md").read_text()
+    assert "## Transfer: trained in the dream" in card and "![transfer, ppo](transfer-ppo.png)" in card
+    assert "- bundled policy: real" in card
 
 
 class _Scripted:
