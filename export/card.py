@@ -155,7 +155,8 @@ def uncertainty_section(m: Manifest) -> list[str]:
         f"`uncertainty_penalty={d.uncertainty_penalty:g}` (the reward is the model's reward minus λ·uncertainty; "
         f'`info["model_reward"]` keeps the model\'s own) and `uncertainty_limit={d.uncertainty_limit}` (an episode '
         "is truncated when the uncertainty exceeds it"
-        + (f"; {u['limit_rule']}" if "limit_rule" in u else "")
+        + (f"; λ is {u['penalty_rule']}" if "penalty_rule" in u else "")
+        + (f"; τ is {u['limit_rule']}" if "limit_rule" in u else "")
         + "). `uncertainty_penalty=0, uncertainty_limit=None` gives the raw dream.",
         "",
     ]

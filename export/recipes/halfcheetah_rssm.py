@@ -123,8 +123,9 @@ class Recipe:
     """training of the dynamics on sequences (batch: sequences per update)"""
     ensemble: FitConfig = FitConfig(steps=3000, batch=16, lr=1e-3, grad_clip=100.0, eval_every=500, ckpt_every=500)
     """training of the uncertainty ensemble on the trained model's states, done last"""
-    uncertainty_penalty: float = 1.0
-    """the bundle's default λ: reward minus λ·uncertainty"""
+    uncertainty_penalty_scale: float = 1.0
+    """the bundle's default λ (reward minus λ·uncertainty) is this times the training rewards' standard
+    deviation: the uncertainty is in standard-deviation units, so λ·uncertainty is in reward units"""
     uncertainty_limit_quantile: float = 0.999
     """the bundle's default τ is this quantile of the uncertainty on held-out real data ..."""
     uncertainty_limit_scale: float = 2.0
@@ -415,7 +416,8 @@ def build(r: Recipe, progress: bool = True) -> dict:
         },
     }
     if any(o.name == "uncertainty" for o in Manifest.read(out / MANIFEST).outputs):
-        extra["uncertainty"] = uncertainty_defaults(out, probe_eps, held_eps, r)
+        reward_std = float(np.concatenate([e["reward"][1:] for e in train_eps]).std())
+        extra["uncertainty"] = uncertainty_defaults(out, probe_eps, held_eps, r, reward_std)
     write_metrics(out, metrics, extra)
     if "uncertainty" in extra:
         u = extra["uncertainty"]
@@ -424,15 +426,17 @@ def build(r: Recipe, progress: bool = True) -> dict:
     return {"fidelity": metrics, **extra}
 
 
-def uncertainty_defaults(out: Path, probe_eps: list[dict], held_eps: list[dict], r: Recipe) -> dict:
+def uncertainty_defaults(out: Path, probe_eps: list[dict], held_eps: list[dict], r: Recipe, reward_std: float) -> dict:
     """How well the uncertainty ranks the real error on policies in no training data, and the bundle's
-    defaults: λ from the recipe, τ a multiple of a high quantile of the uncertainty on held-out real data
-    (the training distribution), so that a dream is cut short only where it left what it knows."""
+    defaults: λ a multiple of the training rewards' standard deviation, τ a multiple of a high quantile of the
+    uncertainty on held-out real data (the training distribution), so that a dream is cut short only where
+    it left what it knows."""
     q = r.uncertainty_limit_quantile
     rep = uncertainty_report(out, probe_eps, held_eps, quantiles=(0.5, 0.9, 0.99, q))
     limit = float(r.uncertainty_limit_scale * rep["heldout_quantiles"][str(q)])
     rep.update(
-        penalty=float(r.uncertainty_penalty),
+        penalty=round(float(r.uncertainty_penalty_scale * reward_std), 3),
+        penalty_rule=f"{r.uncertainty_penalty_scale} x the training rewards' standard deviation ({reward_std:.3f})",
         limit=round(limit, 4),
         limit_rule=f"{r.uncertainty_limit_scale} x the {q} quantile on held-out real data",
         probe_behaviours=list(r.probe_data.behaviours),

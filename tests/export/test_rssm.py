@@ -198,12 +198,13 @@ def test_tiny_recipe_end_to_end(tmp_path):
     assert [o["name"] for o in man["outputs"]] == ["uncertainty"] and man["format_version"] == 3
     u = man["metrics"]["uncertainty"]
     assert u["probe_steps"] > 0 and -1 <= u["spearman_obs_error"] <= 1
-    assert man["env_defaults"] == {"uncertainty_penalty": tiny.uncertainty_penalty, "uncertainty_limit": u["limit"]}
+    assert man["env_defaults"] == {"uncertainty_penalty": u["penalty"], "uncertainty_limit": u["limit"]}
+    assert u["penalty"] > 0 and "standard deviation" in u["penalty_rule"]
     assert u["limit"] == round(tiny.uncertainty_limit_scale * u["heldout_quantiles"]["0.999"], 4) > 0
     assert "## Uncertainty" in (out / "README.md").read_text()
     _, r, _, _, info = env.step(env.action_space.sample())  # the bundle's defaults are on
     assert info["uncertainty"].shape == (5,) and np.all(info["uncertainty"] >= 0)
-    np.testing.assert_allclose(r, info["model_reward"] - tiny.uncertainty_penalty * info["uncertainty"], rtol=1e-5)
+    np.testing.assert_allclose(r, info["model_reward"] - u["penalty"] * info["uncertainty"], rtol=1e-5, atol=1e-6)
 
 
 def test_trainer_reads_minari(tmp_path):
