@@ -119,7 +119,7 @@ class Recipe:
     """the world model"""
     frames: FitConfig = FitConfig(steps=1500, batch=64, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
     """training of the frame decoder on (obs, frame) pairs, done first"""
-    world: FitConfig = FitConfig(steps=10000, batch=16, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
+    world: FitConfig = FitConfig(steps=6000, batch=16, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)
     """training of the dynamics on sequences (batch: sequences per update)"""
     ensemble: FitConfig = FitConfig(steps=3000, batch=16, lr=1e-3, grad_clip=100.0, eval_every=500, ckpt_every=500)
     """training of the uncertainty ensemble on the trained model's states, done last"""
