@@ -1,0 +1,86 @@
+"""Is the dream's return calibrated, and what do the uncertainty options do to it? No training: fixed
+policies (random actions, the bundle's policy, and any saved Stable-Baselines3 learners, e.g. one trained in
+an older dream that learned to exploit it) run in the real env and in the dream from the same real start
+states, under several settings of `uncertainty_penalty` and `uncertainty_limit`.
+
+    python benchmarks/calibration_check.py [BUNDLE] [--sb3 sac:path/to/model.zip ...] [--episodes 5]
+        [--settings raw,bundle,penalty=2.5,limit=0.4,penalty=2.5:limit=0.4]
+
+Prints a markdown table: per policy, the real return after the C context steps and the dream's return from
+the same C steps under each setting, and whether it is within the transfer benchmark's tolerance (20 %, or
+±300 for small returns). `bundle` is the bundle's own defaults, `raw` no penalty and no limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+import dreamgym
+from dreamgym.export.transfer import _same_starts, real_returns
+from dreamgym.record import make_policy
+from dreamgym.source import open_source_env
+
+
+def parse_setting(text: str) -> dict:
+    if text == "bundle":
+        return {}
+    if text == "raw":
+        return {"uncertainty_penalty": 0.0, "uncertainty_limit": None}
+    out = {"uncertainty_penalty": 0.0, "uncertainty_limit": None}
+    for part in text.split(":"):
+        k, _, v = part.partition("=")
+        out[{"penalty": "uncertainty_penalty", "limit": "uncertainty_limit"}[k]] = float(v)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", nargs="?", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--sb3", nargs="*", default=[], help="ALGO:PATH of saved SB3 learners (sac, ppo)")
+    ap.add_argument("--episodes", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--settings", default="raw,bundle")
+    a = ap.parse_args()
+    path = dreamgym.resolve(a.bundle)
+    b = dreamgym.Bundle.load(path)
+    C, T = b.context_length, a.steps
+    source = open_source_env(b.manifest)
+    space = b.action_space
+    space.seed(0)
+    policies = {"random": (lambda o: space.sample(), lambda o: np.stack([space.sample() for _ in o]))}
+    if b.has_graph("policy"):
+        pol = make_policy("bundle", b, np.random.default_rng(0))
+        batch = lambda o: np.asarray(pol(np.asarray(o, np.float32).reshape(len(o), -1)))  # noqa: E731
+        policies["bundled policy"] = (lambda o: batch(np.asarray(o)[None])[0], batch)
+    for spec in a.sb3:
+        algo, _, p = spec.partition(":")
+        import stable_baselines3 as sb3
+
+        model = getattr(sb3, algo.upper()).load(p, device="cpu")
+        pred = lambda o, m=model: m.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
+        policies[f"{algo} {p}"] = (pred, pred)
+    settings = a.settings.split(",")
+    rows = []
+    for name, (one, batch) in policies.items():
+        real = real_returns(source, one, a.episodes, T, seed=40_000, context=C)
+        row = {"policy": name}
+        for s in settings:
+            c = _same_starts(path, real, batch, T, C, parse_setting(s))
+            row["real"] = c["real"]
+            row[s] = c["dream"]
+        rows.append(row)
+    source.close()
+    print(f"| policy | real | {' | '.join(settings)} |")
+    print("|---|---:|" + "---:|" * len(settings))
+    for r in rows:
+        tol = max(0.2 * abs(r["real"]), 300.0)
+        cells = [f"{r[s]:.0f}{'' if abs(r[s] - r['real']) <= tol else ' ✗'}" for s in settings]
+        print(f"| {r['policy']} | {r['real']:.0f} | {' | '.join(cells)} |")
+    print(json.dumps({"bundle": str(path), "episodes": a.episodes, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
