@@ -114,7 +114,7 @@ class Recipe:
         shared_heads=True,
         std_act="sigmoid",
         ensemble=5,
-        ensemble_hidden=64,
+        ensemble_hidden=32,
     )
     """the world model"""
     frames: FitConfig = FitConfig(steps=1500, batch=64, lr=6e-4, grad_clip=100.0, eval_every=250, ckpt_every=500)

@@ -1,4 +1,5 @@
-"""The shipped bundles still dream what they dreamt before their manifests were rewritten (format 1 -> 2).
+"""The shipped bundles still dream what they dreamt when recorded (first before their manifests were rewritten,
+format 1 -> 2; Dream-HalfCheetah-v0 re-recorded when it was retrained with its uncertainty ensemble).
 
 golden.npz was recorded by golden.py from the format-1 bundles. On the machine and onnxruntime it was
 recorded with, every observation, reward, flag and frame must be identical bit for bit; elsewhere float
@@ -48,7 +49,7 @@ def test_same_seed_same_dream_as_recorded(bundle_id):
 def test_format_1_still_loads_and_dreams_the_same(tmp_path):
     """A format-1 manifest (no summary) loads: the summary is derived from its metrics, and the dream is
     the one the format-2 manifest gives."""
-    src = dreamgym.shipped_bundles()["Dream-HalfCheetah-v0"]
+    src = dreamgym.shipped_bundles()["Dream-HalfCheetah-TSSM-v0"]  # a format-2 manifest (no outputs)
     dst = tmp_path / "v1"
     shutil.copytree(src, dst)
     d = json.loads((dst / MANIFEST).read_text())
@@ -72,9 +73,10 @@ def test_format_1_still_loads_and_dreams_the_same(tmp_path):
 
 
 def test_shipped_manifests_are_what_the_writer_writes(bundle_id):
-    """Every shipped manifest is in the current format and is exactly `Manifest.to_json` of itself."""
+    """Every shipped manifest is in the oldest format that holds it (3 for a bundle with an uncertainty,
+    2 for the others) and is exactly `Manifest.to_json` of itself."""
     path = dreamgym.shipped_bundles()[bundle_id] / MANIFEST
     raw = json.loads(path.read_text())
     m = Manifest.read(path)
-    assert m.format_version == 2
+    assert m.format_version == m.needs_version == (3 if m.outputs else 2)
     assert m.to_json() == raw
