@@ -119,26 +119,39 @@ class NormGRUCell(nn.Module):
 
 class Ensemble(nn.Module):
     """K small MLPs, each predicting the next standardised observation and the reward from a state's
-    features and the action: (B, inp) -> (B, K, out). The first layers of all members are one Linear
-    (one Gemm), the second a batched MatMul, so the ensemble adds two matrix products to a step.
+    features and the action: (B, inp) -> (B, K, out). The first layers of all members are one Linear, the
+    second one Linear with a block-diagonal weight (member k's rows and columns only), so the ensemble adds
+    two Gemms to a step and every row is computed by the same 2-D kernels as the rest of the step: results
+    do not depend on how a batch is split into calls (a batched 3-D MatMul's rounding did).
     Their disagreement (`uncertainty`) is what the step graph reports: the members agree where the data
     was and part ways where it was not."""
 
     def __init__(self, inp: int, hidden: int, out: int, members: int):
         super().__init__()
-        self.k, self.hidden = members, hidden
+        self.k, self.hidden, self.out = members, hidden, out
         self.inp = nn.Linear(inp, members * hidden)
         self.out_w = nn.Parameter(torch.randn(members, hidden, out) / hidden**0.5)
         self.out_b = nn.Parameter(torch.zeros(members, 1, out))
+        self.register_buffer("_eye", torch.eye(members)[:, None, :, None], persistent=False)
+        # centring across members (y - the members' mean, for every output) and the mean over (K, out): as
+        # matrices, so the disagreement is Gemms too (onnxruntime's reductions round differently by batch size)
+        tile = torch.eye(out).repeat(members, members)  # (K*O, K*O): 1 where two columns are the same output
+        self.register_buffer("_centre", torch.eye(members * out) - tile / members, persistent=False)
+        self.register_buffer("_mean", torch.full((members * out, 1), 1.0 / (members * out)), persistent=False)
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, inp) -> (B, K * out), member k's predictions in columns k*out ... (k+1)*out - 1."""
+        k, h, o = self.k, self.hidden, self.out
+        w = (self.out_w[:, :, None, :] * self._eye).reshape(k * h, k * o)  # block-diagonal (K*H, K*O)
+        return torch.relu(self.inp(x)) @ w + self.out_b.reshape(k * o)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.inp(x)).reshape(-1, self.k, self.hidden).transpose(0, 1)  # (K, B, H)
-        return torch.matmul(y, self.out_w) + self.out_b  # (K, B, out)
+        return self.flat(x).reshape(-1, self.k, self.out)  # (B, K, out)
 
-    @staticmethod
-    def disagreement(pred: torch.Tensor) -> torch.Tensor:
-        """Root mean (over outputs) of the members' variance: (K, B, out) -> (B,)."""
-        return pred.var(0, unbiased=False).mean(-1).sqrt()
+    def disagreement(self, flat: torch.Tensor) -> torch.Tensor:
+        """Root mean (over outputs) of the members' variance, from `flat` predictions (B, K*out) -> (B,)."""
+        d = flat @ self._centre
+        return ((d * d) @ self._mean).squeeze(-1).sqrt()
 
 
 class RSSM(nn.Module):
@@ -307,17 +320,18 @@ class RSSM(nn.Module):
                 feats.append(torch.cat([h, z], -1))
             x = torch.cat([torch.stack(feats, 1), prev_act[:, 1:]], -1)  # state t and the action taken in it
             target = torch.cat([self._target(obs[:, 1:]), (reward[:, 1:] / self.reward_std)[..., None]], -1)
-        pred = self.ensemble(x.reshape(B * (L - 1), -1)).reshape(self.cfg.ensemble, B, L - 1, -1)
+        flat = self.ensemble.flat(x.reshape(B * (L - 1), -1))  # (B * (L-1), K * out)
+        with torch.no_grad():
+            u = self.ensemble.disagreement(flat).mean()
+        pred = flat.reshape(B, L - 1, self.cfg.ensemble, -1).permute(2, 0, 1, 3)  # (K, B, L-1, out)
         err = ((pred - target) ** 2).mean(-1) * mask[None, :, 1:]  # (K, B, L-1)
         w = keep[:, :, None] * mask[None, :, 1:]
         loss = (err * keep[:, :, None]).sum() / w.sum().clamp(min=1)
-        with torch.no_grad():
-            u = Ensemble.disagreement(pred).mean()
         return loss, {"loss": loss.item(), "uncertainty": u.item()}
 
     def uncertainty(self, feat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The ensemble's disagreement about the step from state features `feat` under `action`: (B,)."""
-        return Ensemble.disagreement(self.ensemble(torch.cat([feat, action], -1)))
+        return self.ensemble.disagreement(self.ensemble.flat(torch.cat([feat, action], -1)))
 
     def frame_loss(self, obs: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return frame_loss(self.frame_decoder, obs, frames)
@@ -486,7 +500,7 @@ class RSSM(nn.Module):
         heads = [self.heads] if self.cfg.shared_heads else [self.decoder, self.reward_head, self.cont_head]
         mods = [self.img_in, self.gru, self.prior_net, *heads] + ([self.ensemble] if self.cfg.ensemble else [])
         macs = sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
-        return macs + (self.ensemble.out_w.numel() if self.cfg.ensemble else 0)
+        return macs + (self.ensemble.out_w.numel() * self.cfg.ensemble if self.cfg.ensemble else 0)
 
 
 FAMILY = Family(

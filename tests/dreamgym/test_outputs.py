@@ -121,12 +121,13 @@ def test_single_env_limit_truncates(uncertain):
     assert trunc == (info["uncertainty"] > 0.0)
 
 
-def test_options_need_an_uncertainty(default_bundle):
+def test_options_need_an_uncertainty():
+    plain = dreamgym.shipped_bundles()["Dream-HalfCheetah-TSSM-v0"]  # declares no outputs
     with pytest.raises(ValueError, match="gives no uncertainty"):
-        dreamgym.make_vec(default_bundle, num_envs=2, uncertainty_penalty=1.0)
+        dreamgym.make_vec(plain, num_envs=2, uncertainty_penalty=1.0)
     with pytest.raises(ValueError, match="gives no uncertainty"):
-        dreamgym.make_env(default_bundle, uncertainty_limit=3.0)
-    env = dreamgym.make_vec(default_bundle, num_envs=2, uncertainty_penalty=0, uncertainty_limit=None)
+        dreamgym.make_env(plain, uncertainty_limit=3.0)
+    env = dreamgym.make_vec(plain, num_envs=2, uncertainty_penalty=0, uncertainty_limit=None)
     env.reset(seed=0)
     assert env.step(np.zeros((2, 6), np.float32))[4] == {}  # nothing declared, nothing added
 
