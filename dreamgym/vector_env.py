@@ -373,7 +373,7 @@ class DreamVectorEnv(VectorEnv):
             if self._uncertain:
                 u = info["uncertainty"]
                 info["model_reward"] = reward
-                reward -= self.uncertainty_penalty * u
+                reward -= self.uncertainty_penalty * u  # in float64, as the vector path computes it
                 if self.uncertainty_limit is not None and u > self.uncertainty_limit and not terminated:
                     truncated = True
         if terminated or truncated:
@@ -392,7 +392,7 @@ class DreamVectorEnv(VectorEnv):
             u = info["uncertainty"]
             info["model_reward"], info["_model_reward"] = reward.copy(), np.ones(n, bool)
             if self.uncertainty_penalty:
-                reward -= self.uncertainty_penalty * u
+                reward -= self.uncertainty_penalty * u.astype(np.float64)  # as the one-env path does
             if self.uncertainty_limit is not None:
                 truncated |= (u > self.uncertainty_limit) & ~terminated
         return info

@@ -58,7 +58,7 @@ def test_io_names_come_from_the_manifest_alone():
     m = Manifest.from_json(_raw())
     assert io_names(m, "step") == (
         ["h", "z", "action", "noise_z"],
-        ["next_h", "next_z", "obs", "reward", "terminated", "latent"],
+        ["next_h", "next_z", "obs", "reward", "terminated", "latent", "uncertainty"],  # a declared output last
     )
     assert io_names(m, "reset")[0] == ["context_obs", "context_actions", "noise_context"]
     assert io_names(m, "render") == (["h", "z"], ["frame"])
