@@ -33,6 +33,7 @@ from .bundle import FORMAT_VERSION, Bundle  # noqa: E402
 from .env import DreamEnv  # noqa: E402
 from .errors import ActionError, BundleError  # noqa: E402
 from .manifest import Manifest  # noqa: E402
+from .multi_agent import AgentDreamEnv, BatchedParallelDreamEnv  # noqa: E402
 from .registration import register_bundle, register_shipped, resolve, shipped_bundles  # noqa: E402
 from .vector_env import DreamVectorEnv  # noqa: E402
 
@@ -49,17 +50,49 @@ def make_vec(bundle: str | Path, num_envs: int = 1, **kwargs) -> DreamVectorEnv:
     return DreamVectorEnv(resolve(bundle), num_envs=num_envs, **kwargs)
 
 
+def make_parallel(bundle: str | Path, **kwargs):
+    """One game of a multi-agent dream as a PettingZoo `ParallelEnv` (`dreamgym.ParallelDreamEnv`), from a
+    shipped id or a bundle folder. Needs the `pettingzoo` extra."""
+    from .parallel_env import ParallelDreamEnv
+
+    return ParallelDreamEnv(resolve(bundle), **kwargs)
+
+
+def make_batched(bundle: str | Path, num_games: int = 1, **kwargs) -> BatchedParallelDreamEnv:
+    """`num_games` games of a multi-agent dream stepped in one call, per-agent arrays (kwargs as
+    `BatchedParallelDreamEnv`)."""
+    return BatchedParallelDreamEnv(resolve(bundle), num_games=num_games, **kwargs)
+
+
+def make_agent_env(bundle: str | Path, agent: str, **kwargs) -> AgentDreamEnv:
+    """One agent of a multi-agent dream as a Gymnasium env, the others driven by the bundle's policies."""
+    return AgentDreamEnv(resolve(bundle), agent, **kwargs)
+
+
+def __getattr__(name: str):
+    if name == "ParallelDreamEnv":  # imports pettingzoo: only when asked for
+        from .parallel_env import ParallelDreamEnv
+
+        return ParallelDreamEnv
+    raise AttributeError(f"module 'dreamgym' has no attribute {name!r}")
+
+
 register_shipped()
 
 __all__ = [
     "FORMAT_VERSION",
     "ActionError",
+    "AgentDreamEnv",
+    "BatchedParallelDreamEnv",
     "Manifest",
     "Bundle",
     "BundleError",
     "DreamEnv",
     "DreamVectorEnv",
+    "make_agent_env",
+    "make_batched",
     "make_env",
+    "make_parallel",
     "make_vec",
     "register_bundle",
     "resolve",

@@ -102,6 +102,15 @@ class Bundle:
         return self.manifest.action_space
 
     @property
+    def agents(self) -> tuple[str, ...]:
+        """The agent names of a multi-agent bundle, in order; empty for a single-agent one."""
+        return self.manifest.agent_names
+
+    @property
+    def is_multi_agent(self) -> bool:
+        return bool(self.manifest.agents)
+
+    @property
     def state(self) -> tuple[TensorSpec, ...]:
         return self.manifest.state
 
@@ -184,7 +193,7 @@ class Bundle:
                     "(the file was changed or damaged; re-export the bundle or restore the file)"
                 )
 
-        contexts = _load_contexts(_inside(root, m.contexts.file), m.observation_space, m.action_space, m.context_length)
+        contexts = _load_contexts(_inside(root, m.contexts.file), m)
         b = cls(root, m, contexts)
         for g, spec in m.graphs.items():
             ins, outs = io_names(m, g)
@@ -247,7 +256,9 @@ def _inside(root: Path, name: str) -> Path:
     return p
 
 
-def _load_contexts(path: Path, obs_space: spaces.Space, act_space: spaces.Space, C: int) -> dict[str, np.ndarray]:
+def _load_contexts(path: Path, m: Manifest) -> dict[str, np.ndarray]:
+    """The bank of real windows: `obs` and `actions` [N, C, ...]; in a multi-agent bundle one pair per
+    agent, `obs.<agent>` and `actions.<agent>`, all with the same N."""
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -255,15 +266,27 @@ def _load_contexts(path: Path, obs_space: spaces.Space, act_space: spaces.Space,
         raise BundleError(f"{path.name} cannot be read without pickles, which dreamgym refuses: {e}") from e
     except Exception as e:
         raise BundleError(f"{path.name} is not a readable npz file: {e}") from e
-    for key in ("obs", "actions"):
-        if key not in data:
-            raise BundleError(f"{path.name} lacks the array {key!r} (expected obs [N, C, ...] and actions [N, C, ...])")
-    obs, act = data["obs"], data["actions"]
-    if obs.shape[1:] != (C, *obs_space.shape) or act.shape[1:] != (C, *act_space.shape) or len(obs) != len(act):
-        raise BundleError(
-            f"{path.name}: obs {obs.shape} and actions {act.shape} do not match "
-            f"[N, {C}, *{obs_space.shape}] and [N, {C}, *{act_space.shape}]"
-        )
-    if len(obs) == 0:
+    C = m.context_length
+    if m.agents:
+        pairs = [(f"obs.{a.name}", f"actions.{a.name}", a.observation_space, a.action_space) for a in m.agents]
+    else:
+        pairs = [("obs", "actions", m.observation_space, m.action_space)]
+    sizes = set()
+    for ko, ka, obs_space, act_space in pairs:
+        for key in (ko, ka):
+            if key not in data:
+                raise BundleError(
+                    f"{path.name} lacks the array {key!r} (expected {ko} [N, C, ...] and {ka} [N, C, ...])"
+                )
+        obs, act = data[ko], data[ka]
+        if obs.shape[1:] != (C, *obs_space.shape) or act.shape[1:] != (C, *act_space.shape) or len(obs) != len(act):
+            raise BundleError(
+                f"{path.name}: {ko} {obs.shape} and {ka} {act.shape} do not match "
+                f"[N, {C}, *{obs_space.shape}] and [N, {C}, *{act_space.shape}]"
+            )
+        sizes.add(len(obs))
+    if len(sizes) > 1:
+        raise BundleError(f"{path.name}: every agent's bank must hold the same number of windows, got {sorted(sizes)}")
+    if sizes == {0}:
         raise BundleError(f"{path.name} holds no context windows")
     return data

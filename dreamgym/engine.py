@@ -226,22 +226,33 @@ class BaseEngine:
         return self.sessions[graph]
 
     def _host_buffers(self, step: Any) -> None:
-        """`inputs` and `outputs`, typed as the step graph declares them."""
-        b, n = self.bundle, self.n
-        act = next(i for i in step.get_inputs() if i.name == "action")
-        self.action_dtype = np.dtype(ORT_DTYPES[act.type])
-        self.inputs = {"action": np.zeros((n, *b.action_space.shape), self.action_dtype)}
+        """`inputs` and `outputs`, typed as the step graph declares them. A multi-agent bundle has one
+        action, obs, reward and terminated buffer per agent, under the graph's names (`action.<agent>`...)."""
+        b, n, m = self.bundle, self.n, self.bundle.manifest
+        ins = {i.name: i for i in step.get_inputs()}
+        types = {o.name: ORT_DTYPES[o.type] for o in step.get_outputs()}
+        per = (
+            [("", m.observation_space, m.action_space)]
+            if not m.agents
+            else [(f".{a.name}", a.observation_space, a.action_space) for a in m.agents]
+        )
+        self.inputs, self.outputs = {}, {}
+        self.action_dtypes = {}
+        for sfx, _, act_space in per:
+            dtype = np.dtype(ORT_DTYPES[ins[f"action{sfx}"].type])
+            self.action_dtypes[f"action{sfx}"] = dtype
+            self.inputs[f"action{sfx}"] = np.zeros((n, *act_space.shape), dtype)
+        self.action_dtype = next(iter(self.action_dtypes.values()))
         for nz in b.noise_for("step"):
             self.inputs[nz.name] = np.zeros((n, *nz.shape), nz.np_dtype)
-        types = {o.name: ORT_DTYPES[o.type] for o in step.get_outputs()}
-        self.outputs = {
-            "obs": np.zeros((n, *b.observation_space.shape), types["obs"]),
-            "reward": np.zeros((n,), types["reward"]),
-            "terminated": np.zeros((n,), types["terminated"]),
-        }
+        for sfx, obs_space, _ in per:
+            self.outputs[f"obs{sfx}"] = np.zeros((n, *obs_space.shape), types[f"obs{sfx}"])
+        for key in ("reward", "terminated"):
+            for sfx, _, _ in per:
+                self.outputs[f"{key}{sfx}"] = np.zeros((n,), types[f"{key}{sfx}"])
         if "latent" in types:
             self.outputs["latent"] = np.zeros((n, b.latent_dim), types["latent"])
-        for o in b.manifest.outputs:  # the bundle's optional per-step outputs
+        for o in m.outputs:  # the bundle's optional per-step outputs
             self.outputs[o.name] = np.zeros((n, *o.shape), types[o.name])
 
     def step(self) -> None:

@@ -17,9 +17,12 @@ Format versions (`format_version`):
   `info` print.
 - **3** — adds `outputs` (optional per-step outputs of the step graph, surfaced in `info` under their
   names) and `env_defaults` (the bundle's defaults for the env options that use them).
+- **4** — adds `agents` (multi-agent bundles: named agents, each with its own observation and action
+  space and keys; the top-level `observation_space` and `action_space` are then absent, and the graphs
+  take and give one tensor per agent, named by `io_names`).
 
-The writer writes the oldest version that holds the manifest (2 unless `outputs` or `env_defaults` are
-used), so bundles that use nothing new stay readable by older readers. A bundle newer than this reader is
+The writer writes the oldest version that holds the manifest (2 unless `outputs`, `env_defaults` or
+`agents` are used), so bundles that use nothing new stay readable by older readers. A bundle newer than this reader is
 refused with the upgrade command; an older one is upgraded in memory (its files are not rewritten).
 """
 
@@ -41,8 +44,8 @@ from gymnasium import spaces
 from .errors import BundleError
 from .spaces import space_from_json, space_to_json
 
-FORMAT_VERSION = 3
-READS_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READS_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "dreamgym.json"
 GRAPHS = ("reset", "step", "render", "policy")
 REQUIRED_GRAPHS = ("reset", "step", "render")
@@ -188,6 +191,22 @@ class EnvDefaults:
 
 
 @dataclass(frozen=True)
+class AgentSpec:
+    """One agent of a multi-agent bundle: its name (as the source env names it), its own spaces (the
+    real env's for that agent), and the keys a person drives it with in `dreamgym play`."""
+
+    name: str
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    keymap: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def _check(self, where: str) -> None:
+        if not self.name.isidentifier():
+            raise BundleError(f"{where}.name must be an identifier (letters, digits, _), got {self.name!r}")
+
+
+@dataclass(frozen=True)
 class Signature:
     """What the graphs' input and output names depend on: the state, the noise, and whether the graphs
     give a latent. The exporter derives one from a model before any manifest exists."""
@@ -196,19 +215,23 @@ class Signature:
     noise: tuple[NoiseSpec, ...] = ()
     latent: bool = True
     outputs: tuple[OutputSpec, ...] = ()
+    agents: tuple[str, ...] = ()
+    """agent names of a multi-agent bundle, in order (empty: one agent, the contract's plain names)"""
 
     def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
         return tuple(n for n in self.noise if n.graph == graph)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     """Everything a bundle declares. Build one in code (the exporter) or read one with `from_json`/`read`."""
 
     id: str
     family: str
-    observation_space: spaces.Space
-    action_space: spaces.Space
+    observation_space: spaces.Space | None = None
+    """the observation space of a single-agent bundle (absent when `agents` are declared)"""
+    action_space: spaces.Space | None = None
+    """the action space of a single-agent bundle (absent when `agents` are declared)"""
     state: tuple[TensorSpec, ...]
     graphs: Mapping[str, GraphSpec]
     contexts: ContextBank
@@ -237,11 +260,25 @@ class Manifest:
     """optional per-step outputs of the step graph (format 3)"""
     env_defaults: EnvDefaults = EnvDefaults()
     """defaults of the env options, chosen by the recipe (format 3)"""
+    agents: tuple[AgentSpec, ...] = ()
+    """the agents of a multi-agent bundle, in the order the graphs take them (format 4)"""
 
     # -- derived ----------------------------------------------------------------------------------
     @property
     def signature(self) -> Signature:
-        return Signature(self.state, self.noise, "latent" in self.obs_modes, self.outputs)
+        return Signature(
+            self.state, self.noise, "latent" in self.obs_modes, self.outputs, tuple(a.name for a in self.agents)
+        )
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.agents)
+
+    def agent(self, name: str) -> AgentSpec:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(f"{self.id} has no agent {name!r}; its agents are {list(self.agent_names)}")
 
     def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
         return tuple(n for n in self.noise if n.graph == graph)
@@ -282,12 +319,16 @@ class Manifest:
     @property
     def needs_version(self) -> int:
         """The oldest format that holds this manifest."""
+        if self.agents:
+            return 4
         return 3 if (self.outputs or self.env_defaults != EnvDefaults()) else 2
 
     def to_json(self) -> dict:
         d = _dump(self)
         d["format_version"] = self.needs_version
-        if d["format_version"] < 3:  # what format 2 does not know, left out when unused
+        if d["format_version"] < 4:  # what older formats do not know, left out when unused
+            d.pop("agents")
+        if d["format_version"] < 3:
             d.pop("outputs"), d.pop("env_defaults")
         return {k: d[k] for k in _JSON_ORDER if k in d}
 
@@ -309,6 +350,27 @@ class Manifest:
 
     # -- checks beyond types ----------------------------------------------------------------------
     def _check(self, where: str) -> None:
+        if self.agents:
+            if self.observation_space is not None or self.action_space is not None:
+                raise BundleError(
+                    f"{where}: a multi-agent manifest (with 'agents') declares each agent's spaces there; "
+                    "leave out the top-level 'observation_space' and 'action_space'"
+                )
+            for i, a in enumerate(self.agents):
+                a._check(f"{where}: agents[{i}]")
+            names = self.agent_names
+            if len(set(names)) != len(names):
+                raise BundleError(f"{where}: agent names must be unique, got {list(names)}")
+            if "latent" in self.obs_modes or "pixels" in self.obs_modes:
+                raise BundleError(
+                    f"{where}: a multi-agent bundle offers obs_modes ['state'] only (each agent observes in "
+                    f"its real env's space), got {list(self.obs_modes)}"
+                )
+        elif self.observation_space is None or self.action_space is None:
+            raise BundleError(
+                f"{where} lacks 'observation_space' and 'action_space' (a single-agent bundle needs both; a "
+                "multi-agent one declares 'agents')"
+            )
         for i, s in enumerate(self.state):
             s._check(f"{where}: state[{i}]")
         for i, n in enumerate(self.noise):
@@ -384,6 +446,7 @@ _JSON_ORDER = (
     "max_episode_steps",
     "render_fps",
     "env_defaults",
+    "agents",
     "keymap",
     "action_meanings",
     "model",
@@ -410,20 +473,29 @@ def io_names(m: Manifest | Signature, graph: str) -> tuple[list[str], list[str]]
         render  (<state>...)                                     -> (frame,)
         policy  (obs,)                                           -> (action,)
 
+    In a multi-agent bundle every per-agent name X becomes one name per agent, `X.<agent>`, in the
+    manifest's agent order: the step takes `action.a`, `action.b`, ... and gives `obs.a`, `obs.b`, ...,
+    `reward.a`, ..., `terminated.a`, ...; reset takes `context_obs.<agent>`... then
+    `context_actions.<agent>`...; the policy maps every agent's obs to every agent's action.
     A written graph may leave out state inputs it does not read; its outputs are always complete."""
     sig = m.signature if isinstance(m, Manifest) else m
     st = [s.name for s in sig.state]
     latent = ["latent"] if sig.latent else []
     noise = [n.name for n in sig.noise_for(graph)]
+
+    def per(x: str) -> list[str]:
+        return [f"{x}.{a}" for a in sig.agents] if sig.agents else [x]
+
     if graph == "reset":
-        return ["context_obs", "context_actions", *noise], [*st, "obs", *latent]
+        return [*per("context_obs"), *per("context_actions"), *noise], [*st, *per("obs"), *latent]
     if graph == "step":
         extra = [o.name for o in sig.outputs]
-        return [*st, "action", *noise], [*(f"next_{s}" for s in st), "obs", "reward", "terminated", *latent, *extra]
+        outs = [*(f"next_{s}" for s in st), *per("obs"), *per("reward"), *per("terminated"), *latent, *extra]
+        return [*st, *per("action"), *noise], outs
     if graph == "render":
         return st, ["frame"]
     if graph == "policy":
-        return ["obs"], ["action"]
+        return per("obs"), per("action")
     raise BundleError(f"unknown graph {graph!r}; expected one of {GRAPHS}")
 
 

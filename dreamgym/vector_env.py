@@ -123,6 +123,50 @@ def _uncertainty_options(b: Bundle, penalty, limit) -> tuple[float, float | None
     return penalty, limit
 
 
+def write_actions(
+    buf: np.ndarray,
+    a: np.ndarray,
+    space: spaces.Space,
+    low: np.ndarray | None,
+    high: np.ndarray | None,
+    graph_clips: bool,
+    who: str,
+) -> None:
+    """Check a batch of actions `a` (already of `buf`'s shape) against `space` and write it into the step's
+    input buffer `buf`: Box actions are clipped to [low, high] (unless the graph clips them itself), and a
+    non-numeric, non-finite or (discrete) out-of-range action raises `ActionError` naming the rows, before
+    anything is written. `who` names the env (and agent) in the message."""
+    if a.dtype.kind not in "biuf":
+        raise ActionError(f"{who}: expected numeric actions, got dtype {a.dtype}")
+    if isinstance(space, spaces.Box):
+        # a . a is finite when every value is (one BLAS call, cheaper than isfinite().all() for one env:
+        # benchmarks/README.md); when it is not, a value is NaN or inf — or the sum overflowed: the exact
+        # test decides
+        if a.dtype.kind == "f" and not math.isfinite(np.vdot(a, a)) and not np.isfinite(a).all():
+            bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
+            raise ActionError(
+                f"{who}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite (NaN or inf); "
+                "no env was stepped"
+            )
+        if graph_clips:
+            buf[...] = a
+        else:  # two ufuncs instead of np.clip: the same result, a few microseconds less per step
+            np.minimum(a, high, out=buf, casting="unsafe")
+            np.maximum(buf, low, out=buf)
+    else:
+        if a.dtype.kind == "f" and not np.all(a == np.round(a)):
+            raise ActionError(f"{who}: discrete actions must be integers, got {a.dtype} values")
+        lo = getattr(space, "start", 0)
+        hi = lo + (space.n if isinstance(space, spaces.Discrete) else space.nvec)
+        bad = ((a < lo) | (a >= hi)).reshape(len(a), -1).any(axis=1)
+        if bad.any():
+            raise ActionError(
+                f"{who}: actions for env(s) {np.flatnonzero(bad).tolist()} are outside {space} "
+                f"(got {a[bad].tolist()}); no env was stepped"
+            )
+        buf[...] = a
+
+
 class DreamVectorEnv(VectorEnv):
     """A batch of dreams of one bundle, stepped together.
 
@@ -189,6 +233,12 @@ class DreamVectorEnv(VectorEnv):
     ):
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         b = self.bundle
+        if b.is_multi_agent:
+            raise ValueError(
+                f"{b.id} is a multi-agent dream (agents {list(b.agents)}): open it with "
+                f"dreamgym.make_parallel({b.id!r}) (PettingZoo), dreamgym.make_batched(...) (N games per call) or "
+                f"dreamgym.make_agent_env({b.id!r}, agent=...) (one agent as a Gymnasium env)"
+            )
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if obs_mode not in b.obs_modes:
@@ -231,6 +281,7 @@ class DreamVectorEnv(VectorEnv):
         self._latent = np.zeros((n, b.latent_dim or 0), np.float32)
         self._np_random, self._np_random_seed = seeding.np_random(None)
         self._is_box = isinstance(b.action_space, spaces.Box)
+        self._low = self._high = None
         if self._is_box:
             self._low = b.action_space.low.astype(self.engine.action_dtype)
             self._high = b.action_space.high.astype(self.engine.action_dtype)
@@ -416,36 +467,7 @@ class DreamVectorEnv(VectorEnv):
                     f"{self.bundle.id}: expected actions of shape {buf.shape} (num_envs={self.num_envs}, "
                     f"action shape {self.single_action_space.shape}), got {a.shape}"
                 )
-        if a.dtype.kind not in "biuf":
-            raise ActionError(f"{self.bundle.id}: expected numeric actions, got dtype {a.dtype}")
-        if self._is_box:
-            # a . a is finite when every value is (one BLAS call, cheaper than isfinite().all() for one env:
-            # benchmarks/README.md); when it is not, a value is NaN or inf — or the sum overflowed: the exact
-            # test decides
-            if a.dtype.kind == "f" and not math.isfinite(np.vdot(a, a)) and not np.isfinite(a).all():
-                bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
-                raise ActionError(
-                    f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are not finite "
-                    "(NaN or inf); no env was stepped"
-                )
-            if self._graph_clips:
-                buf[...] = a
-            else:  # two ufuncs instead of np.clip: the same result, a few microseconds less per step
-                np.minimum(a, self._high, out=buf, casting="unsafe")
-                np.maximum(buf, self._low, out=buf)
-        else:
-            space = self.single_action_space
-            if a.dtype.kind == "f" and not np.all(a == np.round(a)):
-                raise ActionError(f"{self.bundle.id}: discrete actions must be integers, got {a.dtype} values")
-            lo = getattr(space, "start", 0)
-            hi = lo + (space.n if isinstance(space, spaces.Discrete) else space.nvec)
-            bad = ((a < lo) | (a >= hi)).reshape(len(a), -1).any(axis=1)
-            if bad.any():
-                raise ActionError(
-                    f"{self.bundle.id}: actions for env(s) {np.flatnonzero(bad).tolist()} are outside "
-                    f"{space} (got {a[bad].tolist()}); no env was stepped"
-                )
-            buf[...] = a
+        write_actions(buf, a, self.single_action_space, self._low, self._high, self._graph_clips, self.bundle.id)
 
     # -- observations, state and frames -----------------------------------------------------------
     def _observe_fresh(self) -> np.ndarray:

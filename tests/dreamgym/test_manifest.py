@@ -8,7 +8,7 @@ import pytest
 
 import dreamgym
 from dreamgym import BundleError
-from dreamgym.manifest import MANIFEST, Manifest, Signature, TensorSpec, io_names
+from dreamgym.manifest import FORMAT_VERSION, MANIFEST, Manifest, Signature, TensorSpec, io_names
 
 
 def _raw(bundle_id="Dream-HalfCheetah-v0") -> dict:
@@ -41,7 +41,7 @@ def test_round_trip_of_every_shipped_manifest(bundle_id):
         (lambda d: d["state"].append(dict(d["state"][0])), "names must be unique"),
         (lambda d: d["state"][0].update(name="obs"), "belong to the contract"),
         (lambda d: d.update(frame_shape=[64, 64]), "frame_shape"),
-        (lambda d: d.update(format_version=99), "reads up to 3"),
+        (lambda d: d.update(format_version=99), f"reads up to {FORMAT_VERSION}"),
         (lambda d: d.update(format_version=0), "not a known version"),
         (lambda d: d.update(format_version="2"), "format_version' must be an integer"),
         (lambda d: d.update(source={"env_id": 3}), "source.env_id must be a string or null"),
