@@ -57,6 +57,8 @@ def reward_events_table(f: dict) -> str:
 
 
 def model_card(m: Manifest) -> str:
+    if m.agents:
+        return parallel_card(m)
     met = m.metrics
     fam = _family(m.family)
     txt = fam.card_text if fam else LATENT_TEXT
@@ -196,6 +198,13 @@ def transfer_section(m: Manifest) -> list[str]:
                 "with the real return from the same real start states (within 20 %, or ±300 for small returns).",
                 "",
             ]
+            if not any(o.name == "uncertainty" for o in m.outputs):
+                lines += [
+                    "This dream gives no uncertainty: the learner trains on the model's raw reward, and nothing "
+                    "stops it from finding and exploiting the model's errors. Read the table as a warning: a "
+                    "return that rises in the dream while the real one falls is that exploitation.",
+                    "",
+                ]
         lines += [
             f"**{algo.upper()}**, {t['steps']} steps, {t['seeds']} seed(s), {t['episodes']} episodes of "
             f"{t['episode_steps']} steps per point; a random policy scores {t['random_real_return']:.0f} in the real "
@@ -371,3 +380,85 @@ def make_preview(out, steps: int = 60) -> None:
     record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
     man.replace(preview=Preview("preview.gif", cmd)).write(out / MANIFEST)
     finalize(out, model_card)
+
+
+def parallel_card(m: Manifest) -> str:
+    """The model card of a multi-agent bundle: its agents, per-agent fidelity, how to open it."""
+    from .evaluate_joint import card_fidelity
+
+    met, model = m.metrics, m.model
+    fam = _family(m.family)
+    txt = fam.card_text if fam else LATENT_TEXT
+    names = [a.name for a in m.agents]
+    lines = [
+        f"# {m.id}",
+        "",
+        m.description,
+        "",
+        f"Family **{m.family}** · source env `{m.source.env_id}` · format v{m.format_version} · "
+        f"license {m.license or '—'} · agents {', '.join(f'`{a}`' for a in names)}",
+        "",
+        "```python",
+        "import dreamgym",
+        f'env = dreamgym.make_parallel("{m.id}", render_mode="rgb_array")   # PettingZoo ParallelEnv',
+        f'games = dreamgym.make_batched("{m.id}", num_games=1024)            # per-agent arrays, one call per step',
+        f'env1 = dreamgym.make_agent_env("{m.id}", agent="{names[0]}")  # one agent as a Gymnasium env',
+        "```",
+        "",
+        "## Agents",
+        "",
+        "| agent | observation space | action space | keys in `dreamgym play` |",
+        "|---|---|---|---|",
+    ]
+    for a in m.agents:
+        km = a.keymap or {}
+        keys = ", ".join(f"{k}→{v}" for k, v in km.get("keys", {}).items())
+        who = f"player {km['player']}: {keys}" if km.get("player") else "its policy"
+        lines.append(
+            f"| `{a.name}` | `{json.dumps(space_to_json(a.observation_space))}` | "
+            f"`{json.dumps(space_to_json(a.action_space))}` | {who} |"
+        )
+    lines += [
+        "",
+        f"Each agent observes in the real env's own space for that agent: {txt['obs']}. {txt['action']}",
+        "",
+        "## Rewards",
+        "",
+        txt["reward"],
+        "",
+        "## Episode End",
+        "",
+        f"{txt['term']}; truncation after {m.max_episode_steps} steps, all agents together. A reset draws one of "
+        f"{m.contexts.windows} real context windows of C = {m.context_length} steps from held-out games (the "
+        "same window for every agent) and filters it.",
+        "",
+        "## Model",
+        "",
+        f"- parameters: {model.parameters} ({model.step_parameters} in the step graph)",
+        f"- multiply-adds per game-step: {model.step_macs}",
+        f"- frames: {m.source.frames or 'rendered by the bundle'}",
+        f"- config: `{json.dumps(dict(model.config))}`",
+        "",
+    ]
+    if m.preview:
+        lines += ["## Preview", "", f"![imagined games]({m.preview.file})", "", f"Made by `{m.preview.command}`.", ""]
+    if "data" in met:
+        lines += ["## Data", "", met["data"].get("text", ""), ""]
+    lines += card_fidelity(m)
+    if "parity" in met:
+        worst = max(met["parity"].values())
+        lines += [f"Export parity: torch and onnxruntime agree within {worst:.1e} on every output.", ""]
+    if "recipe" in met:
+        r = met["recipe"]
+        lines += [
+            "## Rebuilding",
+            "",
+            f"`{r.get('command')}` — measured wall time on {r.get('machine')}: {r.get('wall_time_text')}.",
+            "",
+        ]
+        if r.get("stages"):
+            lines += ["| stage | wall time (s) |", "|---|---:|"]
+            lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
+            lines.append("")
+    lines += ["## Version History", "", "- v0: first release.", ""]
+    return "\n".join(lines)
