@@ -50,23 +50,28 @@ def make_vec(bundle: str | Path, num_envs: int = 1, **kwargs) -> DreamVectorEnv:
     return DreamVectorEnv(resolve(bundle), num_envs=num_envs, **kwargs)
 
 
-def make_parallel(bundle: str | Path, **kwargs):
+def _bundle(bundle):
+    """A loaded `Bundle` as it is; an id or a folder resolved."""
+    return bundle if isinstance(bundle, Bundle) else resolve(bundle)
+
+
+def make_parallel(bundle: str | Path | Bundle, **kwargs):
     """One game of a multi-agent dream as a PettingZoo `ParallelEnv` (`dreamgym.ParallelDreamEnv`), from a
     shipped id or a bundle folder. Needs the `pettingzoo` extra."""
     from .parallel_env import ParallelDreamEnv
 
-    return ParallelDreamEnv(resolve(bundle), **kwargs)
+    return ParallelDreamEnv(_bundle(bundle), **kwargs)
 
 
-def make_batched(bundle: str | Path, num_games: int = 1, **kwargs) -> BatchedParallelDreamEnv:
+def make_batched(bundle: str | Path | Bundle, num_games: int = 1, **kwargs) -> BatchedParallelDreamEnv:
     """`num_games` games of a multi-agent dream stepped in one call, per-agent arrays (kwargs as
     `BatchedParallelDreamEnv`)."""
-    return BatchedParallelDreamEnv(resolve(bundle), num_games=num_games, **kwargs)
+    return BatchedParallelDreamEnv(_bundle(bundle), num_games=num_games, **kwargs)
 
 
-def make_agent_env(bundle: str | Path, agent: str, **kwargs) -> AgentDreamEnv:
+def make_agent_env(bundle: str | Path | Bundle, agent: str, **kwargs) -> AgentDreamEnv:
     """One agent of a multi-agent dream as a Gymnasium env, the others driven by the bundle's policies."""
-    return AgentDreamEnv(resolve(bundle), agent, **kwargs)
+    return AgentDreamEnv(_bundle(bundle), agent, **kwargs)
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ imported there, and only there). Nothing here knows the family or the source env
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,9 @@ class BatchedParallelDreamEnv:
         self.device = self.engine.device
         m = b.manifest
         self.agents: tuple[str, ...] = m.agent_names
-        self.observation_spaces = {a.name: a.observation_space for a in m.agents}
-        self.action_spaces = {a.name: a.action_space for a in m.agents}
+        # copies: each env seeds its own spaces (two envs of one loaded bundle must not share generators)
+        self.observation_spaces = {a.name: copy.deepcopy(a.observation_space) for a in m.agents}
+        self.action_spaces = {a.name: copy.deepcopy(a.action_space) for a in m.agents}
         n = self.num_games
         self._obs = {a: np.zeros((n, *s.shape), s.dtype) for a, s in self.observation_spaces.items()}
         self._steps = np.zeros(n, np.int64)

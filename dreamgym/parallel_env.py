@@ -68,7 +68,17 @@ class ParallelDreamEnv(ParallelEnv):
         return self.action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, _ = self.games.reset(seed=seed, options=options)
+        """Start a game: from a real window of the bundle's bank drawn with the seed, or from
+        ``options={"context": {"obs": {agent: [C, ...]}, "actions": {agent: [C, ...]}}}``. Other option
+        keys are ignored with a warning (PettingZoo's API test passes some)."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"context"})
+        if unknown:
+            gym.logger.warn(f"{self.bundle.id}: reset options {unknown} are not used (known: 'context')")
+        ctx = options.get("context")
+        if ctx is not None:  # one game's window [C, ...] per agent -> a batch of one
+            ctx = {k: {a: np.asarray(v)[None] for a, v in d.items()} for k, d in ctx.items()}
+        obs, _ = self.games.reset(seed=seed, options=None if ctx is None else {"context": ctx})
         self._obs = {a: o[0] for a, o in obs.items()}
         self.agents = list(self.possible_agents)
         return dict(self._obs), {a: {} for a in self.agents}

@@ -41,8 +41,11 @@ def check_vector_env(env: DreamVectorEnv, steps: int = 5, seed: int = 0) -> None
 
 
 def check_bundle(path: str | Path, steps: int = 5) -> dict:
-    """Load a bundle, open every graph, run check_env and a vector-env check; returns a report."""
+    """Load a bundle, open every graph, run check_env and a vector-env check (a multi-agent bundle:
+    `check_parallel_bundle`); returns a report."""
     b = Bundle.load(path)
+    if b.is_multi_agent:
+        return check_parallel_bundle(b, steps)
     venv = DreamVectorEnv(b, num_envs=3, render_mode="rgb_array")
     for g in b.manifest.graphs:
         venv.engine.session(g)  # opening checks inputs and outputs against the manifest
@@ -65,3 +68,64 @@ def check_bundle(path: str | Path, steps: int = 5) -> dict:
         check_env(env, skip_render_check=False)
         env.close()
     return {"id": b.id, "family": b.family, "graphs": list(b.manifest.graphs), "obs_modes": b.obs_modes, "steps": steps}
+
+
+def check_parallel_bundle(path: str | Path | Bundle, steps: int = 5) -> dict:
+    """A multi-agent bundle: every graph opens; PettingZoo's `parallel_api_test`, `parallel_seed_test` and
+    `api_test` of its AEC form pass; the batched form gives per-agent arrays of the right shapes and equal
+    seeds give equal games; each agent's Gymnasium view passes `check_env` (when a policy is bundled)."""
+    from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    from .multi_agent import AgentDreamEnv, BatchedParallelDreamEnv
+    from .parallel_env import ParallelDreamEnv
+
+    b = path if isinstance(path, Bundle) else Bundle.load(path)
+    games = BatchedParallelDreamEnv(b, 3, render_mode="rgb_array")
+    for g in b.manifest.graphs:
+        games.engine.session(g)
+
+    def run():
+        obs, _ = games.reset(seed=0)
+        traj = [np.concatenate([obs[a] for a in games.agents], -1)]
+        for _ in range(steps):
+            acts = {a: np.stack([s.sample() for _ in range(3)]) for a, s in games.action_spaces.items()}
+            obs, rew, term, trunc, _ = games.step(acts)
+            for a in games.agents:
+                if obs[a].shape != (3, *games.observation_spaces[a].shape):
+                    raise AssertionError(f"{a}: obs shape {obs[a].shape}")
+                if rew[a].shape != (3,) or not np.isfinite(rew[a]).all():
+                    raise AssertionError(f"{a}: rewards must be finite with shape (3,), got {rew[a]}")
+                if term[a].dtype != bool or trunc[a].dtype != bool:
+                    raise AssertionError(f"{a}: terminations and truncations must be bool arrays")
+            traj.append(np.concatenate([obs[a] for a in games.agents], -1))
+        return np.stack(traj)
+
+    for s in games.action_spaces.values():
+        s.seed(0)
+    first = run()
+    for s in games.action_spaces.values():
+        s.seed(0)
+    if not np.array_equal(first, run()):
+        raise AssertionError("the same seed gave different games: noise must come from the env's generator")
+    frames = games.render()
+    if frames.shape != (3, *b.frame_shape) or frames.dtype != np.uint8:
+        raise BundleError(
+            f"render.onnx must return uint8 [B, {', '.join(map(str, b.frame_shape))}], got {frames.shape}"
+        )
+    if b.has_graph("policy"):
+        acts = games.policy_actions()
+        for a in games.agents:
+            if acts[a].shape != (3, *games.action_spaces[a].shape):
+                raise BundleError(f"policy.onnx gave {a} actions of shape {acts[a].shape}")
+    games.close()
+
+    parallel_api_test(ParallelDreamEnv(b, render_mode="rgb_array"), num_cycles=steps * 4)
+    parallel_seed_test(lambda: ParallelDreamEnv(b), num_cycles=steps * 4)
+    api_test(parallel_to_aec(ParallelDreamEnv(b)), num_cycles=steps * 4)
+    if b.has_graph("policy"):
+        for a in b.agents:
+            env = AgentDreamEnv(b, a, render_mode="rgb_array")
+            check_env(env, skip_render_check=False)
+            env.close()
+    return {"id": b.id, "family": b.family, "agents": list(b.agents), "graphs": list(b.manifest.graphs), "steps": steps}

@@ -412,7 +412,12 @@ def write_metrics(bundle_path: Path, metrics: dict, extra: dict | None = None) -
         summary=Summary(**summary) if summary else man.summary,
     )
     man.write(mpath)
-    plot(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity")
+    if man.agents:
+        from .evaluate_joint import plot as plot_agents
+
+        plot_agents(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity per agent")
+    else:
+        plot(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity")
     finalize(Path(bundle_path), model_card)
 
 

@@ -20,7 +20,17 @@ import torch
 import torch.nn as nn
 
 from dreamgym.bundle import MANIFEST, Bundle, sha256_file
-from dreamgym.manifest import ContextBank, EnvDefaults, GraphSpec, Manifest, ModelInfo, Signature, Source, io_names
+from dreamgym.manifest import (
+    AgentSpec,
+    ContextBank,
+    EnvDefaults,
+    GraphSpec,
+    Manifest,
+    ModelInfo,
+    Signature,
+    Source,
+    io_names,
+)
 from dreamgym.spaces import space_from_json
 
 from .families import WorldModel
@@ -30,16 +40,16 @@ OPSET = 17
 
 class _Graph(nn.Module):
     """Wraps one of a model's functions so torch.onnx sees a module whose forward is that function.
-    `clip`: (argument index, low, high) — that argument (the step's action) is first clipped to [low, high]."""
+    `clip`: (argument index, low, high) per clipped argument — those arguments (the step's actions) are
+    first clipped to [low, high]."""
 
-    def __init__(self, model: nn.Module, fn: Callable, clip: tuple[int, np.ndarray, np.ndarray] | None = None):
+    def __init__(self, model: nn.Module, fn: Callable, clip: list[tuple[int, np.ndarray, np.ndarray]] = ()):
         super().__init__()
-        self.model, self.fn, self.clip = model, fn, clip
+        self.model, self.fn, self.clip = model, fn, list(clip)
 
     def forward(self, *args):
-        if self.clip is not None:
-            i, lo, hi = self.clip
-            args = list(args)
+        args = list(args)
+        for i, lo, hi in self.clip:
             if np.all(lo == lo.flat[0]) and np.all(hi == hi.flat[0]):  # one Clip node
                 args[i] = torch.clamp(args[i], float(lo.flat[0]), float(hi.flat[0]))
             else:
@@ -51,7 +61,9 @@ def signature(model: WorldModel, context_length: int) -> Signature:
     """The model's state and noise tensors and its optional step outputs (`output_spec`, if it has one): all
     the graph names depend on."""
     outputs = tuple(model.output_spec()) if hasattr(model, "output_spec") else ()
-    return Signature(tuple(model.state_spec()), tuple(model.noise_spec(context_length)), True, outputs)
+    agents = tuple(model.agent_names()) if hasattr(model, "agent_names") else ()
+    # a multi-agent model gives no latent (its agents observe in their own spaces only)
+    return Signature(tuple(model.state_spec()), tuple(model.noise_spec(context_length)), not agents, outputs, agents)
 
 
 def action_bounds(space) -> tuple[np.ndarray, np.ndarray] | None:
@@ -99,11 +111,14 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
 
 
 def export_graphs(
-    model: WorldModel, out_dir: Path, context_length: int, clip_action: tuple[np.ndarray, np.ndarray] | None = None
+    model: WorldModel,
+    out_dir: Path,
+    context_length: int,
+    clip_action: tuple[np.ndarray, np.ndarray] | dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, Path]:
-    """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`. `clip_action`: (low, high) —
-    the step graph clips its action input to them (the runtime then only copies actions in, which is
-    cheaper at one env: benchmarks/README.md)."""
+    """Write reset.onnx, step.onnx and render.onnx of `model` into `out_dir`. `clip_action`: (low, high),
+    or {step input name: (low, high)} for a multi-agent model — the step graph clips its action inputs to
+    them (the runtime then only copies actions in, which is cheaper at one env: benchmarks/README.md)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -114,7 +129,10 @@ def export_graphs(
     for g in ("reset", "step", "render"):
         ins, outs = io_names(sig, g)
         paths[g] = out_dir / f"{g}.onnx"
-        clip = (ins.index("action"), *clip_action) if (clip_action is not None and g == "step") else None
+        clip = []
+        if clip_action is not None and g == "step":
+            named = clip_action if isinstance(clip_action, dict) else {"action": clip_action}
+            clip = [(ins.index(k), *b) for k, b in named.items()]
         _export(_Graph(model, fns[g], clip), tuple(torch.from_numpy(ex[g][n]) for n in ins), paths[g], ins, outs)
     return paths
 
@@ -131,6 +149,14 @@ def graph_inputs(path: Path) -> list[str]:
 def export_policy(policy: nn.Module, obs_dim: int | None, path: Path, example: torch.Tensor | None = None) -> Path:
     """policy.onnx: obs -> action; `example` is a batch of observations (default: zeros (2, obs_dim))."""
     _export(policy, (torch.zeros(2, obs_dim) if example is None else example,), path, ["obs"], ["action"])
+    return path
+
+
+def export_joint_policy(policy: nn.Module, manifest: Manifest, path: Path) -> Path:
+    """policy.onnx of a multi-agent bundle: every agent's obs -> every agent's action (io_names order)."""
+    ins, outs = io_names(manifest, "policy")
+    example = tuple(torch.zeros(2, *a.observation_space.shape) for a in manifest.agents)
+    _export(policy, example, path, ins, outs)
     return path
 
 
@@ -193,9 +219,15 @@ def write_bundle(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     C = manifest.context_length
-    bounds = action_bounds(manifest.action_space)
+    if manifest.agents:  # every agent's action clipped to its bounds, when all have finite ones
+        each = {f"action.{a.name}": action_bounds(a.action_space) for a in manifest.agents}
+        bounds = each if all(b is not None for b in each.values()) else None
+    else:
+        bounds = action_bounds(manifest.action_space)
     graphs = export_graphs(model, out, C, clip_action=bounds)
-    if policy is not None:
+    if policy is not None and manifest.agents:
+        graphs["policy"] = export_joint_policy(policy, manifest, out / "policy.onnx")
+    elif policy is not None:
         obs_dim = None if policy_input is not None else model.cfg.obs_dim
         graphs["policy"] = export_policy(policy, obs_dim, out / "policy.onnx", policy_input)
     np.savez_compressed(out / "contexts.npz", **contexts)
@@ -219,7 +251,9 @@ def write_bundle(
     manifest = manifest.replace(
         graphs=specs,
         model=model_info,
-        contexts=ContextBank("contexts.npz", sha256_file(out / "contexts.npz"), int(len(contexts["obs"]))),
+        contexts=ContextBank(
+            "contexts.npz", sha256_file(out / "contexts.npz"), int(len(next(iter(contexts.values()))))
+        ),
     )
     manifest.write(out / MANIFEST)
     finalize(out, card)
@@ -258,6 +292,7 @@ def make_manifest(
     metrics: dict | None = None,
     step_parameters: int | None = None,
     env_defaults: EnvDefaults | None = None,
+    agents: tuple[AgentSpec, ...] = (),
 ) -> Manifest:
     """The manifest of a bundle of `model`, but for what only exporting tells (graphs, hashes, the
     context bank and the FLOP count), which `write_bundle` fills in. `step_parameters`: the parameters
@@ -272,14 +307,15 @@ def make_manifest(
         family=model.family,
         description=description,
         source=source,
-        observation_space=observation_space,
-        action_space=action_space,
-        obs_modes=("state", "pixels", "latent"),
+        observation_space=None if agents else observation_space,
+        action_space=None if agents else action_space,
+        agents=tuple(agents),
+        obs_modes=("state",) if agents else ("state", "pixels", "latent"),
         state=sig.state,
         noise=sig.noise,
         outputs=sig.outputs,
         env_defaults=env_defaults or EnvDefaults(),
-        latent_dim=int(model.latent_dim),
+        latent_dim=None if agents else int(model.latent_dim),
         frame_shape=(c.frame_size, c.frame_size, 3),
         context_length=context_length,
         max_episode_steps=max_episode_steps,

@@ -1,6 +1,6 @@
 """The model families `dreamgym.export` knows, and what a family is.
 
-A family is one module (`rssm.py`, `tssm.py`, `rem.py`) holding its config dataclass, its model and, at
+A family is one module (`rssm.py`, `tssm.py`, `rem.py`, `joint.py`) holding its config dataclass, its model and, at
 the bottom, `FAMILY`: the `Family` record that training, export, evaluation and the model card read.
 `FAMILIES` names the modules (importing none of them, so the registry costs no torch import);
 `get_family(name)` imports one. Tools outside a family reach it through here without knowing it:
@@ -30,6 +30,7 @@ FAMILIES: dict[str, str] = {
     "rssm": "dreamgym.export.rssm",
     "tssm": "dreamgym.export.tssm",
     "rem": "dreamgym.export.rem",
+    "joint-rssm": "dreamgym.export.joint",
 }
 """family name (the manifest's `family`) -> the module whose `FAMILY` describes it"""
 
@@ -99,6 +100,8 @@ class Family:
     """config -> (observation space, action space) of a bundle of it"""
     example_batch: Callable[[Any, int, np.random.Generator], tuple]
     """(config, batch, rng) -> the arguments of the model's `loss`"""
+    agents: Callable[[Any], tuple] | None = None
+    """config -> the manifest's `AgentSpec`s, for a multi-agent family (whose `spaces` gives (None, None))"""
 
     def build(self, config) -> WorldModel:
         return self.model(config)
@@ -116,7 +119,11 @@ def get_family(name: str) -> Family:
 
 
 def family_of(config) -> Family:
-    """The family whose config dataclass `config` is an instance of."""
+    """The family whose config dataclass `config` is (the exact class first: a joint config is an RSSM one)."""
+    for name in FAMILIES:
+        fam = get_family(name)
+        if type(config) is fam.config:
+            return fam
     for name in FAMILIES:
         fam = get_family(name)
         if isinstance(config, fam.config):

@@ -86,6 +86,8 @@ class RSSMConfig:
     """members of the uncertainty ensemble (0: none; else the step graph gives an `uncertainty` output)"""
     ensemble_hidden: int = 64
     """hidden width of each ensemble member"""
+    rewards: int = 1
+    """rewards per step (one per agent in a joint multi-agent model); 1 gives reward tensors without the axis"""
 
     @property
     def z_dim(self) -> int:
@@ -161,6 +163,8 @@ class RSSM(nn.Module):
         stats = 2 * c.stoch if not c.classes else c.stoch * c.classes
         if c.std_act not in ("softplus", "sigmoid"):
             raise ValueError(f"std_act must be 'softplus' or 'sigmoid', got {c.std_act!r}")
+        if c.rewards > 1 and c.shared_heads:
+            raise ValueError("shared_heads holds one reward; use separate heads (shared_heads=False) for rewards > 1")
         kw = {"norm": c.norm, "act": c.act}
         self.encoder = mlp(c.obs_dim, c.hidden, c.hidden, layers=1, **kw)
         self.img_in = nn.Sequential(
@@ -173,11 +177,11 @@ class RSSM(nn.Module):
             self.heads = mlp(c.feat_dim, c.hidden, c.obs_dim + 2, layers=2, **kw)
         else:
             self.decoder = mlp(c.feat_dim, c.hidden, c.obs_dim, layers=2, **kw)
-            self.reward_head = mlp(c.feat_dim, c.hidden, 1, **kw)
+            self.reward_head = mlp(c.feat_dim, c.hidden, c.rewards, **kw)
             self.cont_head = mlp(c.feat_dim, c.hidden, 1, **kw)
         self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
         if c.ensemble:  # (features, action) -> K x [next standardised obs, reward / reward std]
-            self.ensemble = Ensemble(c.feat_dim + c.act_dim, c.ensemble_hidden, c.obs_dim + 1, c.ensemble)
+            self.ensemble = Ensemble(c.feat_dim + c.act_dim, c.ensemble_hidden, c.obs_dim + c.rewards, c.ensemble)
             self.register_buffer("reward_std", torch.ones(()))
         # statistics of the observations, set from the data before training (`set_obs_stats`); used
         # when the model works on standardised observations instead of symlog ones
@@ -245,7 +249,17 @@ class RSSM(nn.Module):
             y = self.heads(feat)
             o = self.cfg.obs_dim
             return y[..., :o], y[..., o], y[..., o + 1]
-        return self.decoder(feat), self.reward_head(feat).squeeze(-1), self.cont_head(feat).squeeze(-1)
+        return self.decoder(feat), self._reward(feat), self.cont_head(feat).squeeze(-1)
+
+    def _reward(self, feat: torch.Tensor) -> torch.Tensor:
+        """(...,) for one reward, (..., rewards) for several."""
+        r = self.reward_head(feat)
+        return r.squeeze(-1) if self.cfg.rewards == 1 else r
+
+    def _reward_se(self, err: torch.Tensor) -> torch.Tensor:
+        """Squared reward error per step, summed over the rewards when there are several."""
+        se = err**2
+        return se.sum(-1) if self.cfg.rewards > 1 else se
 
     def _target(self, obs: torch.Tensor) -> torch.Tensor:
         return symlog(obs) if self.cfg.symlog_inputs else (obs - self.obs_mean) / self.obs_scale
@@ -256,7 +270,8 @@ class RSSM(nn.Module):
     # -- training ------------------------------------------------------------------------------------
     def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
         """obs (B, L, O), prev_act (B, L, A): the action before each obs; reward (B, L) received on
-        entering obs; cont (B, L) 0 where obs is terminal; mask (B, L) 0 where reward is undefined."""
+        entering obs ((B, L, rewards) with several rewards); cont (B, L) 0 where obs is terminal; mask (B, L)
+        0 where reward is undefined."""
         B, L, _ = obs.shape
         c = self.cfg
         e = self.embed(obs)  # (B, L, hidden)
@@ -274,7 +289,7 @@ class RSSM(nn.Module):
         dec, rew_pred, cont_logit = self._heads(feat)
         recon = ((dec - target) ** 2).sum(-1).mean()
         prior_recon = ((self._decode_raw(torch.cat([H, ZP], -1)) - target) ** 2).sum(-1).mean()
-        rew = (((rew_pred - reward) ** 2) * mask).sum() / mask.sum().clamp(min=1)
+        rew = (self._reward_se(rew_pred - reward) * mask).sum() / mask.sum().clamp(min=1)
         cont_loss = F.binary_cross_entropy_with_logits(cont_logit, cont)
         kl = torch.stack(kls, 1).mean()
         total = recon + c.prior_recon * prior_recon + c.reward_scale * rew + cont_loss + c.kl_scale * kl
@@ -297,7 +312,8 @@ class RSSM(nn.Module):
                 f = torch.cat([h, z], -1)
                 dec, rew_pred, _ = self._heads(f)
                 over = over + ((dec - target[:, k : k + S].reshape(B * S, -1)) ** 2).sum(-1).mean()
-                over = over + c.reward_scale * ((rew_pred - reward[:, k : k + S].reshape(-1)) ** 2).mean()
+                r_true = reward[:, k : k + S].reshape(B * S, *reward.shape[2:])
+                over = over + c.reward_scale * self._reward_se(rew_pred - r_true).mean()
             over = over / K
             total = total + c.overshoot_scale * over
             logs["overshoot"] = float(over.detach())
@@ -319,7 +335,8 @@ class RSSM(nn.Module):
                 z = self._sample(self.posterior(h, e[:, t]) if t < L // 2 else prior, None)
                 feats.append(torch.cat([h, z], -1))
             x = torch.cat([torch.stack(feats, 1), prev_act[:, 1:]], -1)  # state t and the action taken in it
-            target = torch.cat([self._target(obs[:, 1:]), (reward[:, 1:] / self.reward_std)[..., None]], -1)
+            r = reward[:, 1:] / self.reward_std
+            target = torch.cat([self._target(obs[:, 1:]), r[..., None] if r.dim() == 2 else r], -1)
         flat = self.ensemble.flat(x.reshape(B * (L - 1), -1))  # (B * (L-1), K * out)
         with torch.no_grad():
             u = self.ensemble.disagreement(flat).mean()
@@ -413,7 +430,7 @@ class RSSM(nn.Module):
             return (h, z, *self._export_shared_heads(feat), feat)
         y = F.linear(self.decoder[:-1](feat), *self._obs_rows(self.decoder[-1].weight, self.decoder[-1].bias))
         obs = symexp(y) if c.symlog_inputs else y
-        reward = self.reward_head(feat).squeeze(-1)
+        reward = self._reward(feat)
         last = self.cont_head[-1]
         terminated = F.linear(self.cont_head[:-1](feat), last.weight).squeeze(-1) < -last.bias
         return h, z, obs, reward, terminated, feat

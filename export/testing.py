@@ -73,10 +73,14 @@ def check_family(
         # 2. a bundle the runtime accepts
         obs_space, act_space = family.spaces(config)
         ex = model.example_inputs(8, context_length, np.random.default_rng(seed))["reset"]
-        ctx = {
-            "obs": ex["context_obs"].astype(obs_space.dtype),
-            "actions": ex["context_actions"].astype(np.int64 if act_space.shape == () else np.float32),
-        }
+        agents = family.agents(config) if family.agents else ()
+        if agents:  # a multi-agent family: a bank per agent
+            ctx = {k.replace("context_", "", 1): v for k, v in ex.items() if k.startswith("context_")}
+        else:
+            ctx = {
+                "obs": ex["context_obs"].astype(obs_space.dtype),
+                "actions": ex["context_actions"].astype(np.int64 if act_space.shape == () else np.float32),
+            }
         manifest = exporter.make_manifest(
             model,
             id=f"Dream-Check{name.upper()}-v0",
@@ -87,6 +91,7 @@ def check_family(
             context_length=context_length,
             max_episode_steps=50,
             render_fps=15,
+            agents=agents,
         )
         bundle = exporter.write_bundle(root / "bundle", model=model, manifest=manifest, contexts=ctx)
         try:
@@ -95,7 +100,8 @@ def check_family(
             raise AssertionError(f"{name}: dreamgym.testing.check_bundle refused the exported bundle: {e}") from e
 
         # 3. determinism
-        a, b = _rollout(bundle, seed), _rollout(bundle, seed)
+        roll = _rollout_games if agents else _rollout
+        a, b = roll(bundle, seed), roll(bundle, seed)
         for k in a:
             if not np.array_equal(a[k], b[k]):
                 raise AssertionError(
@@ -153,3 +159,20 @@ def _rollout(bundle: Path, seed: int, steps: int = 6) -> dict[str, np.ndarray]:
         out["frame"].append(np.stack(env.render()))
     env.close()
     return {k: np.stack([np.asarray(x) for x in v]) for k, v in out.items()}
+
+
+def _rollout_games(bundle: Path, seed: int, steps: int = 6) -> dict[str, np.ndarray]:
+    import dreamgym
+
+    env = dreamgym.make_batched(bundle, 3, render_mode="rgb_array")
+    for i, s in enumerate(env.action_spaces.values()):
+        s.seed(seed + i)
+    obs, _ = env.reset(seed=seed)
+    out = {"obs": [np.concatenate(list(obs.values()), -1)], "reward": [], "frame": [env.render()]}
+    for _ in range(steps):
+        acts = {a: np.stack([s.sample() for _ in range(3)]) for a, s in env.action_spaces.items()}
+        obs, r, term, trunc, info = env.step(acts)
+        out["obs"].append(np.concatenate(list(obs.values()), -1)), out["reward"].append(np.stack(list(r.values())))
+        out["frame"].append(env.render())
+    env.close()
+    return {k: np.stack(v) for k, v in out.items()}

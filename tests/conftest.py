@@ -31,3 +31,17 @@ def bundle_copy(tmp_path, default_bundle) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(default_bundle, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_tag(tmp_path_factory) -> Path:
+    """A tiny multi-agent bundle (three agents of mpe2 simple_tag), built by the recipe's tiny preset: real
+    games, a joint RSSM trained a few steps, exported with its scripted policies. About 10 s."""
+    import dataclasses
+
+    from dreamgym.export.recipes import simple_tag
+
+    root = tmp_path_factory.mktemp("tiny-tag")
+    r = dataclasses.replace(simple_tag.TINY, run=str(root / "run"), data=str(root / "data"), out=str(root / "bundle"))
+    simple_tag.build(r, progress=False)
+    return root / "bundle"

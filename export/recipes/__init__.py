@@ -29,6 +29,10 @@ RECIPES: dict[str, tuple[str, str]] = {
         "dreamgym.export.recipes.halfcheetah_tssm",
         "Dream-HalfCheetah-TSSM-v0: a TSSM (transformer, KV-cache step) of the same data",
     ),
+    "simple_tag": (
+        "dreamgym.export.recipes.simple_tag",
+        "Dream-SimpleTag-v0: a joint RSSM of mpe2 simple_tag (two predators, one prey), a PettingZoo dream",
+    ),
     "pong_rem": (
         "dreamgym.export.recipes.pong_rem",
         "Dream-Pong-v0: a Simulus/REM token dream of ALE Pong at 64x64 RGB",

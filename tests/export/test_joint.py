@@ -1,0 +1,89 @@
+"""The joint RSSM family and the mpe2 simple_tag recipe: real games, one model of every agent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+import dreamgym
+from dreamgym.export import mpe
+from dreamgym.export.families import family_of, get_family
+from dreamgym.export.joint import JointConfig, SceneDrawer
+from dreamgym.export.rssm import RSSMConfig
+from dreamgym.export.testing import check_family
+
+TINY = JointConfig(
+    obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, deter=16, stoch=4, hidden=16, frame_size=24, **mpe.scene()
+)
+
+
+def test_joint_family_passes_check_family():
+    report = check_family(get_family("joint-rssm"), TINY)
+    assert report["graphs"] == ["render", "reset", "step"]
+    assert "step.reward.agent_0" in report["parity"]
+
+
+def test_a_joint_config_is_its_own_family_not_the_plain_rssm():
+    assert family_of(TINY).name == "joint-rssm" and family_of(RSSMConfig()).name == "rssm"
+
+
+def test_the_drawer_puts_each_entity_where_the_prey_sees_it():
+    cfg = dataclasses.replace(TINY, frame_size=96)  # the prey is 0.05 wide: a few pixels at this size
+    obs = np.zeros((1, 40), np.float32)
+    obs[0, 30:32] = [0.5, -0.5]  # the prey's own position
+    obs[0, 36:38] = [-1.0, 1.0]  # adversary_0 relative to it: at (-0.5, 0.5)
+    obs[0, 32:36] = [5, 5, 5, 5]  # obstacles far off screen
+    obs[0, 38:40] = [5, 5]
+    frame = SceneDrawer(cfg)(torch.from_numpy(obs))[0].numpy()
+    S, ext = cfg.frame_size, cfg.scene_extent
+
+    def pixel(x, y):
+        return frame[int((ext - y) / (2 * ext) * S), int((x + ext) / (2 * ext) * S)]
+
+    assert tuple(pixel(0.5, -0.5)) == tuple(round(c * 255) for c in cfg.scene_colors[4])  # green prey
+    assert tuple(pixel(-0.5, 0.5)) == tuple(round(c * 255) for c in cfg.scene_colors[2])  # red predator
+    assert tuple(pixel(0.0, 0.0)) == (255, 255, 255)
+
+
+def test_collected_games_align_actions_before_observations(tmp_path):
+    mpe.collect(tmp_path, 1, ("scripted",), seed=5, progress=False, max_cycles=12)
+    (ep,) = mpe.load(tmp_path)
+    assert ep["obs"].shape == (13, 40) and ep["prev_act"].shape == (13, 15) and ep["reward"].shape == (13, 3)
+    assert not ep["prev_act"][0].any() and ep["mask"][0] == 0
+    # replaying the recorded actions in the real env from the same seed gives the recorded observations
+    env = mpe.make_env(max_cycles=12)
+    obs, _ = env.reset(seed=ep["meta"]["seed"])
+    for t in range(1, 13):
+        acts = {a: ep["prev_act"][t][5 * i : 5 * i + 5] for i, (a, _, _) in enumerate(mpe.AGENTS)}
+        obs, *_ = env.step(acts)
+        assert np.allclose(np.concatenate([obs[a] for a, _, _ in mpe.AGENTS]), ep["obs"][t], atol=1e-6)
+
+
+def test_the_scripted_predators_close_in_on_the_prey():
+    env = mpe.make_env(max_cycles=60)
+    obs, _ = env.reset(seed=0)
+    pol = mpe.ScriptedTag()
+    start = np.linalg.norm(obs["adversary_0"][10:12])
+    closest = start
+    for _ in range(60):
+        acts = mpe.scripted_actions(pol, obs)
+        acts["agent_0"] = np.zeros(5, np.float32)  # a prey that stands still
+        obs, *_ = env.step(acts)
+        if not env.agents:
+            break
+        closest = min(closest, np.linalg.norm(obs["adversary_0"][10:12]))
+    assert closest < 0.2 < start or start < 0.2
+
+
+def test_the_tiny_recipe_measures_every_agent(tiny_tag):
+    m = dreamgym.Bundle.load(tiny_tag).manifest
+    f = m.metrics["fidelity"]
+    assert set(f["agents"]) == {"adversary_0", "adversary_1", "agent_0"}
+    for row in f["agents"].values():
+        assert {"1", "10"} <= set(row["horizons"]) and "reward_corr_50" in row
+    assert set(m.metrics["policy_returns"]["agents"]) == set(f["agents"])
+    card = (tiny_tag / "README.md").read_text()
+    assert "## Fidelity, per agent" in card and "| agent_0 |" in card and "make_parallel" in card
+    assert m.summary is not None and "worst agent" in m.summary.metric
