@@ -84,7 +84,7 @@ def main():
     a = ap.parse_args()
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    for id in a.ids or sorted(dreamgym.shipped_bundles()):
+    for id in a.ids or sorted(dreamgym.shipped_bundles(multi_agent=False)):
         b = dreamgym.Bundle.load(dreamgym.resolve(id))
         # a pixel-token dream does ~100x the work of a vector one per env-step: stop at 256 envs so
         # that one bundle's run stays within minutes (4096 Pong envs also need 0.5 GB of noise per step)

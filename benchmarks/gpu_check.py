@@ -139,7 +139,7 @@ def main() -> int:
         return 0
     import onnxruntime as ort
 
-    ids = args.ids or sorted(dreamgym.shipped_bundles())
+    ids = args.ids or sorted(dreamgym.shipped_bundles(multi_agent=False))
     sizes = [int(x) for x in args.sizes.split(",")]
     started = time.perf_counter()
     res = {

@@ -170,8 +170,13 @@ def cmd_info(args: InfoArgs) -> int:
     print(f"{b.id}  ({b.family})  {b.path}")
     print(f"  {m.description}")
     print(f"  source env:        {m.source.env_id}")
-    print(f"  observation space: {b.observation_space}")
-    print(f"  action space:      {b.action_space}")
+    if b.is_multi_agent:
+        for a in m.agents:
+            print(f"  agent {a.name}: observation {a.observation_space}, action {a.action_space}")
+        print(f"  open it with:      dreamgym.make_parallel({b.id!r}) (PettingZoo) or dreamgym.make_batched(...)")
+    else:
+        print(f"  observation space: {b.observation_space}")
+        print(f"  action space:      {b.action_space}")
     print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.frame_shape)}")
     print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
     print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))

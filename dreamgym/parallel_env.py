@@ -33,7 +33,7 @@ class ParallelDreamEnv(ParallelEnv):
     Agents: ``possible_agents`` are the bundle's agents; ``agents`` are those still in the game (empty
     before `reset` and once the game is over: then call `reset`). ``observation_space(agent)`` and
     ``action_space(agent)`` are the real env's spaces for that agent; ``state()`` is every agent's
-    observation, concatenated in agent order (``state_space``), as MPE's own `state()` gives it.
+    observation, concatenated in agent order (``state_space``), as multi-particle envs give their `state()`.
 
     Step: ``step({agent: action})`` for every live agent. An unknown agent, a missing one, a wrong
     shape, a non-finite value or an out-of-range discrete action raises `dreamgym.ActionError` and

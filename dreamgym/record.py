@@ -106,6 +106,8 @@ def record(
         raise ValueError("--steps and --num-envs must be positive")
     b = Bundle.load(resolve(id_or_path))
     rng = np.random.default_rng(seed)
+    if b.is_multi_agent:
+        return _record_games(b, out, steps, num_envs, policy, seed, fps, scale, compare, progress, env_options)
     act = make_policy(policy, b, rng)
     env = DreamVectorEnv(
         b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP, **(env_options or {})
@@ -157,6 +159,123 @@ def _compare(b: Bundle, env: DreamVectorEnv, act, w: VideoWriter, steps: int, se
                             _overlay(real, t + 1, steps_out[i][1], scale, "real"),
                             _overlay(dream[i], t + 1, rd[i], scale, "dream"),
                             _overlay(err, t + 1, abs(rd[i] - steps_out[i][1]), scale, "|err|"),
+                        ]
+                    ),
+                    cols=3,
+                )
+            )
+        w.write(tile(np.stack(rows), cols=1))
+        bar.update()
+    for r in reals:
+        r.close()
+
+
+# -- multi-agent dreams -------------------------------------------------------------------------------
+def make_joint_policy(spec: str, games, rng: np.random.Generator) -> Callable[[dict], dict]:
+    """Every agent's actions from every agent's observations: 'bundle' (policy.onnx), 'random' or 'zero'."""
+    sp = games.action_spaces
+    if spec == "bundle":
+        return games.policy_actions
+    if spec == "random":
+
+        def random(obs):
+            n = len(next(iter(obs.values())))
+            return {
+                a: rng.uniform(s.low, s.high, (n, *s.shape)).astype(np.float32)
+                if isinstance(s, spaces.Box)
+                else rng.integers(0, s.n, n)
+                for a, s in sp.items()
+            }
+
+        return random
+    if spec == "zero":
+        return lambda obs: {a: np.zeros((len(obs[a]), *s.shape), s.dtype) for a, s in sp.items()}
+    raise ValueError(f"--policy for a multi-agent dream must be bundle, random or zero, got {spec!r}")
+
+
+def _short(agent: str) -> str:
+    """A short label of an agent name for overlays: 'adversary_0' -> 'ADV0', 'agent_0' -> 'AGE0'."""
+    head, _, tail = agent.rpartition("_")
+    return (head[:3] + tail).upper() if head and tail.isdigit() else agent[:4].upper()
+
+
+def _game_overlay(frame: np.ndarray, t: int, rewards: dict, scale: int, label: str | None = None) -> np.ndarray:
+    img = upscale(frame, scale)
+    draw_text(img, f"t {t}", 2, 2)
+    for k, (a, r) in enumerate(rewards.items()):
+        draw_text(img, f"{_short(a)} {r:+.1f}", 2, 10 + 8 * k)
+    if label:
+        draw_text(img, label, 2, img.shape[0] - 8)
+    return img
+
+
+def _record_games(b: Bundle, out: Path, steps, num_envs, policy, seed, fps, scale, compare, progress, env_options):
+    """A multi-agent dream: `num_envs` games tiled, each agent's return so far written on its game; with
+    `compare`, real | dream | |error| per game from the same real start under the same actions."""
+    from .multi_agent import BatchedParallelDreamEnv
+
+    games = BatchedParallelDreamEnv(b, num_envs, render_mode="rgb_array", **(env_options or {}))
+    act = make_joint_policy(policy, games, np.random.default_rng(seed))
+    bar = Progress(steps, f"record {b.id}", progress)
+    with VideoWriter(out, fps or b.render_fps) as w:
+        if compare:
+            _compare_games(b, games, act, w, steps, seed, scale, bar)
+        else:
+            obs, _ = games.reset(seed=seed)
+            t = np.zeros(num_envs, int)
+            ret = {a: np.zeros(num_envs) for a in games.agents}
+            for _ in range(steps):
+                obs, r, term, trunc, _ = games.step(act(obs))
+                done = term[games.agents[0]] | trunc[games.agents[0]]
+                for a in games.agents:
+                    ret[a] = np.where(t == 0, 0.0, ret[a]) + r[a]
+                t = np.where(done, 0, t + 1)
+                frames = games.render()
+                tiles = [
+                    _game_overlay(f, t[i], {a: ret[a][i] for a in games.agents}, scale) for i, f in enumerate(frames)
+                ]
+                w.write(tile(np.stack(tiles)))
+                bar.update()
+    games.close()
+    return out
+
+
+def _compare_games(b: Bundle, games, act, w: VideoWriter, steps: int, seed: int, scale: int, bar) -> None:
+    n, C, agents = games.num_games, b.context_length, games.agents
+    reals = [open_source_env(b.manifest) for _ in range(n)]
+    first = [r.reset(seed=seed + i) for i, r in enumerate(reals)]
+    obs = {a: np.stack([o[a] for o in first]) for a in agents}
+    ctx_o = {a: [obs[a]] for a in agents}
+    ctx_a = {a: [np.zeros((n, *games.action_spaces[a].shape), np.float32)] for a in agents}
+    for _ in range(C - 1):
+        x = act(obs)
+        res = [r.step({a: x[a][i] for a in agents}) for i, r in enumerate(reals)]
+        obs = {a: np.stack([s[0][a] for s in res]) for a in agents}
+        for a in agents:
+            ctx_o[a].append(obs[a]), ctx_a[a].append(np.asarray(x[a], np.float32))
+    ctx = {
+        "obs": {a: np.stack(v, 1) for a, v in ctx_o.items()},
+        "actions": {a: np.stack(v, 1) for a, v in ctx_a.items()},
+    }
+    games.reset(seed=seed, options={"context": ctx})
+    for t in range(steps):
+        x = act(obs)
+        res = [r.step({a: x[a][i] for a in agents}) for i, r in enumerate(reals)]
+        obs = {a: np.stack([s[0][a] for s in res]) for a in agents}
+        _, rd, *_ = games.step(x)
+        dream = games.render()
+        rows = []
+        for i, r in enumerate(reals):
+            real = r.frame()
+            err = 255 - np.abs(real.astype(np.int16) - dream[i].astype(np.int16)).astype(np.uint8)
+            rr = res[i][1]
+            rows.append(
+                tile(
+                    np.stack(
+                        [
+                            _game_overlay(real, t + 1, rr, scale, "real"),
+                            _game_overlay(dream[i], t + 1, {a: rd[a][i] for a in agents}, scale, "dream"),
+                            _game_overlay(err, t + 1, {a: abs(rd[a][i] - rr[a]) for a in agents}, scale, "|err|"),
                         ]
                     ),
                     cols=3,

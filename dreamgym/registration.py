@@ -15,14 +15,17 @@ def assets_dir() -> Path:
     return Path(str(resources.files("dreamgym.assets")))
 
 
-def shipped_bundles() -> dict[str, Path]:
-    """{id: folder} of the shipped bundles (read from their manifests only; nothing is verified here)."""
+def shipped_bundles(multi_agent: bool | None = None) -> dict[str, Path]:
+    """{id: folder} of the shipped bundles (read from their manifests only; nothing is verified here).
+    `multi_agent`: True for the multi-agent ones only, False for the single-agent ones, None for all."""
     out = {}
     for m in sorted(assets_dir().glob(f"*/{MANIFEST}")):
         try:
-            out[Manifest.read(m).id] = m.parent
+            man = Manifest.read(m)
         except BundleError:  # a broken bundle is reported when it is opened
             continue
+        if multi_agent is None or bool(man.agents) == multi_agent:
+            out[man.id] = m.parent
     return out
 
 

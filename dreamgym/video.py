@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import DependencyNotInstalled
 
-# a 3x5 bitmap font for the overlays: digits, a few letters and signs, so no font library is needed
+# a 3x5 bitmap font for the overlays: digits, capitals, a few small letters and signs, so no font library
+# is needed (a small letter without its own glyph is drawn as its capital)
 _GLYPHS = {
     "0": "111101101101111",
     "1": "010110010010111",
@@ -48,6 +49,26 @@ _GLYPHS = {
     "|": "010010010010010",
     "/": "001001010100100",
     "x": "000101010101000",
+    "+": "000010111010000",
+    "_": "000000000000111",
+    "B": "110101110101110",
+    "C": "011100100100011",
+    "F": "111100110100100",
+    "G": "011100101101011",
+    "H": "101101111101101",
+    "I": "111010010010111",
+    "J": "001001001101010",
+    "K": "101101110101101",
+    "N": "110101101101101",
+    "O": "010101101101010",
+    "P": "110101110100100",
+    "Q": "010101101110011",
+    "U": "101101101101111",
+    "V": "101101101101010",
+    "W": "101101101111101",
+    "X": "101101010101101",
+    "Y": "101101010010010",
+    "Z": "111001010100111",
 }
 
 

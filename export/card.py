@@ -412,7 +412,7 @@ def parallel_card(m: Manifest) -> str:
     ]
     for a in m.agents:
         km = a.keymap or {}
-        keys = ", ".join(f"{k}→{v}" for k, v in km.get("keys", {}).items())
+        keys = ", ".join(f"{k}→{v}" for k, v in km.get("push", {}).items())
         who = f"player {km['player']}: {keys}" if km.get("player") else "its policy"
         lines.append(
             f"| `{a.name}` | `{json.dumps(space_to_json(a.observation_space))}` | "

@@ -52,10 +52,11 @@ def scene() -> dict:
     return dict(scene_positions=positions, scene_colors=colors, scene_radii=radii, scene_extent=1.5)
 
 
-KEYMAPS = {  # player one on W A S D, player two on the arrows; the prey is the bundled policy's
-    "adversary_0": {"player": 1, "keys": {"a": [1], "d": [2], "s": [3], "w": [4]}},
-    "adversary_1": {"player": 2, "keys": {"left": [1], "right": [2], "down": [3], "up": [4]}},
-    "agent_0": {"player": 0, "keys": {"a": [1], "d": [2], "s": [3], "w": [4]}},
+KEYMAPS = {  # player one on W A S D, player two on the arrows (a held key pushes at full force); the prey
+    # is its policy's until a player takes it over (player 0: nobody at the start)
+    "adversary_0": {"player": 1, "push": {"a": [1], "d": [2], "s": [3], "w": [4]}},
+    "adversary_1": {"player": 2, "push": {"left": [1], "right": [2], "down": [3], "up": [4]}},
+    "agent_0": {"player": 0, "push": {"a": [1], "d": [2], "s": [3], "w": [4]}},
 }
 
 
@@ -222,3 +223,56 @@ def load(folder: str | Path) -> list[dict]:
         ep["meta"] = json.loads(str(ep["meta"]))
         eps.append(ep)
     return eps
+
+
+# -- the real env beside the dream (dreamgym.source's "mpe-scene" kind) ---------------------------------
+class MpeSource:
+    """The real simple_tag behind a multi-agent bundle, in the dream's terms: observations and actions by
+    agent, and `frame()` drawn from the real positions by the bundle's own scene layout (the picture the
+    dream's render is compared with). The multi-agent form of `dreamgym.source.SourceEnv`: `step` takes and
+    gives dicts by agent; `terminated`/`truncated` are the game's."""
+
+    def __init__(self, manifest, seed: int | None = None):
+        from .families import get_family
+        from .joint import SceneDrawer
+
+        self.manifest, self.seed = manifest, seed
+        self.agents = [a.name for a in manifest.agents]
+        cfg = get_family(manifest.family).config_from_dict(manifest.model.config)
+        self.drawer = SceneDrawer(cfg)
+        self.env = self.make_env()
+        self.obs: dict[str, np.ndarray] | None = None
+
+    def make_env(self):
+        return make_env(max_cycles=self.manifest.max_episode_steps or TAG["max_cycles"])
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        seed = self.seed if seed is None else seed
+        self.obs, _ = self.env.reset(seed=seed)
+        self.seed = None
+        return dict(self.obs)
+
+    def step(self, actions: dict) -> tuple[dict, dict, bool, bool]:
+        obs, rew, term, trunc, _ = self.env.step({a: np.asarray(actions[a], np.float32) for a in self.agents})
+        if obs:
+            self.obs = obs
+        return dict(self.obs), {a: float(rew.get(a, 0.0)) for a in self.agents}, any(term.values()), any(trunc.values())
+
+    def frame(self) -> np.ndarray:
+        joint = np.concatenate([self.obs[a] for a in self.agents]).astype(np.float32)
+        with torch.no_grad():
+            return self.drawer(torch.from_numpy(joint)[None])[0].numpy()
+
+    def snapshot(self) -> object:
+        import copy
+
+        return copy.deepcopy((self.env.unwrapped.world, self.env.unwrapped.steps, self.obs))
+
+    def restore(self, snap: object) -> None:
+        import copy
+
+        world, steps, obs = copy.deepcopy(snap)
+        self.env.unwrapped.world, self.env.unwrapped.steps, self.obs = world, steps, obs
+
+    def close(self) -> None:
+        self.env.close()

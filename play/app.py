@@ -514,6 +514,26 @@ def main(args: PlayArgs) -> int:
     from dreamgym.registration import resolve
 
     path = Path(args.bundle) if args.bundle else resolve(args.id)
+    if Bundle.load(path, verify_hashes=False).is_multi_agent:  # two people on one keyboard
+        from .multi import MultiPlayApp, scripted_players
+
+        mapp = MultiPlayApp(
+            path,
+            scale=args.scale,
+            fps=args.fps,
+            seed=args.seed,
+            multiverse=args.multiverse,
+            record_dir=args.record_dir,
+            env_options={
+                "device": args.device,
+                **uncertainty_options(args.uncertainty_penalty, args.uncertainty_limit),
+            },
+        )
+        if args.benchmark:
+            print(f"fps={mapp.run(max_frames=args.benchmark, benchmark=True, script=scripted_players(mapp)):.1f}")
+        else:
+            mapp.run()
+        return 0
     app = PlayApp(
         path,
         scale=args.scale,

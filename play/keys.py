@@ -5,6 +5,10 @@
     {"discrete": {"default": 0, "bindings": [{"keys": ["up"], "action": 2},
                                             {"keys": ["up", "space"], "action": 4}]}}
     {"latent": {"n": 8}}                                                         # number keys 1..n
+    {"push": {"a": [1], "d": [2], "s": [3], "w": [4]}}                           # key -> dims at their high
+
+Push (a multi-agent dream's players, one keymap each): a held key sets its dimensions to their upper
+bound, every other dimension stays at its lower bound (MPE's five pushes: W and A together go up-left).
 
 Continuous: a held key pushes its dimension toward -1 or +1 at `rate` per frame; with neither held the
 value relaxes toward 0 at `relax` per frame; [-1, 1] maps linearly onto the action bounds. Discrete:
@@ -40,10 +44,12 @@ class KeymapError(ValueError):
 
 
 class KeyMap:
-    def __init__(self, keymap: dict, action_space: spaces.Space, key_code):
-        """`key_code` turns a key name into a code (pygame.key.key_code); injected to keep this testable."""
+    def __init__(self, keymap: dict, action_space: spaces.Space, key_code, reserved: dict | None = None):
+        """`key_code` turns a key name into a code (pygame.key.key_code); injected to keep this testable.
+        `reserved`: the front end's own keys, which the keymap may not use (default: `CONTROL_KEYS`)."""
+        reserved = CONTROL_KEYS if reserved is None else reserved
         self.space = action_space
-        self.kind = next((k for k in ("continuous", "discrete", "latent") if k in keymap), None)
+        self.kind = next((k for k in ("continuous", "discrete", "latent", "push") if k in keymap), None)
         if self.kind is None:
             if isinstance(action_space, spaces.Discrete):
                 self.kind, keymap = "latent", {"latent": {"n": int(action_space.n)}}
@@ -52,9 +58,9 @@ class KeyMap:
         self.keymap = keymap
 
         def code(name: str) -> int:
-            if name.lower() in CONTROL_KEYS:
+            if name.lower() in reserved:
                 raise KeymapError(
-                    f"key {name!r} is one of the front end's control keys {sorted(CONTROL_KEYS)}; choose another"
+                    f"key {name!r} is one of the front end's control keys {sorted(reserved)}; choose another"
                 )
             try:
                 return key_code(name)
@@ -81,6 +87,17 @@ class KeyMap:
             self.bindings = sorted(([code(k) for k in b["keys"]], int(b["action"])) for b in d["bindings"])
             self.bindings.sort(key=lambda b: -len(b[0]))
             self.names = {int(b["action"]): "+".join(b["keys"]) for b in d["bindings"]}
+        elif self.kind == "push":
+            if not isinstance(action_space, spaces.Box):
+                raise KeymapError("a 'push' keymap needs a Box action space")
+            self.low = action_space.low.astype(np.float32)
+            self.high = action_space.high.astype(np.float32)
+            self.pushes = []
+            for name, dims in keymap["push"].items():
+                if not all(0 <= int(d) < self.low.size for d in dims):
+                    raise KeymapError(f"key {name!r} pushes dimensions {dims}, outside 0..{self.low.size - 1}")
+                self.pushes.append((code(name), [int(d) for d in dims], name))
+            self.default = self.low.copy()
         else:
             n = int(keymap["latent"]["n"])
             digits = "1234567890"[: min(n, 10)]
@@ -115,6 +132,12 @@ class KeyMap:
                 if keys and all(k in held for k in keys):
                     return action
             return self.default
+        if self.kind == "push":
+            a = self.low.copy()
+            for k, dims, _ in self.pushes:
+                if k in held:
+                    a[dims] = self.high[dims]
+            return a
         for k, i in self.latent_keys:
             if k in held:
                 return i
@@ -123,6 +146,8 @@ class KeyMap:
     def override(self, policy_action: np.ndarray, held: set[int]) -> np.ndarray:
         """Policy in control: dimensions whose keys are held take the person's value."""
         person = self.update(held)
+        if self.kind == "push":
+            return person if any(k in held for k, _, _ in self.pushes) else policy_action
         if self.kind != "continuous":
             return person if person != self.default else policy_action
         out = np.array(policy_action, np.float32, copy=True)
@@ -136,6 +161,8 @@ class KeyMap:
     def help_lines(self, key_name) -> list[str]:
         if self.kind == "continuous":
             return [f"{key_name(n)}/{key_name(p)}  {name} -/+" for _, n, p, name in self.pairs]
+        if self.kind == "push":
+            return [f"{name}  pushes {dims}" for _, dims, name in self.pushes]
         if self.kind == "discrete":
             return [f"{'+'.join(key_name(k) for k in keys)}  action {a}" for keys, a in self.bindings] + [
                 f"(nothing)  action {self.default}"

@@ -9,14 +9,18 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import dreamgym  # noqa: E402
 
-SHIPPED = dreamgym.shipped_bundles()
+SHIPPED = dreamgym.shipped_bundles(multi_agent=False)  # the single-agent dreams (Gymnasium)
+PARALLEL = dreamgym.shipped_bundles(multi_agent=True)  # the multi-agent dreams (PettingZoo)
 DEFAULT_ID = "Dream-HalfCheetah-v0"
 
 
 def pytest_generate_tests(metafunc):
-    # every shipped bundle is tested by adding it: tests that take `bundle_id` run once per bundle
+    # every shipped bundle is tested by adding it: tests that take `bundle_id` run once per single-agent
+    # bundle, tests that take `parallel_id` once per multi-agent one
     if "bundle_id" in metafunc.fixturenames:
         metafunc.parametrize("bundle_id", sorted(SHIPPED), ids=sorted(SHIPPED))
+    if "parallel_id" in metafunc.fixturenames:
+        metafunc.parametrize("parallel_id", sorted(PARALLEL), ids=sorted(PARALLEL))
 
 
 @pytest.fixture

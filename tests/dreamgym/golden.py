@@ -93,7 +93,7 @@ def main() -> None:
     import dreamgym
 
     arrays = {}
-    for bid in sorted(dreamgym.shipped_bundles()):
+    for bid in sorted(dreamgym.shipped_bundles(multi_agent=False)):
         for k, v in record(bid).items():
             arrays[f"{bid}/{k}"] = v
         print(f"recorded {bid}")

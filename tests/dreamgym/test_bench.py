@@ -53,7 +53,7 @@ def test_torch_model_rebuilt_from_bundle_matches_onnx():
     from dreamgym.bench import example_feeds
     from dreamgym.export.families import torch_step
 
-    for id in dreamgym.shipped_bundles():
+    for id in dreamgym.shipped_bundles(multi_agent=False):
         b = dreamgym.Bundle.load(dreamgym.resolve(id))
         step = torch_step(b)
         feeds = example_feeds(b, 4, np.random.default_rng(0))  # token states get small valid ids

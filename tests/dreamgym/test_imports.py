@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "dreamgym"
 OUTSIDE = tempfile.gettempdir()
-FORBIDDEN = ("torch", "pygame", "mujoco", "ale_py", "dreamgym.export", "dreamgym.play")
+FORBIDDEN = ("torch", "pygame", "mujoco", "ale_py", "mpe2", "dreamgym.export", "dreamgym.play")
 
 LOADED = f"""
 import json, sys
@@ -36,7 +36,7 @@ def loaded_after(code: str) -> list[str]:
 def test_making_and_stepping_dreams_loads_no_front_end_export_torch_or_simulator():
     code = """
 import gymnasium as gym, numpy as np, dreamgym
-for id in dreamgym.shipped_bundles():
+for id in dreamgym.shipped_bundles(multi_agent=False):
     venv = dreamgym.make_vec(id, num_envs=4, render_mode="rgb_array")
     venv.reset(seed=0)
     venv.step(venv.action_space.sample())
@@ -45,8 +45,22 @@ for id in dreamgym.shipped_bundles():
     env.reset(seed=0)
     env.step(env.action_space.sample())
     env.render()
+for id in dreamgym.shipped_bundles(multi_agent=True):
+    env = dreamgym.make_parallel(id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    env.step({a: env.action_space(a).sample() for a in env.agents})
+    env.render()
+    games = dreamgym.make_batched(id, 4, render_mode="rgb_array")
+    games.reset(seed=0)
+    games.step(games.policy_actions())
+    games.render()
 """
     assert loaded_after(code) == []
+
+
+def test_pettingzoo_is_imported_only_for_the_multi_agent_env():
+    r = python("import sys, dreamgym\nprint('pettingzoo' in sys.modules)")
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
 
 
 def test_the_command_lists_every_command_without_loading_them():
@@ -59,11 +73,11 @@ def _runtime_files():
 
 
 def test_the_runtime_names_no_simulator():
-    """`grep -ril "mujoco\\|ale_py" dreamgym/` finds nothing (code, comments and docstrings)."""
+    """`grep -ril "mujoco\\|ale_py\\|mpe2" dreamgym/` finds nothing (code, comments and docstrings)."""
     hits = [
         str(p.relative_to(ROOT))
         for p in _runtime_files()
-        if re.search(rb"mujoco|ale_py", p.read_bytes(), re.IGNORECASE)
+        if re.search(rb"mujoco|ale_py|mpe2", p.read_bytes(), re.IGNORECASE)
     ]
     assert hits == []
 

@@ -26,7 +26,7 @@ def test_the_export_extra_provides_three_kinds():
     assert {"mujoco", "ale", "gym"} <= set(source_kinds())
 
 
-@pytest.mark.parametrize("id", sorted(dreamgym.shipped_bundles()))
+@pytest.mark.parametrize("id", sorted(dreamgym.shipped_bundles(multi_agent=False)))
 def test_shipped_sources_step_render_and_rewind(id):
     m = manifest(id)
     pytest.importorskip(SIMULATOR[m.source.render.get("kind", "gym")])

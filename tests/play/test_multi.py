@@ -1,0 +1,98 @@
+"""Multi-agent play: the pygame-free session (no SDL needed) and the thin window over it (headless)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from dreamgym.play.session import GameSession  # noqa: E402
+
+UP_RIGHT = np.array([0, 0, 1, 0, 1], np.float32)
+
+
+@pytest.fixture
+def session(tiny_tag):
+    s = GameSession(tiny_tag, seed=0)
+    yield s
+    s.close()
+
+
+def test_players_drive_their_agents_and_policies_the_rest(session):
+    assert session.players == {1: "adversary_0", 2: "adversary_1"}
+    assert session.controller == {"adversary_0": "player 1", "adversary_1": "player 2", "agent_0": "policy"}
+    acts = session.step({"adversary_0": UP_RIGHT})
+    assert np.array_equal(acts["adversary_0"], UP_RIGHT)
+    assert not acts["adversary_1"].any()  # player two pressed nothing
+    assert session.hand_over(1) == "policy" and session.controller["adversary_0"] == "policy"
+    assert session.hand_over(1) == "player 1"
+
+
+def test_policy_actions_come_from_the_bundled_policy(session):
+    policy = session.env.policy_actions()
+    acts = session.step({})
+    assert np.array_equal(acts["agent_0"], policy["agent_0"])
+
+
+def test_rewind_is_exact(session):
+    for _ in range(3):
+        session.step({"adversary_0": UP_RIGHT})
+    before = {a: o.copy() for a, o in session.obs.items()}
+    t, ret = session.t, dict(session.returns)
+    session.step({"adversary_1": UP_RIGHT})
+    assert session.rewind()
+    assert session.t == t and session.returns == ret
+    assert all(np.array_equal(session.obs[a], before[a]) for a in before)
+    again = session.step({"adversary_1": UP_RIGHT})
+    assert again  # and the same step from the same state and generator gives the same game
+    redo = GameSession(session.bundle, seed=0)
+    for _ in range(3):
+        redo.step({"adversary_0": UP_RIGHT})
+    redo.step({"adversary_1": UP_RIGHT})
+    assert all(np.array_equal(session.obs[a], redo.obs[a]) for a in before)
+
+
+def test_a_saved_session_replays_bit_for_bit(session, tmp_path):
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        session.step({"adversary_0": rng.uniform(0, 1, 5).astype(np.float32)})
+    path = session.save(tmp_path / "game.json")
+    again = GameSession.replay(session.bundle, path)
+    assert again.t == session.t and again.returns == session.returns
+    assert all(np.array_equal(again.obs[a], session.obs[a]) for a in session.agents)
+
+
+def test_multiverse_and_real_env_beside_the_dream(session):
+    assert session.toggle_multiverse()
+    session.step({"adversary_0": UP_RIGHT})
+    H, W, _ = session.bundle.frame_shape
+    assert session.view().shape[0] > H  # a grid of games
+    assert session.toggle_real()  # (the multiverse makes way)
+    assert session.multiverse is None
+    session.step({"adversary_0": UP_RIGHT})
+    view = session.view()
+    assert view.shape[1] > 2 * W and view.shape[0] == H  # real | dream
+    assert set(session.real_returns) == set(session.agents)
+
+
+def test_the_window_two_players_tab_and_benchmark(tiny_tag, tmp_path):
+    pygame = pytest.importorskip("pygame")
+    from dreamgym.play.multi import MultiPlayApp, scripted_players
+
+    app = MultiPlayApp(tiny_tag, record_dir=tmp_path)
+    down = lambda k: pygame.event.Event(pygame.KEYDOWN, key=pygame.key.key_code(k))  # noqa: E731
+    app.frame([down("w"), down("left")])  # player one up, player two left
+    last = app.session.log[-1]
+    assert last["adversary_0"] == [0, 0, 0, 0, 1] and last["adversary_1"] == [0, 1, 0, 0, 0]
+    app.frame([down("tab")])
+    assert app.session.controller["adversary_0"] == "policy"
+    app.frame([down("f5")])
+    for _ in range(3):
+        app.frame()
+    app.frame([down("f5")])
+    assert app.last_recording.exists() and app.last_recording.stat().st_size > 0
+    fps = app.run(max_frames=20, benchmark=True, script=scripted_players(app))
+    assert fps > 0
