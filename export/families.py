@@ -31,8 +31,10 @@ FAMILIES: dict[str, str] = {
     "tssm": "dreamgym.export.tssm",
     "rem": "dreamgym.export.rem",
     "joint-rssm": "dreamgym.export.joint",
+    "joint-gru": "dreamgym.export.joint:GRU_FAMILY",
 }
-"""family name (the manifest's `family`) -> the module whose `FAMILY` describes it"""
+"""family name (the manifest's `family`) -> the module whose `FAMILY` describes it (or "module:RECORD" when
+a module holds more than one family)"""
 
 
 class WorldModel(Protocol):
@@ -115,7 +117,8 @@ class Family:
 def get_family(name: str) -> Family:
     if name not in FAMILIES:
         raise KeyError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")
-    return importlib.import_module(FAMILIES[name]).FAMILY
+    module, _, record = FAMILIES[name].partition(":")  # "module" (its FAMILY) or "module:RECORD"
+    return getattr(importlib.import_module(module), record or "FAMILY")
 
 
 def family_of(config) -> Family:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from dreamgym.manifest import AgentSpec, TensorSpec
 
@@ -205,5 +206,195 @@ FAMILY = Family(
     card_text=JOINT_TEXT,
     spaces=lambda cfg: (None, None),
     example_batch=joint_batch,
+    agents=joint_agents,
+)
+
+
+# -- the deterministic joint model: RSSM's GRU path, residual in observation space ------------------------
+@dataclass(frozen=True)
+class JointGRUConfig:
+    """A joint model of every agent for a deterministic multi-agent env (MPE): the RSSM's deterministic
+    GRU path alone, stepping in observation space. The state is (h, o): the GRU's memory and the last
+    observation; a step reads the standardised o and every agent's action, and adds a predicted change to o.
+    Trained open loop (a few teacher-forced steps, then its own predictions), which is what a dream does."""
+
+    obs_dim: int = 8
+    act_dim: int = 4
+    agents: tuple = (("a", 4, 2), ("b", 4, 2))
+    """(name, observation size, action size) of every agent, in the graphs' order"""
+    rewards: int = 2
+    """one per agent"""
+    deter: int = 128
+    """size of the GRU state h"""
+    hidden: int = 128
+    """width of every MLP"""
+    warmup: int = 10
+    """teacher-forced steps at the start of each training sequence (the rest are open loop)"""
+    reward_scale: float = 1.0
+    """weight of the reward loss (rewards in units of their std)"""
+    action_low: float = 0.0
+    action_high: float = 1.0
+    scene_positions: tuple = ((0, 1), (4, 5))
+    scene_colors: tuple = ((0.85, 0.35, 0.35), (0.35, 0.85, 0.35))
+    scene_radii: tuple = (0.075, 0.05)
+    scene_extent: float = 1.5
+    frame_size: int = 64
+
+    def __post_init__(self):
+        JointConfig.__post_init__(self)
+
+
+class JointGRU(nn.Module):
+    """(h, o) -> h' = GRU(h, [std(o), actions]), o' = o + Δ(h') · std(Δ), rewards from (h', std(o')), the
+    game's continue logit from h'. No stochastic latent: mpe2's simple_tag is deterministic given the
+    actions (a Gaussian latent's decoding noise was worse than holding the last observation at h = 1)."""
+
+    family = "joint-gru"
+
+    def __init__(self, cfg: JointGRUConfig):
+        super().__init__()
+        from .layers import mlp
+        from .rssm import NormGRUCell
+
+        self.cfg = c = cfg
+        kw = {"norm": "none", "act": "relu"}
+        self.inp = nn.Sequential(nn.Linear(c.obs_dim + c.act_dim, c.hidden), nn.ReLU())
+        self.gru = NormGRUCell(c.hidden, c.deter, "none")
+        self.delta = mlp(c.deter, c.hidden, c.obs_dim, layers=2, **kw)
+        self.reward_head = mlp(c.deter + c.obs_dim, c.hidden, c.rewards, layers=2, **kw)
+        self.cont_head = mlp(c.deter, c.hidden, 1, **kw)
+        self.scene = SceneDrawer(c)
+        self.frame_decoder = nn.Module()  # frames are drawn, not decoded
+        for name, size in (("obs_mean", c.obs_dim), ("obs_std", c.obs_dim), ("delta_std", c.obs_dim)):
+            self.register_buffer(name, torch.zeros(size) if name == "obs_mean" else torch.ones(size))
+        self.register_buffer("reward_std", torch.ones(c.rewards))
+        self.names = [a[0] for a in c.agents]
+        self.obs_sizes = [a[1] for a in c.agents]
+        self.act_sizes = [a[2] for a in c.agents]
+
+    def set_stats(self, episodes: list[dict]) -> None:
+        """Standardisation from the training episodes: observations, their one-step changes, rewards."""
+        obs = np.concatenate([e["obs"] for e in episodes])
+        d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes])
+        r = np.concatenate([e["reward"][1:] for e in episodes])
+        self.obs_mean.copy_(torch.as_tensor(obs.mean(0), dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(np.maximum(obs.std(0), 1e-3), dtype=torch.float32))
+        self.delta_std.copy_(torch.as_tensor(np.maximum(d.std(0), 1e-4), dtype=torch.float32))
+        self.reward_std.copy_(torch.as_tensor(np.maximum(r.std(0), 1e-3), dtype=torch.float32))
+
+    def _std(self, o):
+        return (o - self.obs_mean) / self.obs_std
+
+    def cell(self, h, o, a):
+        """One step: (h, o, joint action) -> (h', o', rewards, continue logit)."""
+        h = self.gru(self.inp(torch.cat([self._std(o), a], -1)), h)
+        o = o + self.delta(h) * self.delta_std
+        r = self.reward_head(torch.cat([h, self._std(o)], -1)) * self.reward_std
+        return h, o, r, self.cont_head(h).squeeze(-1)
+
+    def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
+        """obs (B, L, O); prev_act (B, L, A) the action before each obs; reward (B, L, R); cont, mask (B, L).
+        The first `warmup` steps are fed the real observation, the rest the model's own prediction."""
+        B, L, _ = obs.shape
+        c = self.cfg
+        h = torch.zeros(B, c.deter)
+        o = obs[:, 0]
+        err_tf, err_ol, rew, con = [], [], [], []
+        for t in range(1, L):
+            h, o, r, k = self.cell(h, o, prev_act[:, t])
+            e = (((o - obs[:, t]) / self.obs_std) ** 2).sum(-1)
+            (err_tf if t < c.warmup else err_ol).append(e)
+            rew.append(((((r - reward[:, t]) / self.reward_std) ** 2).sum(-1)) * mask[:, t])
+            con.append(F.binary_cross_entropy_with_logits(k, cont[:, t], reduction="none"))
+            if t < c.warmup:  # teacher forcing: the next step starts from the real observation
+                o = obs[:, t]
+        # one-step errors are small: weigh the teacher-forced ones in units of the change, not the level
+        tf = torch.stack(err_tf, 1).mean() if err_tf else torch.zeros(())
+        ol = torch.stack(err_ol, 1).mean() if err_ol else torch.zeros(())
+        rw = torch.stack(rew, 1).sum() / mask[:, 1:].sum().clamp(min=1)
+        cl = torch.stack(con, 1).mean()
+        total = 10.0 * tf + ol + c.reward_scale * rw + cl
+        logs = {
+            "one_step": tf.item(),
+            "open_loop": ol.item(),
+            "reward": rw.item(),
+            "cont": cl.item(),
+            "loss": total.item(),
+        }
+        return total, logs
+
+    # -- the exported functions (io_names order) -----------------------------------------------------
+    def joint_reset(self, *args):
+        n = len(self.names)
+        obs, act = torch.cat(args[:n], -1), torch.cat(args[n : 2 * n], -1)
+        h = torch.zeros(obs.shape[0], self.cfg.deter)
+        for t in range(1, obs.shape[1]):  # filter the real context, each step from the real observation
+            h, *_ = self.cell(h, obs[:, t - 1], act[:, t])
+        o = obs[:, -1]
+        return (h, o, *torch.split(o, self.obs_sizes, -1))
+
+    def joint_step(self, h, o, *actions):
+        h, o, r, k = self.cell(h, o, torch.cat(actions, -1))
+        terminated = k < 0
+        n = len(self.names)
+        terms = [terminated] + [terminated.clone() for _ in range(n - 1)]
+        return (h, o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *terms)
+
+    def render_frame(self, h, o):
+        return self.scene(o)
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.joint_reset, "step": self.joint_step, "render": self.render_frame}
+
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(self.names)
+
+    def state_spec(self) -> tuple[TensorSpec, ...]:
+        return TensorSpec("h", (self.cfg.deter,)), TensorSpec("o", (self.cfg.obs_dim,))
+
+    def noise_spec(self, context_length: int) -> tuple:
+        return ()  # deterministic: nothing to draw
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.deter
+
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        u = lambda *s: rng.uniform(c.action_low, c.action_high, s).astype(np.float32)  # noqa: E731
+        ctx_o, ctx_a = f(batch, context_length, c.obs_dim), u(batch, context_length, c.act_dim)
+        reset = {f"context_obs.{a}": x for a, x in zip(self.names, np.split(ctx_o, _cuts(self.obs_sizes), -1))}
+        reset |= {f"context_actions.{a}": x for a, x in zip(self.names, np.split(ctx_a, _cuts(self.act_sizes), -1))}
+        h, o = np.tanh(f(batch, c.deter)), f(batch, c.obs_dim)
+        step = {"h": h, "o": o}
+        step |= {f"action.{a}": x for a, x in zip(self.names, np.split(u(batch, c.act_dim), _cuts(self.act_sizes), -1))}
+        return {"reset": reset, "step": step, "render": {"h": h, "o": o}}
+
+    def step_macs(self) -> int:
+        mods = [self.inp, self.gru, self.delta, self.reward_head, self.cont_head]
+        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+
+
+def gru_batch(cfg: JointGRUConfig, batch: int, rng: np.random.Generator, length: int = 12) -> tuple:
+    return joint_batch(cfg, batch, rng, length)
+
+
+GRU_TEXT = dict(
+    JOINT_TEXT,
+    obs="each agent's observation, stepped by the joint model in the real env's own space for that agent "
+    "(the last observation plus a predicted change)",
+    reset="filters it with the GRU, each step from the real observation",
+)
+
+GRU_FAMILY = Family(
+    name="joint-gru",
+    description="joint GRU: RSSM's deterministic path over every agent, residual in observation space",
+    config=JointGRUConfig,
+    model=JointGRU,
+    evaluator=VectorEvaluator(),
+    card_text=GRU_TEXT,
+    spaces=lambda cfg: (None, None),
+    example_batch=gru_batch,
     agents=joint_agents,
 )

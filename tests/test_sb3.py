@@ -30,3 +30,19 @@ def test_ppo_on_dream_halfcheetah():
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action)
+
+
+def test_ppo_trains_one_agent_of_a_multi_agent_dream_against_the_bundled_policies(tiny_tag):
+    import torch
+    from stable_baselines3 import PPO
+
+    import dreamgym
+
+    torch.manual_seed(0)
+    env = dreamgym.make_agent_env(tiny_tag, "agent_0")  # the prey, against the scripted predators
+    model = PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu", verbose=0)
+    model.learn(total_timesteps=256)
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action) and obs.shape == (12,)

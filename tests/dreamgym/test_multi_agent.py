@@ -183,3 +183,18 @@ def test_a_multi_agent_manifest_is_checked(tiny_tag, tmp_path):
     (dst / MANIFEST).write_text(json.dumps(d3))
     with pytest.raises(BundleError, match="agent names must be unique"):
         dreamgym.Bundle.load(dst)
+
+
+def test_record_tiles_games_and_compares_with_reality(tiny_tag, tmp_path):
+    from dreamgym.record import record
+    from dreamgym.video import read_video
+
+    out = record(tiny_tag, tmp_path / "games.gif", steps=4, num_envs=4, policy="bundle", scale=2, progress=False)
+    frames = read_video(out)
+    H, W, _ = dreamgym.Bundle.load(tiny_tag).frame_shape
+    assert len(frames) == 4 and frames.shape[1] > 2 * H  # a 2 x 2 grid of games
+    cmp = record(tiny_tag, tmp_path / "cmp.gif", steps=3, num_envs=2, policy="random", compare=True, progress=False)
+    frames = read_video(cmp)
+    assert len(frames) == 3 and frames.shape[2] > 3 * 2 * W  # real | dream | error, two rows
+    with pytest.raises(ValueError, match="bundle, random or zero"):
+        record(tiny_tag, tmp_path / "x.gif", steps=2, policy="policy.onnx", progress=False)

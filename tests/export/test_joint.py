@@ -10,7 +10,7 @@ import torch
 import dreamgym
 from dreamgym.export import mpe
 from dreamgym.export.families import family_of, get_family
-from dreamgym.export.joint import JointConfig, SceneDrawer
+from dreamgym.export.joint import JointConfig, JointGRU, JointGRUConfig, SceneDrawer
 from dreamgym.export.rssm import RSSMConfig
 from dreamgym.export.testing import check_family
 
@@ -23,6 +23,33 @@ def test_joint_family_passes_check_family():
     report = check_family(get_family("joint-rssm"), TINY)
     assert report["graphs"] == ["render", "reset", "step"]
     assert "step.reward.agent_0" in report["parity"]
+
+
+def test_joint_gru_family_passes_check_family():
+    cfg = JointGRUConfig(
+        obs_dim=40,
+        act_dim=15,
+        rewards=3,
+        agents=mpe.AGENTS,
+        deter=16,
+        hidden=16,
+        frame_size=24,
+        warmup=4,
+        **mpe.scene(),
+    )
+    report = check_family(get_family("joint-gru"), cfg)
+    assert "step.obs.agent_0" in report["parity"] and "step.next_o" in report["parity"]
+
+
+def test_the_joint_gru_steps_in_observation_space():
+    """A model whose change head gives zero holds every observation where it is, exactly."""
+    cfg = JointGRUConfig(obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, deter=8, hidden=8, **mpe.scene())
+    m = JointGRU(cfg).eval()
+    torch.nn.init.zeros_(m.delta[-1].weight), torch.nn.init.zeros_(m.delta[-1].bias)
+    o = torch.randn(3, 40)
+    acts = torch.rand(3, 15).split([5, 5, 5], -1)
+    out = m.joint_step(torch.zeros(3, 8), o, *acts)
+    assert torch.equal(out[1], o) and torch.equal(torch.cat(out[2:5], -1), o)
 
 
 def test_a_joint_config_is_its_own_family_not_the_plain_rssm():
