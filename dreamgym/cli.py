@@ -180,9 +180,15 @@ def cmd_info(args: InfoArgs) -> int:
     print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.frame_shape)}")
     print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
     print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
-    print("  noise:             " + ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise))
+    print(
+        "  noise:             "
+        + (
+            ", ".join(f"{n.name}{list(n.shape)} {n.distribution} ({n.graph})" for n in b.noise)
+            or "none (deterministic)"
+        )
+    )
     print(f"  graphs:            {', '.join(m.graphs)}")
-    print(f"  contexts:          {len(b.contexts['obs'])} real windows")
+    print(f"  contexts:          {len(next(iter(b.contexts.values())))} real windows")
     if model.parameters:
         print(f"  parameters:        {model.parameters}   multiply-adds per step: {model.step_macs}")
     print(f"  fidelity:          {_headline(m)}")

@@ -90,9 +90,10 @@ def run_evaluation(a: EvaluateArgs) -> int:
         folder = Path(tempfile.mkdtemp(prefix="dreamgym-eval-"))
         evaluator.heldout(bundle, a.count, a.seed, folder, a.max_steps)
     m = evaluator.evaluate(path, evaluator.load(folder), samples=a.samples)
+    extra = {"policy_returns": m.pop("policy_returns")} if "policy_returns" in m else None  # multi-agent
     if a.write:
-        write_metrics(path, m)
+        write_metrics(path, m, extra)
     m.pop("curve", None)
     m.pop("summary", None)
-    print(json.dumps(m, indent=2))
+    print(json.dumps(m | (extra or {}), indent=2))
     return 0

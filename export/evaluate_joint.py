@@ -18,7 +18,7 @@ import numpy as np
 
 from dreamgym.manifest import Manifest, Summary
 
-from .evaluate import HORIZONS, _psnr
+from .evaluate import HORIZONS, VectorEvaluator, _psnr
 
 
 def _drawer(bundle):
@@ -82,6 +82,10 @@ def _prev(ep: dict, agent: str) -> np.ndarray:
     return np.concatenate([np.zeros((1, act.shape[1]), np.float32), act])
 
 
+def _corr(p: np.ndarray, t: np.ndarray) -> float:
+    return float(np.corrcoef(p, t)[0, 1]) if t.std() > 0 and p.std() > 0 else float("nan")
+
+
 def fidelity(res: dict, episodes: list[dict]) -> dict:
     """Per agent: standardised RMSE per horizon and its ratio to copy-last, reward RMSE and correlation
     over the first 50 steps; the frame PSNR per horizon; a summary over agents (the worst agent's ratio)."""
@@ -104,7 +108,9 @@ def fidelity(res: dict, episodes: list[dict]) -> dict:
         H = min(50, res["pred_reward"][a].shape[1])
         p, t = res["pred_reward"][a][:, :H].ravel(), res["true_reward"][a][:, :H].ravel()
         row["reward_rmse_50"] = float(np.sqrt(((p - t) ** 2).mean()))
-        row["reward_corr_50"] = float(np.corrcoef(p, t)[0, 1]) if t.std() > 0 and p.std() > 0 else float("nan")
+        row["reward_corr_50"] = _corr(p, t)
+        # the first step alone: the reward head on a state still close to the real one
+        row["reward_corr_1"] = _corr(res["pred_reward"][a][:, 0], res["true_reward"][a][:, 0])
         out["agents"][a] = row
         out["curve"][a] = {"model": rmse.tolist(), "copy_last": brmse.tolist()}
     psnr = res["psnr"].mean(0)
@@ -177,6 +183,8 @@ def policy_returns(bundle_path, make_real, n: int = 16, horizon: int = 100, seed
         out["agents"][a] = {
             "real_return": rr,
             "dream_return": dr,
+            "real_se": float(real_ret[a].std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
+            "dream_se": float(dream_ret[a].std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
             "relative_error": abs(dr - rr) / max(abs(rr), 1e-9),
             "within_25pct": abs(dr - rr) <= 0.25 * abs(rr),
         }
@@ -193,15 +201,23 @@ def card_fidelity(m: Manifest) -> list[str]:
         "",
         f"Open loop on held-out real games ({f['windows']} windows): each agent's standardised RMSE ÷ copy-last "
         "at horizon h (lower is better; 1 = no better than holding the last real observation), and the "
-        "correlation of its predicted with its real rewards over the first 50 steps.",
+        "correlation of its predicted with its real rewards over the first 50 steps (and at the first step "
+        "alone, where the dream's state is still close to the real one).",
         "",
     ]
     hs = list(next(iter(f["agents"].values()))["horizons"])
-    lines.append("| agent | " + " | ".join(f"h = {h}" for h in hs) + " | reward corr. | reward RMSE |")
-    lines.append("|---|" + "---:|" * (len(hs) + 2))
+    first = "reward_corr_1" in next(iter(f["agents"].values()))
+    lines.append(
+        "| agent | "
+        + " | ".join(f"h = {h}" for h in hs)
+        + " | reward corr. | reward RMSE |"
+        + (" reward corr. at h = 1 |" if first else "")
+    )
+    lines.append("|---|" + "---:|" * (len(hs) + 2 + first))
     for a, row in f["agents"].items():
         cells = " | ".join(f"{row['horizons'][h]['ratio']:.2f}×" for h in hs)
-        lines.append(f"| {a} | {cells} | {row['reward_corr_50']:.2f} | {row['reward_rmse_50']:.2f} |")
+        tail = f" {row['reward_corr_1']:.2f} |" if first else ""
+        lines.append(f"| {a} | {cells} | {row['reward_corr_50']:.2f} | {row['reward_rmse_50']:.2f} |{tail}")
     lines += [
         "",
         "Frame PSNR (the dream's frame against the same drawing of the real state): "
@@ -212,15 +228,17 @@ def card_fidelity(m: Manifest) -> list[str]:
     if p:
         lines += [
             f"Closed loop: the bundled policies play every agent for {p['horizon']} steps from {p['starts']} real "
-            "starts, in the real env and in the dream from the same start.",
+            "starts, in the real env and in the dream from the same start (mean ± standard error over the starts).",
             "",
             "| agent | real return | dream return | relative error |",
             "|---|---:|---:|---:|",
         ]
         for a, r in p["agents"].items():
-            lines.append(
-                f"| {a} | {r['real_return']:.1f} | {r['dream_return']:.1f} | {100 * r['relative_error']:.0f} % |"
+            real, dream = (
+                f"{r[k + '_return']:.1f}" + (f" ± {r[k + '_se']:.1f}" if k + "_se" in r else "")
+                for k in ("real", "dream")
             )
+            lines.append(f"| {a} | {real} | {dream} | {100 * r['relative_error']:.0f} % |")
         lines.append("")
     return lines
 
@@ -244,3 +262,51 @@ def plot(metrics: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+class JointEvaluator(VectorEvaluator):
+    """The evaluator of multi-agent dreams of mpe2 scenes (the joint families): per-agent open-loop error
+    against copy-last, reward correlation, frame PSNR against the same drawing of the real state, and the
+    bundled policies' returns per agent in the dream and the real env from the same real starts. Fresh
+    held-out games come from mpe2 under the collector's behaviour mix (`mpe.BEHAVIOURS`)."""
+
+    def _check(self, bundle) -> None:
+        from . import mpe
+
+        if bundle.manifest.source.env_id != mpe.ENV_ID:
+            raise ValueError(
+                f"{bundle.id}: the joint evaluator measures dreams of {mpe.ENV_ID} (its real env is built by "
+                f"dreamgym.export.mpe); this bundle's source is {bundle.manifest.source.env_id!r}"
+            )
+
+    def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int = 1000) -> None:
+        from . import mpe
+
+        self._check(bundle)
+        mpe.collect(out, episodes, mpe.BEHAVIOURS, seed=seed, max_cycles=min(max_steps, bundle.max_episode_steps))
+
+    def load(self, folder) -> list[dict]:
+        from . import mpe
+
+        return mpe.load(folder)
+
+    def evaluate(self, bundle_path, episodes: list[dict], samples: bool = False, starts: int = 64) -> dict:
+        """Fidelity on `episodes` (open loop, up to 50 steps) and, under "policy_returns", the closed-loop
+        comparison from `starts` real starts (100 steps, or the episode length if shorter)."""
+        import dreamgym
+
+        from . import mpe
+
+        b = dreamgym.Bundle.load(bundle_path)
+        self._check(b)
+        if samples:
+            raise ValueError(f"{b.id} is deterministic (no noise inputs): there is nothing to sample")
+        length = min(len(e["obs"]) for e in episodes)
+        f = fidelity(open_loop(bundle_path, episodes, horizon=min(50, length - b.context_length - 1)), episodes)
+        f["policy_returns"] = policy_returns(
+            bundle_path, lambda: mpe.make_env(max_cycles=10**6), n=starts, horizon=min(100, b.max_episode_steps)
+        )
+        return f
+
+    def card_fidelity(self, m: Manifest) -> list[str]:
+        return card_fidelity(m)

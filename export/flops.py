@@ -99,7 +99,7 @@ def count_flops(path: str | Path, batch: int = 1) -> dict:
         if n.op_type in ("Gemm", "MatMul"):
             a, b = shapes.get(n.input[0]), shapes.get(n.input[1])
             out = size(n.output[0])
-            if a is None or b is None or out is None or None in a or None in b:
+            if not a or not b or out is None or None in a or None in b:  # None, or a rank it could not tell
                 unknown.append(n.name)
                 continue
             trans_a = any(at.name == "transA" and at.i for at in n.attribute)

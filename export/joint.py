@@ -20,13 +20,17 @@ import torch.nn.functional as F
 
 from dreamgym.manifest import AgentSpec, TensorSpec
 
-from .evaluate import VectorEvaluator
+from .evaluate_joint import JointEvaluator
 from .families import LATENT_TEXT, Family
 from .rssm import RSSM, RSSMConfig
 
 
 @dataclass(frozen=True)
 class JointConfig(RSSMConfig):
+    obs_dim: int = 8
+    act_dim: int = 4
+    rewards: int = 2
+    """one per agent"""
     agents: tuple = (("a", 4, 2), ("b", 4, 2))
     """(name, observation size, action size) of every agent, in the graphs' order; obs_dim and act_dim
     must be the sums"""
@@ -60,13 +64,8 @@ class SceneDrawer(nn.Module):
 
     def __init__(self, cfg: JointConfig):
         super().__init__()
-        E, O = len(cfg.scene_positions), cfg.obs_dim
-        P = np.zeros((2 * E, O), np.float32)
-        for e, idx in enumerate(cfg.scene_positions):
-            for i in idx:
-                P[2 * e, i] += 1.0
-                P[2 * e + 1, i + 1] += 1.0
-        self.register_buffer("P", torch.from_numpy(P))
+        E = len(cfg.scene_positions)
+        self.register_buffer("P", torch.from_numpy(_entity_matrix(cfg)))
         self.register_buffer("colors", torch.tensor(cfg.scene_colors, dtype=torch.float32) * 255.0)
         self.register_buffer("r", torch.tensor(cfg.scene_radii, dtype=torch.float32))
         S, ext = cfg.frame_size, cfg.scene_extent
@@ -87,6 +86,48 @@ class SceneDrawer(nn.Module):
             m = cover[:, e, :, :, None]
             img = img * (1 - m) + self.colors[e] * m
         return torch.round(img).to(torch.uint8)
+
+
+def _entity_matrix(cfg) -> np.ndarray:
+    """(2E, O): joint observation -> every drawn entity's (x, y), from `scene_positions`."""
+    E = len(cfg.scene_positions)
+    P = np.zeros((2 * E, cfg.obs_dim), np.float32)
+    for e, idx in enumerate(cfg.scene_positions):
+        for i in idx:
+            P[2 * e, i] += 1.0
+            P[2 * e + 1, i + 1] += 1.0
+    return P
+
+
+class Contacts(nn.Module):
+    """Joint observations (..., O) -> (..., 3 · pairs): for every pair of the scene's entities (discs of
+    `scene_radii` at the positions the drawer uses), the overlap p = max(r_i + r_j - |d|, 0) and p · d / |d|,
+    times 10. MPE pushes overlapping bodies apart with a force along d proportional to the overlap, and scores
+    a tag when a predator overlaps the prey: both are sharp functions of these features and smooth nowhere
+    else, which an MLP on raw positions learns poorly (a one-step MLP on observations and actions alone
+    measured 0.58x copy-last on held-out steps; with these features 0.12x)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        E = len(cfg.scene_positions)
+        pairs = [(i, j) for i in range(E) for j in range(i + 1, E)]
+        P = torch.from_numpy(_entity_matrix(cfg))
+        self.register_buffer("Px", P[0::2].T.contiguous())  # (O, E): x of every entity
+        self.register_buffer("Py", P[1::2].T.contiguous())
+        self.register_buffer("I", torch.tensor([i for i, _ in pairs], dtype=torch.long))
+        self.register_buffer("J", torch.tensor([j for _, j in pairs], dtype=torch.long))
+        r = torch.tensor(cfg.scene_radii, dtype=torch.float32)
+        self.register_buffer("reach", r[self.I] + r[self.J])
+        self.E, self.size = E, 3 * len(pairs)
+
+    def forward(self, o: torch.Tensor) -> torch.Tensor:
+        x, y = o @ self.Px, o @ self.Py  # (..., E), no reshapes: the graph keeps static shapes
+        dx = x.index_select(-1, self.I) - x.index_select(-1, self.J)
+        dy = y.index_select(-1, self.I) - y.index_select(-1, self.J)
+        dist = torch.sqrt(dx * dx + dy * dy + 1e-8)
+        over = torch.relu(self.reach - dist)
+        push = over / dist
+        return 10.0 * torch.cat([over, push * dx, push * dy], -1)
 
 
 class JointRSSM(RSSM):
@@ -202,7 +243,7 @@ FAMILY = Family(
     description="joint RSSM: one RSSM over every agent's observations and actions (multi-agent dreams)",
     config=JointConfig,
     model=JointRSSM,
-    evaluator=VectorEvaluator(),
+    evaluator=JointEvaluator(),
     card_text=JOINT_TEXT,
     spaces=lambda cfg: (None, None),
     example_batch=joint_batch,
@@ -232,6 +273,8 @@ class JointGRUConfig:
     """teacher-forced steps at the start of each training sequence (the rest are open loop)"""
     reward_scale: float = 1.0
     """weight of the reward loss (rewards in units of their std)"""
+    contacts: bool = True
+    """give the change and reward heads every pair of entities' overlap (`Contacts`)"""
     action_low: float = 0.0
     action_high: float = 1.0
     scene_positions: tuple = ((0, 1), (4, 5))
@@ -245,9 +288,13 @@ class JointGRUConfig:
 
 
 class JointGRU(nn.Module):
-    """(h, o) -> h' = GRU(h, [std(o), actions]), o' = o + Δ(h') · std(Δ), rewards from (h', std(o')), the
-    game's continue logit from h'. No stochastic latent: mpe2's simple_tag is deterministic given the
-    actions (a Gaussian latent's decoding noise was worse than holding the last observation at h = 1)."""
+    """(h, o) -> x = [std(o), actions, contacts(o)], h' = GRU(h, x), o' = o + Δ(h', x) · std(Δ), rewards from
+    [std(o'), contacts(o')] alone, the game's continue logit from h'. No stochastic latent: mpe2's simple_tag is deterministic
+    given the actions (a Gaussian latent's decoding noise was worse than holding the last observation at
+    h = 1). The change reads the step's inputs beside the GRU's memory, so the sharp parts of the physics
+    (contact forces, the speed limit) need not pass through the GRU's gates. MPE's rewards are functions of
+    the state after the step (tags, the prey's boundary penalty), so the reward head reads the observation
+    alone and is fitted on the real next observations: the dream pays for what happens in the dream."""
 
     family = "joint-gru"
 
@@ -258,10 +305,12 @@ class JointGRU(nn.Module):
 
         self.cfg = c = cfg
         kw = {"norm": "none", "act": "relu"}
-        self.inp = nn.Sequential(nn.Linear(c.obs_dim + c.act_dim, c.hidden), nn.ReLU())
+        self.contacts = Contacts(c) if c.contacts else None
+        k = self.contacts.size if c.contacts else 0
+        self.inp = nn.Sequential(nn.Linear(c.obs_dim + c.act_dim + k, c.hidden), nn.ReLU())
         self.gru = NormGRUCell(c.hidden, c.deter, "none")
-        self.delta = mlp(c.deter, c.hidden, c.obs_dim, layers=2, **kw)
-        self.reward_head = mlp(c.deter + c.obs_dim, c.hidden, c.rewards, layers=2, **kw)
+        self.delta = mlp(c.deter + c.obs_dim + c.act_dim + k, c.hidden, c.obs_dim, layers=3, **kw)
+        self.reward_head = mlp(c.obs_dim + k, c.hidden, c.rewards, layers=2, **kw)
         self.cont_head = mlp(c.deter, c.hidden, 1, **kw)
         self.scene = SceneDrawer(c)
         self.frame_decoder = nn.Module()  # frames are drawn, not decoded
@@ -285,12 +334,20 @@ class JointGRU(nn.Module):
     def _std(self, o):
         return (o - self.obs_mean) / self.obs_std
 
+    def _features(self, o):
+        """The standardised observation, with the entities' overlaps when the config asks for them."""
+        return torch.cat([self._std(o), self.contacts(o)], -1) if self.contacts is not None else self._std(o)
+
     def cell(self, h, o, a):
         """One step: (h, o, joint action) -> (h', o', rewards, continue logit)."""
-        h = self.gru(self.inp(torch.cat([self._std(o), a], -1)), h)
-        o = o + self.delta(h) * self.delta_std
-        r = self.reward_head(torch.cat([h, self._std(o)], -1)) * self.reward_std
-        return h, o, r, self.cont_head(h).squeeze(-1)
+        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
+        h = self.gru(self.inp(x), h)
+        o = o + self.delta(torch.cat([h, x], -1)) * self.delta_std
+        return h, o, self.reward(o), self.cont_head(h).squeeze(-1)
+
+    def reward(self, o):
+        """Every agent's reward for arriving at joint observation o."""
+        return self.reward_head(self._features(o)) * self.reward_std
 
     def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
         """obs (B, L, O); prev_act (B, L, A) the action before each obs; reward (B, L, R); cont, mask (B, L).
@@ -299,19 +356,20 @@ class JointGRU(nn.Module):
         c = self.cfg
         h = torch.zeros(B, c.deter)
         o = obs[:, 0]
-        err_tf, err_ol, rew, con = [], [], [], []
+        err_tf, err_ol, con = [], [], []
         for t in range(1, L):
-            h, o, r, k = self.cell(h, o, prev_act[:, t])
+            h, o, _, k = self.cell(h, o, prev_act[:, t])
             e = (((o - obs[:, t]) / self.obs_std) ** 2).sum(-1)
             (err_tf if t < c.warmup else err_ol).append(e)
-            rew.append(((((r - reward[:, t]) / self.reward_std) ** 2).sum(-1)) * mask[:, t])
             con.append(F.binary_cross_entropy_with_logits(k, cont[:, t], reduction="none"))
             if t < c.warmup:  # teacher forcing: the next step starts from the real observation
                 o = obs[:, t]
         # one-step errors are small: weigh the teacher-forced ones in units of the change, not the level
         tf = torch.stack(err_tf, 1).mean() if err_tf else torch.zeros(())
         ol = torch.stack(err_ol, 1).mean() if err_ol else torch.zeros(())
-        rw = torch.stack(rew, 1).sum() / mask[:, 1:].sum().clamp(min=1)
+        # the reward of the real next observation (a function of the state, fitted on true states)
+        rerr = (((self.reward(obs[:, 1:]) - reward[:, 1:]) / self.reward_std) ** 2).sum(-1)
+        rw = (rerr * mask[:, 1:]).sum() / mask[:, 1:].sum().clamp(min=1)
         cl = torch.stack(con, 1).mean()
         total = 10.0 * tf + ol + c.reward_scale * rw + cl
         logs = {
@@ -392,7 +450,7 @@ GRU_FAMILY = Family(
     description="joint GRU: RSSM's deterministic path over every agent, residual in observation space",
     config=JointGRUConfig,
     model=JointGRU,
-    evaluator=VectorEvaluator(),
+    evaluator=JointEvaluator(),
     card_text=GRU_TEXT,
     spaces=lambda cfg: (None, None),
     example_batch=gru_batch,

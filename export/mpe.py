@@ -25,6 +25,8 @@ import torch.nn as nn
 TAG = dict(num_good=1, num_adversaries=2, num_obstacles=2, max_cycles=200, continuous_actions=True)
 AGENTS = (("adversary_0", 14, 5), ("adversary_1", 14, 5), ("agent_0", 12, 5))
 ENV_ID = "mpe2.simple_tag_v3"
+BEHAVIOURS = ("scripted", "scripted:0.2", "scripted:0.5", "random", "ou", "still", "switch")
+"""the collector's mix: each agent's behaviour per game is drawn from these (see `behaviour`)"""
 PREY_OFFSET = 28  # where the prey's observation starts in the joint vector
 
 

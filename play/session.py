@@ -22,6 +22,9 @@ from dreamgym.parallel_env import ParallelDreamEnv
 from dreamgym.source import open_source_env
 from dreamgym.video import tile
 
+FORK_NOISE = 0.3
+"""std of the noise on the policy-driven agents' actions in the forks of a deterministic dream"""
+
 
 class GameSession:
     """One game of a multi-agent dream under people's and policies' control.
@@ -126,8 +129,7 @@ class GameSession:
         self.extra = {k: float(v) for k, v in first.items() if np.ndim(v) == 0}
         self.t += 1
         if self.multiverse is not None:
-            k = self.n_multiverse - 1
-            self.multiverse.step({a: np.repeat(np.asarray(v, np.float32)[None], k, 0) for a, v in acts.items()})
+            self._step_forks(acts)
         if self.real is not None:
             _, rr, *_ = self.real.step(acts)
             for a in self.agents:
@@ -153,6 +155,7 @@ class GameSession:
         if self.multiverse is not None:
             snap["mv"] = self.multiverse.get_state()
             snap["mv_rng"] = self.multiverse.np_random.bit_generator.state
+            snap["mv_obs"] = {a: v.copy() for a, v in self._fork_obs.items()}
         if self.real is not None:
             snap["real"] = self.real.snapshot()
             snap["real_returns"] = dict(self.real_returns)
@@ -167,6 +170,7 @@ class GameSession:
         if self.multiverse is not None and "mv" in snap:
             self.multiverse.set_state(snap["mv"])
             self.multiverse.np_random.bit_generator.state = snap["mv_rng"]
+            self._fork_obs = {a: v.copy() for a, v in snap["mv_obs"].items()}
         if self.real is not None and snap.get("real") is not None:
             self.real.restore(snap["real"])
             self.real_returns = dict(snap["real_returns"])
@@ -181,7 +185,8 @@ class GameSession:
 
     # -- views ------------------------------------------------------------------------------------
     def toggle_multiverse(self) -> bool:
-        """Show forks of this game that differ only by their noise; returns whether it is now on."""
+        """Show forks of this game under the people's actions (differing by the dream's noise, or in a
+        deterministic dream by what the policy-driven agents do; `_step_forks`); returns whether it is on."""
         if self.multiverse is None:
             self._fork()
             return True
@@ -198,6 +203,21 @@ class GameSession:
             self.multiverse.reset(seed=self.seed + 1)
         st = self.env.games.engine.get_state()
         self.multiverse.engine.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
+        self._fork_obs = {a: np.repeat(np.asarray(v, np.float32)[None], k, 0) for a, v in self.obs.items()}
+
+    def _step_forks(self, acts: dict[str, np.ndarray]) -> None:
+        """The forks take the people's actions. A dream with noise inputs makes them differ by its noise; a
+        deterministic one would keep them identical, so there the agents no person drives play their policy
+        on their own fork's observations with Gaussian noise of std `FORK_NOISE` (what if the prey had
+        dodged the other way?)."""
+        mv, k = self.multiverse, self.n_multiverse - 1
+        out = {a: np.repeat(np.asarray(v, np.float32)[None], k, 0) for a, v in acts.items()}
+        if not self.bundle.noise and self.bundle.has_graph("policy"):
+            policy = mv.policy_actions(self._fork_obs)
+            for a in self.agents:
+                if self.controller[a] == "policy":
+                    out[a] = (policy[a] + mv.np_random.normal(0.0, FORK_NOISE, policy[a].shape)).astype(np.float32)
+        self._fork_obs, *_ = mv.step(out)
 
     def toggle_real(self) -> bool:
         """Run the real env beside the dream from the same real start under the same actions."""

@@ -98,3 +98,11 @@ def test_plugin_commands_get_their_arguments(monkeypatch):
     monkeypatch.setattr(cli, "plugin_commands", lambda: {"echo": EntryPoint("echo", "x:y", cli.GROUP)})
     monkeypatch.setattr(cli, "_load", lambda name, ep: lambda argv: got.append(argv) or 7)
     assert cli.main(["echo", "a", "--b", "1"]) == 7 and got == [["a", "--b", "1"]]
+
+
+def test_info_of_a_multi_agent_bundle_lists_its_agents(tiny_tag):
+    out = run("info", str(tiny_tag))
+    assert out.returncode == 0, out.stderr
+    for agent in ("adversary_0", "adversary_1", "agent_0"):
+        assert f"agent {agent}:" in out.stdout
+    assert "make_parallel" in out.stdout and "real windows" in out.stdout

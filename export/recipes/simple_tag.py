@@ -7,9 +7,11 @@
    the scripted policies with and without noise, random pushes, a smooth random walk, standing still,
    and stretches of scripted and random play;
 2. a joint model of all three agents trains on the games: the RSSM's deterministic GRU path stepping in
-   observation space (`dreamgym.export.joint.JointGRU`), trained open loop. simple_tag is deterministic
-   given the actions; the first build, a joint RSSM with a Gaussian latent (`JointRSSM`, same data),
-   decoded its observations less precisely than holding the last one (1.43x copy-last at h = 1);
+   observation space (`dreamgym.export.joint.JointGRU`), trained open loop, with every pair of bodies'
+   overlap as input (`Contacts`: MPE's collisions and tags are sharp functions of it) and rewards read
+   from the observation it arrives at. simple_tag is deterministic given the actions; the first build, a
+   joint RSSM with a Gaussian latent (`JointRSSM`, same data), decoded its observations less precisely
+   than holding the last one (1.43x copy-last at h = 1), and the GRU without the overlaps measured 0.53x;
 3. the exporter writes the bundle: one step graph for every agent, the scene drawer as render graph,
    the scripted policies as policy.onnx, 256 held-out context windows;
 4. the joint evaluator measures each agent's fidelity and the policies' returns, and writes the card.
@@ -30,14 +32,14 @@ import numpy as np
 from dreamgym.export import exporter, mpe
 from dreamgym.export.card import parallel_card
 from dreamgym.export.evaluate import write_metrics
-from dreamgym.export.evaluate_joint import fidelity, open_loop, policy_returns
+from dreamgym.export.evaluate_joint import JointEvaluator
 from dreamgym.export.fit import FitConfig
 from dreamgym.export.joint import JointGRU, JointGRUConfig, joint_agents
 from dreamgym.export.recipes import Stages
 from dreamgym.export.recipes import main as recipe_main
 from dreamgym.manifest import Source
 
-MIX = ("scripted", "scripted:0.2", "scripted:0.5", "random", "ou", "still", "switch")
+MIX = mpe.BEHAVIOURS
 AGENT_SIZES = dict(obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, action_low=0.0, action_high=1.0)
 
 
@@ -61,7 +63,7 @@ class Recipe:
     """steps per game"""
     model: JointGRUConfig = JointGRUConfig(**AGENT_SIZES, **mpe.scene(), deter=192, hidden=192, frame_size=64)
     """the joint world model (the scene drawer's entities come from the MPE layout)"""
-    world: FitConfig = FitConfig(steps=6000, batch=32, lr=1e-3, grad_clip=10.0, eval_every=250, ckpt_every=250)
+    world: FitConfig = FitConfig(steps=15000, batch=32, lr=1e-3, grad_clip=10.0, eval_every=250, ckpt_every=250)
     """training of the model on sequences (batch: sequences per update)"""
     seq_len: int = 50
     """steps per training sequence"""
@@ -69,8 +71,9 @@ class Recipe:
     """C: real steps a reset filters"""
     context_windows: int = 256
     """real context windows in the bundle's bank"""
-    eval_starts: int = 16
-    """real starts of the closed-loop policy comparison"""
+    eval_starts: int = 64
+    """real starts of the closed-loop policy comparison (tags are rare events; the card gives each mean's
+    standard error)"""
 
 
 TINY = Recipe(
@@ -176,14 +179,7 @@ def build(r: Recipe, progress: bool = True) -> dict:
     )
     par = exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, C)
 
-    def evaluate():
-        f = fidelity(open_loop(out, held_eps, horizon=min(50, r.max_cycles - C - 1), stride=25), held_eps)
-        f["policy_returns"] = policy_returns(
-            out, lambda: mpe.make_env(max_cycles=10**6), n=r.eval_starts, horizon=min(100, r.max_cycles)
-        )
-        return f
-
-    metrics = stages("evaluate", evaluate)
+    metrics = stages("evaluate", lambda: JointEvaluator().evaluate(out, held_eps, starts=r.eval_starts))
     n_steps = sum(len(e["obs"]) - 1 for e in train_eps)
     extra = {
         "parity": par,

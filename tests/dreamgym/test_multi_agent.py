@@ -198,3 +198,34 @@ def test_record_tiles_games_and_compares_with_reality(tiny_tag, tmp_path):
     assert len(frames) == 3 and frames.shape[2] > 3 * 2 * W  # real | dream | error, two rows
     with pytest.raises(ValueError, match="bundle, random or zero"):
         record(tiny_tag, tmp_path / "x.gif", steps=2, policy="policy.onnx", progress=False)
+
+
+# -- the shipped multi-agent dreams -----------------------------------------------------------------------
+
+
+def test_shipped_dream_passes_pettingzoo_tests(parallel_id):
+    report = check_parallel_bundle(dreamgym.shipped_bundles()[parallel_id])
+    assert tuple(report["agents"]) == dreamgym.Bundle.load(dreamgym.shipped_bundles()[parallel_id]).agents
+
+
+def test_shipped_dream_opens_by_id_and_its_manifest_round_trips(parallel_id):
+    path = dreamgym.shipped_bundles()[parallel_id]
+    m = dreamgym.Bundle.load(path).manifest
+    assert m.to_json() == json.loads((path / MANIFEST).read_text())
+    env = dreamgym.make_parallel(parallel_id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == set(m.agent_names) and env.render().shape == tuple(m.frame_shape)
+    for _ in range(5):
+        obs, rew, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+    assert all(np.isfinite(obs[a]).all() and np.isfinite(rew[a]) for a in env.agents)
+    env.close()
+
+
+def test_shipped_dream_policies_chase_and_flee(parallel_id):
+    """The bundled policies play a real game in the dream: predators close in on the prey on average."""
+    games = dreamgym.make_batched(parallel_id, num_games=32)
+    obs, _ = games.reset(seed=1)
+    first = np.linalg.norm(obs["adversary_0"][:, 10:12], axis=-1)  # adversary_0's offset to the prey
+    for _ in range(30):
+        obs, *_ = games.step(games.policy_actions(obs))
+    assert np.linalg.norm(obs["adversary_0"][:, 10:12], axis=-1).mean() < first.mean()

@@ -10,7 +10,7 @@ import torch
 import dreamgym
 from dreamgym.export import mpe
 from dreamgym.export.families import family_of, get_family
-from dreamgym.export.joint import JointConfig, JointGRU, JointGRUConfig, SceneDrawer
+from dreamgym.export.joint import Contacts, JointConfig, JointGRU, JointGRUConfig, SceneDrawer
 from dreamgym.export.rssm import RSSMConfig
 from dreamgym.export.testing import check_family
 
@@ -50,6 +50,22 @@ def test_the_joint_gru_steps_in_observation_space():
     acts = torch.rand(3, 15).split([5, 5, 5], -1)
     out = m.joint_step(torch.zeros(3, 8), o, *acts)
     assert torch.equal(out[1], o) and torch.equal(torch.cat(out[2:5], -1), o)
+
+
+def test_contacts_are_the_overlap_of_every_pair_of_discs():
+    """Entities: two obstacles (r 0.2), two predators (0.075), the prey (0.05), placed through the prey's
+    observation; only adversary_0 touches the prey (0.1 apart: 0.025 overlap, pushed along +x)."""
+    cfg = JointGRUConfig(obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, **mpe.scene())
+    obs = np.zeros((1, 40), np.float32)
+    obs[0, 32:36] = [5, 5, -5, 5]  # the obstacles, far apart and far away
+    obs[0, 36:38] = [0.1, 0.0]  # adversary_0 relative to the prey
+    obs[0, 38:40] = [0.0, 1.0]  # adversary_1, far
+    f = Contacts(cfg)(torch.from_numpy(obs))[0].numpy()
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
+    k = pairs.index((2, 4))
+    over, px, py = np.split(f, 3)
+    assert np.allclose(over[k], 0.25, atol=1e-5) and np.allclose(px[k], 0.25, atol=1e-5) and py[k] == 0
+    assert np.count_nonzero(f) == 2
 
 
 def test_a_joint_config_is_its_own_family_not_the_plain_rssm():
@@ -114,3 +130,19 @@ def test_the_tiny_recipe_measures_every_agent(tiny_tag):
     card = (tiny_tag / "README.md").read_text()
     assert "## Fidelity, per agent" in card and "| agent_0 |" in card and "make_parallel" in card
     assert m.summary is not None and "worst agent" in m.summary.metric
+
+
+def test_dreamgym_evaluate_measures_a_multi_agent_dream(tiny_tag, tmp_path):
+    """`dreamgym evaluate` on a multi-agent bundle: fresh mpe2 games, the per-agent tables, the policies'
+    returns with their standard errors, written into the manifest and the card."""
+    import shutil
+
+    from dreamgym.export.commands import EvaluateArgs, run_evaluation
+
+    b = tmp_path / "bundle"
+    shutil.copytree(tiny_tag, b)
+    assert run_evaluation(EvaluateArgs(bundle=str(b), count=2, max_steps=40, write=True)) == 0
+    m = dreamgym.Bundle.load(b).manifest
+    assert m.metrics["policy_returns"]["starts"] == 64 and "policy_returns" not in m.metrics["fidelity"]
+    assert set(m.metrics["fidelity"]["agents"]) == {"adversary_0", "adversary_1", "agent_0"}
+    assert " ± " in (b / "README.md").read_text()

@@ -78,6 +78,21 @@ def test_multiverse_and_real_env_beside_the_dream(session):
     assert set(session.real_returns) == set(session.agents)
 
 
+def test_forks_of_a_deterministic_dream_differ_by_what_the_policies_do(session):
+    """The tiny bundle has no noise: the forks keep the people's actions but the prey improvises."""
+    assert not session.bundle.noise and session.toggle_multiverse()
+    for _ in range(4):
+        session.step({"adversary_0": UP_RIGHT})
+    mv = session.multiverse.get_state()
+    prey = session._fork_obs["agent_0"]
+    assert not np.allclose(prey[0], prey[1])  # the forks went different ways
+    before = {a: v.copy() for a, v in session._fork_obs.items()}
+    session.step({"adversary_0": UP_RIGHT})
+    assert session.rewind()  # and rewinding takes the forks back too
+    assert all(np.array_equal(session._fork_obs[a], before[a]) for a in before)
+    assert all(np.array_equal(session.multiverse.get_state()[k], v) for k, v in mv.items())
+
+
 def test_the_window_two_players_tab_and_benchmark(tiny_tag, tmp_path):
     pygame = pytest.importorskip("pygame")
     from dreamgym.play.multi import MultiPlayApp, scripted_players
