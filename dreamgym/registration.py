@@ -1,4 +1,5 @@
-"""The zoo: every bundle shipped in `dreamgym/assets/` is registered with Gymnasium under its id."""
+"""The zoo: every bundle shipped in `dreamgym/assets/` is registered with Gymnasium under its id (a multi-agent
+one too, so that `gym.make` on it says to open it with `dreamgym.make_parallel`)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@
    than holding the last one (1.43x copy-last at h = 1), and the GRU without the overlaps measured 0.53x;
 3. the exporter writes the bundle: one step graph for every agent, the scene drawer as render graph,
    the scripted policies as policy.onnx, 256 held-out context windows;
-4. the joint evaluator measures each agent's fidelity and the policies' returns, and writes the card.
+4. the joint evaluator measures each agent's fidelity and the policies' returns, and writes the card
+   with a preview (`dreamgym record`, four games).
 
 Every stage resumes from the run folder. `--preset tiny` runs every stage at toy sizes in under a minute.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamgym.export import exporter, mpe
-from dreamgym.export.card import parallel_card
+from dreamgym.export.card import make_preview, parallel_card
 from dreamgym.export.evaluate import write_metrics
 from dreamgym.export.evaluate_joint import JointEvaluator
 from dreamgym.export.fit import FitConfig
@@ -206,6 +207,7 @@ def build(r: Recipe, progress: bool = True) -> dict:
         },
     }
     write_metrics(out, metrics, extra)
+    make_preview(out, steps=min(100, r.max_cycles))  # dreamgym record: four games, the policies playing
     return {"fidelity": metrics, **extra}
 
 

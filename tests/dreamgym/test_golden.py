@@ -3,8 +3,9 @@ format 1 -> 2; Dream-HalfCheetah-v0 re-recorded when it was retrained with its u
 
 golden.npz was recorded by golden.py from the format-1 bundles. On the machine and onnxruntime it was
 recorded with, every observation, reward, flag and frame must be identical bit for bit; elsewhere float
-kernels may round differently, so observations and rewards are compared to 1e-5 and frame digests are
-not compared.
+kernels may round differently, so observations and rewards are compared to 1e-4 (the TSSM's 20-step
+rollouts differed by up to 5e-5 on an AMD EPYC from the Intel machine they were recorded on) and frame
+digests are not compared.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def test_same_seed_same_dream_as_recorded(bundle_id):
         elif "frames" in key or (key == "vec_obs" and value.dtype == np.uint8):
             continue  # digests of frames: exact only where the float kernels are the same
         else:
-            np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, err_msg=f"{bundle_id} {key} changed")
+            np.testing.assert_allclose(value, want, rtol=1e-4, atol=1e-4, err_msg=f"{bundle_id} {key} changed")
 
 
 def test_format_1_still_loads_and_dreams_the_same(tmp_path):

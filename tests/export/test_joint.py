@@ -130,6 +130,7 @@ def test_the_tiny_recipe_measures_every_agent(tiny_tag):
     card = (tiny_tag / "README.md").read_text()
     assert "## Fidelity, per agent" in card and "| agent_0 |" in card and "make_parallel" in card
     assert m.summary is not None and "worst agent" in m.summary.metric
+    assert m.preview is not None and (tiny_tag / m.preview.file).stat().st_size > 0 and "## Preview" in card
 
 
 def test_dreamgym_evaluate_measures_a_multi_agent_dream(tiny_tag, tmp_path):
