@@ -3,7 +3,7 @@ format 1 -> 2; Dream-HalfCheetah-v0 re-recorded when it was retrained with its u
 
 golden.npz was recorded by golden.py from the format-1 bundles. On the machine and onnxruntime it was
 recorded with, every observation, reward, flag and frame must be identical bit for bit; elsewhere float
-kernels may round differently, so observations and rewards are compared to 1e-4 (the TSSM's 20-step
+kernels may round differently, so observations and rewards are compared to 1e-4 (the TSSM's 40-step
 rollouts differed by up to 5e-5 on an AMD EPYC from the Intel machine they were recorded on) and frame
 digests are not compared.
 """
