@@ -64,7 +64,7 @@ class Recipe:
     """steps per game"""
     model: JointGRUConfig = JointGRUConfig(**AGENT_SIZES, **mpe.scene(), deter=192, hidden=192, frame_size=64)
     """the joint world model (the scene drawer's entities come from the MPE layout)"""
-    world: FitConfig = FitConfig(steps=15000, batch=32, lr=1e-3, grad_clip=10.0, eval_every=250, ckpt_every=250)
+    world: FitConfig = FitConfig(steps=36000, batch=32, lr=1e-3, grad_clip=10.0, eval_every=250, ckpt_every=250)
     """training of the model on sequences (batch: sequences per update)"""
     seq_len: int = 50
     """steps per training sequence"""
