@@ -274,7 +274,7 @@ class JointGRUConfig:
     reward_scale: float = 1.0
     """weight of the reward loss (rewards in units of their std)"""
     contacts: bool = True
-    """give the change and reward heads every pair of entities' overlap (`Contacts`)"""
+    """give the GRU, the change head and the reward head every pair of entities' overlap (`Contacts`)"""
     action_low: float = 0.0
     action_high: float = 1.0
     scene_positions: tuple = ((0, 1), (4, 5))
@@ -288,10 +288,10 @@ class JointGRUConfig:
 
 
 class JointGRU(nn.Module):
-    """(h, o) -> x = [std(o), actions, contacts(o)], h' = GRU(h, x), o' = o + Δ(h', x) · std(Δ), rewards from
-    [std(o'), contacts(o')] alone, the game's continue logit from h'. No stochastic latent: mpe2's simple_tag is deterministic
-    given the actions (a Gaussian latent's decoding noise was worse than holding the last observation at
-    h = 1). The change reads the step's inputs beside the GRU's memory, so the sharp parts of the physics
+    """(h, o) -> x = [std(o), actions, contacts(o)], h' = GRU(h, x), o' = o + Δ(h', x) · std(Δ), rewards
+    from [std(o'), contacts(o')] alone, the game's continue logit from h'. No stochastic latent: mpe2's
+    simple_tag is deterministic given the actions (a Gaussian latent's decoding noise was worse than
+    holding the last observation at h = 1). The change reads the step's inputs beside the GRU's memory, so the sharp parts of the physics
     (contact forces, the speed limit) need not pass through the GRU's gates. MPE's rewards are functions of
     the state after the step (tags, the prey's boundary penalty), so the reward head reads the observation
     alone and is fitted on the real next observations: the dream pays for what happens in the dream."""
