@@ -155,7 +155,6 @@ class GameSession:
         if self.multiverse is not None:
             snap["mv"] = self.multiverse.get_state()
             snap["mv_rng"] = self.multiverse.np_random.bit_generator.state
-            snap["mv_obs"] = {a: v.copy() for a, v in self._fork_obs.items()}
         if self.real is not None:
             snap["real"] = self.real.snapshot()
             snap["real_returns"] = dict(self.real_returns)
@@ -170,7 +169,6 @@ class GameSession:
         if self.multiverse is not None and "mv" in snap:
             self.multiverse.set_state(snap["mv"])
             self.multiverse.np_random.bit_generator.state = snap["mv_rng"]
-            self._fork_obs = {a: v.copy() for a, v in snap["mv_obs"].items()}
         if self.real is not None and snap.get("real") is not None:
             self.real.restore(snap["real"])
             self.real_returns = dict(snap["real_returns"])
@@ -201,9 +199,8 @@ class GameSession:
                 self.bundle, k, autoreset="next_step", render_mode="rgb_array", **self.env_options
             )
             self.multiverse.reset(seed=self.seed + 1)
-        st = self.env.games.engine.get_state()
-        self.multiverse.engine.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
-        self._fork_obs = {a: np.repeat(np.asarray(v, np.float32)[None], k, 0) for a, v in self.obs.items()}
+        st = self.env.games.get_state()  # model state, observations and counters of the one game
+        self.multiverse.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
 
     def _step_forks(self, acts: dict[str, np.ndarray]) -> None:
         """The forks take the people's actions. A dream with noise inputs makes them differ by its noise; a
@@ -213,11 +210,11 @@ class GameSession:
         mv, k = self.multiverse, self.n_multiverse - 1
         out = {a: np.repeat(np.asarray(v, np.float32)[None], k, 0) for a, v in acts.items()}
         if not self.bundle.noise and self.bundle.has_graph("policy"):
-            policy = mv.policy_actions(self._fork_obs)
+            policy = mv.policy_actions()  # on each fork's own observations
             for a in self.agents:
                 if self.controller[a] == "policy":
                     out[a] = (policy[a] + mv.np_random.normal(0.0, FORK_NOISE, policy[a].shape)).astype(np.float32)
-        self._fork_obs, *_ = mv.step(out)
+        mv.step(out)
 
     def toggle_real(self) -> bool:
         """Run the real env beside the dream from the same real start under the same actions."""

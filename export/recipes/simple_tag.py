@@ -40,7 +40,6 @@ from dreamgym.export.recipes import Stages
 from dreamgym.export.recipes import main as recipe_main
 from dreamgym.manifest import Source
 
-MIX = mpe.BEHAVIOURS
 AGENT_SIZES = dict(obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, action_low=0.0, action_high=1.0)
 
 
@@ -54,7 +53,7 @@ class Recipe:
     """the bundle folder written"""
     id: str = "Dream-SimpleTag-v0"
     """the bundle's id"""
-    behaviours: tuple[str, ...] = MIX
+    behaviours: tuple[str, ...] = mpe.BEHAVIOURS
     """each agent's behaviour per game is drawn from these"""
     train_games: int = 400
     """training games"""

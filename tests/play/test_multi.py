@@ -84,12 +84,12 @@ def test_forks_of_a_deterministic_dream_differ_by_what_the_policies_do(session):
     for _ in range(4):
         session.step({"adversary_0": UP_RIGHT})
     mv = session.multiverse.get_state()
-    prey = session._fork_obs["agent_0"]
+    prey = mv["obs/agent_0"]
     assert not np.allclose(prey[0], prey[1])  # the forks went different ways
-    before = {a: v.copy() for a, v in session._fork_obs.items()}
+    before = {a: mv[f"obs/{a}"] for a in session.agents}
     session.step({"adversary_0": UP_RIGHT})
     assert session.rewind()  # and rewinding takes the forks back too
-    assert all(np.array_equal(session._fork_obs[a], before[a]) for a in before)
+    assert all(np.array_equal(session.multiverse.get_state()[f"obs/{a}"], before[a]) for a in before)
     assert all(np.array_equal(session.multiverse.get_state()[k], v) for k, v in mv.items())
 
 
