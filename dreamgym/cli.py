@@ -82,7 +82,7 @@ class RecordArgs:
     num_envs: int = 4
     """dreams tiled in a grid (rows with --compare)"""
     policy: str = "random"
-    """random, zero, bundle (its policy.onnx) or PATH.onnx"""
+    """random, zero, cycle (discrete actions in turn, 8 steps each), bundle (its policy.onnx) or PATH.onnx"""
     seed: int = 0
     """seed of the dreams and the random policy"""
     fps: int | None = None

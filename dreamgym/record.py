@@ -43,7 +43,8 @@ class Progress:
 
 
 def make_policy(spec: str, bundle: Bundle, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-    """'random', 'zero', 'bundle' (the bundle's policy.onnx) or a path to an ONNX policy (obs -> action)."""
+    """'random', 'zero', 'cycle' (discrete actions in turn, 8 steps each), 'bundle' (the bundle's policy.onnx)
+    or a path to an ONNX policy (obs -> action)."""
     space = bundle.action_space
     n_shape = space.shape
 
@@ -51,18 +52,28 @@ def make_policy(spec: str, bundle: Bundle, rng: np.random.Generator) -> Callable
         if isinstance(space, spaces.Box):
             return lambda obs: rng.uniform(space.low, space.high, (len(obs), *n_shape)).astype(np.float32)
         return lambda obs: rng.integers(0, space.n, len(obs))
+    if spec == "cycle":  # discrete actions held 8 steps each, env i starting at action i
+        if not isinstance(space, spaces.Discrete):
+            raise ValueError(f"--policy cycle needs a Discrete action space; {bundle.id} has {space}")
+        t = [0]
+
+        def cycle(obs):
+            t[0] += 1
+            return (np.arange(len(obs)) + (t[0] - 1) // 8) % space.n
+
+        return cycle
     if spec == "zero":
         return lambda obs: np.zeros((len(obs), *n_shape), space.dtype)
     if spec == "bundle":
         if not bundle.has_graph("policy"):
             raise ValueError(
-                f"{bundle.id} carries no policy.onnx; use --policy random, zero or a path to an ONNX policy"
+                f"{bundle.id} carries no policy.onnx; use --policy random, zero, cycle or a path to an ONNX policy"
             )
         path = bundle.graph_file("policy")
     else:
         path = Path(spec)
         if path.suffix != ".onnx":
-            raise ValueError(f"--policy must be random, zero, bundle or a path to a .onnx file, got {spec!r}")
+            raise ValueError(f"--policy must be random, zero, cycle, bundle or a path to a .onnx file, got {spec!r}")
         if not path.is_file():
             raise FileNotFoundError(f"policy file {spec!r} does not exist")
     try:

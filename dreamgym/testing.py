@@ -129,3 +129,42 @@ def check_parallel_bundle(path: str | Path | Bundle, steps: int = 5) -> dict:
             check_env(env, skip_render_check=False)
             env.close()
     return {"id": b.id, "family": b.family, "agents": list(b.agents), "graphs": list(b.manifest.graphs), "steps": steps}
+
+
+def check_latent_actions(path: str | Path, starts: int = 8, seed: int = 0) -> dict:
+    """For a latent-action bundle (a Discrete action space played through a `latent` keymap, e.g. Genie):
+    from `starts` real contexts, fork the state once per latent action and take one step with each, with the
+    most likely tokens (noise_scale=0). Raises AssertionError unless every start gives at least two different
+    next frames and every pair of codes gives different next frames from at least one start (no code is a
+    copy of another). Returns the number of distinct next frames per start."""
+    from gymnasium import spaces
+    from gymnasium.vector import AutoresetMode
+
+    b = Bundle.load(path)
+    if not isinstance(b.action_space, spaces.Discrete):
+        raise AssertionError(f"{b.id}: latent actions need a Discrete action space, got {b.action_space}")
+    K = int(b.action_space.n)
+    env = DreamVectorEnv(b, starts, noise_scale=0.0, autoreset_mode=AutoresetMode.DISABLED)
+    env.reset(seed=seed)
+    state = env.engine.get_state()
+    env.close()
+    forks = DreamVectorEnv(b, starts * K, noise_scale=0.0, autoreset_mode=AutoresetMode.DISABLED)
+    forks.reset(seed=seed)
+    forks.engine.set_state({k: np.repeat(v, K, 0) for k, v in state.items()})
+    obs, *_ = forks.step(np.tile(np.arange(K), starts))
+    frames = np.asarray(obs).reshape(starts, K, -1)
+    forks.close()
+    distinct = [len({f.tobytes() for f in frames[s]}) for s in range(starts)]
+    if min(distinct) < 2:
+        raise AssertionError(
+            f"{b.id}: from {distinct.count(1)} of {starts} real starts every latent action gave the same next frame"
+        )
+    same = [
+        (k, j)
+        for j in range(K)
+        for k in range(j)
+        if all(np.array_equal(frames[s, j], frames[s, k]) for s in range(starts))
+    ]
+    if same:
+        raise AssertionError(f"{b.id}: latent actions {same} gave identical next frames from all {starts} starts")
+    return {"distinct_next_frames": distinct, "actions": K}

@@ -62,6 +62,7 @@ def model_card(m: Manifest) -> str:
     met = m.metrics
     fam = _family(m.family)
     txt = fam.card_text if fam else LATENT_TEXT
+    space_text = txt.get("action_space", "the real env's action space")
     model = m.model
     lines = [
         f"# {m.id}",
@@ -79,8 +80,8 @@ def model_card(m: Manifest) -> str:
         "",
         "## Action Space",
         "",
-        f"`{json.dumps(space_to_json(m.action_space))}` — the real env's action space. {txt['action']}"
-        + (f" Meanings: {', '.join(m.action_meanings)}." if m.action_meanings else ""),
+        f"`{json.dumps(space_to_json(m.action_space))}` — {space_text}. "
+        f"{txt['action']}" + (f" Meanings: {', '.join(m.action_meanings)}." if m.action_meanings else ""),
         "",
         "## Observation Space",
         "",
@@ -110,7 +111,8 @@ def model_card(m: Manifest) -> str:
             "",
             f"![imagined rollouts]({m.preview.file})",
             "",
-            f"Made by `{m.preview.command}`: four dreams from real contexts, the bundled policy driving.",
+            f"Made by `{m.preview.command}`: four dreams from real contexts, "
+            f"{POLICY_WORDS.get(m.preview.command.split('--policy ')[-1].split()[0], 'the policy named there')}.",
             "",
         ]
     if "data" in met:
@@ -366,8 +368,16 @@ def _family(name: str):
         return None
 
 
-def make_preview(out, steps: int = 60) -> None:
-    """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI)."""
+POLICY_WORDS = {
+    "bundle": "the bundled policy driving",
+    "cycle": "each dream holding one action for 8 steps, then the next (the dreams start on different ones)",
+    "random": "random actions",
+}
+
+
+def make_preview(out, steps: int = 60, policy: str = "bundle") -> None:
+    """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI);
+    `policy` as `dreamgym record --policy` takes it."""
     from pathlib import Path
 
     from dreamgym.record import record
@@ -376,8 +386,8 @@ def make_preview(out, steps: int = 60) -> None:
 
     out = Path(out)
     man = Manifest.read(out / MANIFEST)
-    cmd = f"dreamgym record {man.id} -o preview.gif --steps {steps} --num-envs 4 --policy bundle --scale 1"
-    record(out, out / "preview.gif", steps=steps, num_envs=4, policy="bundle", scale=1, progress=False)
+    cmd = f"dreamgym record {man.id} -o preview.gif --steps {steps} --num-envs 4 --policy {policy} --scale 1"
+    record(out, out / "preview.gif", steps=steps, num_envs=4, policy=policy, scale=1, progress=False)
     man.replace(preview=Preview("preview.gif", cmd)).write(out / MANIFEST)
     finalize(out, model_card)
 

@@ -124,3 +124,94 @@ def pong_pixel_policy(size: int = 64):
             return torch.where(seen, act, torch.zeros_like(act)).to(torch.int64)
 
     return Tracker()
+
+
+# -- Breakout, the source of the Genie dream (export/recipes/genie.py) ------------------------------------
+BREAKOUT_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT"]
+BREAKOUT_PADDLE_X, BREAKOUT_BALL_X, BREAKOUT_BALL_Y = 72, 99, 101  # RAM: paddle x, ball x and y (0: no ball)
+
+
+@dataclasses.dataclass(frozen=True)
+class BreakoutCollectConfig:
+    episodes: int = 4
+    """how many episodes"""
+    max_steps: int = 1000
+    """agent steps per episode at most (frameskip 4)"""
+    size: int = 64
+    """frame side in pixels"""
+    random_share: float = 0.4
+    """fraction of time spent in random-play stretches"""
+    noise: float = 0.2
+    """probability that the tracker takes a random action"""
+    effects: bool = False
+    """also record, per step, which actions would have given the same next frame as the one taken (every
+    action is tried from the cloned state): what the latent-action evaluation needs to tell visible actions"""
+    seed: int = 0
+    """seed of the env and the behaviour"""
+
+
+def breakout_tracker(ram: np.ndarray, rng: np.random.Generator, noise: float) -> int:
+    """Serve when no ball is in play, else move the paddle's centre under the ball (RAM offsets measured
+    against the screen: ball x px = ram[99] - 48, paddle centre px = ram[72] - 39)."""
+    if rng.random() < noise:
+        return int(rng.integers(4))
+    if int(ram[BREAKOUT_BALL_Y]) == 0:
+        return 1
+    diff = int(ram[BREAKOUT_BALL_X]) - int(ram[BREAKOUT_PADDLE_X]) - 9
+    return 2 if diff > 3 else 3 if diff < -3 else 0
+
+
+def collect_breakout(cfg: BreakoutCollectConfig, out_dir: str | Path, progress: bool = True) -> list[Path]:
+    """Episodes of ALE/Breakout-v5 (frameskip 4, no sticky actions) as 64x64 frames, with the actions kept
+    beside the video for evaluation only (the Genie recipe trains on the frames alone)."""
+    import ale_py
+    from tqdm.auto import tqdm
+
+    gym.register_envs(ale_py)
+    env = gym.make("ALE/Breakout-v5", frameskip=4, repeat_action_probability=0.0, max_episode_steps=cfg.max_steps)
+    raw, ale = env.unwrapped, env.unwrapped.ale
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in tqdm(range(cfg.episodes), desc="collect ALE/Breakout-v5", disable=not progress, unit="ep"):
+        obs, _ = env.reset(seed=cfg.seed * 100_003 + i)
+        O, A, R, TE, TR, SAME = [area_resize(obs, cfg.size)], [], [], [], [], []
+        random_until = 0
+        for t in range(cfg.max_steps):
+            if t >= random_until and rng.random() < cfg.random_share / 40:
+                random_until = t + int(rng.integers(20, 80))
+            ram = ale.getRAM()
+            a = int(rng.integers(4)) if t < random_until else breakout_tracker(ram, rng, cfg.noise)
+            if cfg.effects:  # try every action from the same state (the wrappers' counters are not touched)
+                snap = ale.cloneState()
+                outcomes = []
+                for b in range(4):
+                    ale.restoreState(snap)
+                    outcomes.append(area_resize(raw.step(b)[0], cfg.size).astype(np.int16))
+                ale.restoreState(snap)
+                SAME.append(sum(1 << b for b in range(4) if np.abs(outcomes[b] - outcomes[a]).max() <= 10))
+            obs, r, term, trunc, _ = env.step(a)
+            O.append(area_resize(obs, cfg.size)), A.append(a), R.append(r), TE.append(term), TR.append(trunc)
+            if term or trunc:
+                break
+        ep = {
+            "obs": np.asarray(O, np.uint8),
+            "actions": np.asarray(A, np.int64),
+            "rewards": np.asarray(R, np.float32),
+            "terminations": np.asarray(TE, bool),
+            "truncations": np.asarray(TR, bool),
+        }
+        if cfg.effects:
+            ep["same_effect"] = np.asarray(SAME, np.uint8)
+        meta = {
+            "env_id": "ALE/Breakout-v5",
+            "behaviour": "tracker+random",
+            "seed": cfg.seed * 100_003 + i,
+            "action_meanings": BREAKOUT_ACTIONS,
+        }
+        p = out / f"episode_{i:04d}.npz"
+        np.savez_compressed(p, meta=np.array(json.dumps(meta)), **ep)
+        paths.append(p)
+    env.close()
+    return paths

@@ -266,9 +266,9 @@ def finalize(out: Path, card: Callable[[Manifest], str] | None = None) -> Manife
     manifest = Manifest.read(out / MANIFEST)
     if card is not None:
         (out / "README.md").write_text(card(manifest))
-    files = {
-        p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.suffix in (".md", ".gif", ".png")
-    }
+    # every file the manifest does not already hash (card, plots, preview, extras such as a Genie's lam.onnx)
+    hashed = {MANIFEST, manifest.contexts.file, *(g.file for g in manifest.graphs.values())}
+    files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name not in hashed}
     manifest = manifest.replace(files=files)
     manifest.write(out / MANIFEST)
     Bundle.load(out)  # refuse to leave a bundle behind that the runtime would refuse

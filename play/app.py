@@ -3,6 +3,11 @@
 Works for every bundle from its manifest alone: the keymap, the frame shape, the fps, the optional
 policy and the source env. The model state is just tensors, so rewinding is exact: every frame's
 snapshot (state, counters, generator) goes into a ring buffer.
+
+Latent-action dreams (a `latent` keymap, e.g. a Genie bundle) get a palette under the main view: the next
+frame under each of the K latent actions, computed as one batched step of K forks of the current state
+(most likely tokens, so the thumbnails differ by the action alone). Number keys and the learned keys
+choose; F8 rebinds a key to a code and saves the binding to RECORD_DIR/ID.keys.json, which `--keys` reads.
 """
 
 from __future__ import annotations
@@ -102,6 +107,21 @@ class PlayApp:
         self.running = True
         self.frames_drawn = 0
         self._fps_clock = collections.deque(maxlen=30)
+        self.palette: DreamVectorEnv | None = None  # K forks of the current state, one per latent action
+        self.palette_frames: np.ndarray | None = None
+        self.rebind: int | None = None  # F8: None, -1 (waiting for the code's number key) or the code
+        if self.keys.kind == "latent":
+            self.palette = DreamVectorEnv(
+                b,
+                self.keys.n,
+                render_mode="rgb_array",
+                autoreset_mode=AutoresetMode.DISABLED,
+                device=self.env.device,
+                noise_scale=0.0,
+                max_episode_steps=2**62,
+                **self.env_options,
+            )
+            self.palette.reset(seed=seed)
         self._resize()
         self.reset()
 
@@ -120,7 +140,15 @@ class PlayApp:
             vh, vw, k = H, W * n + 2 * (n - 1), self.scale
         self.view_scale = k
         self.view_size = (vw * k, vh * k)
-        size = (self.view_size[0] + HUD_W, max(self.view_size[1], 420))
+        self.palette_rect = (0, 0, 0, 0)
+        ph = 0
+        if self.palette is not None:  # thumbnails under the main view, 4 per row, each with its label
+            n, cols = self.keys.n, min(self.keys.n, 4)
+            rows = -(-n // cols)
+            thumb = max(H, self.view_size[0] // cols - 6)
+            self.palette_rect = (cols, rows, thumb, self.view_size[1] + 4)
+            ph = rows * (thumb + 22) + 8
+        size = (self.view_size[0] + HUD_W, max(self.view_size[1] + ph, 420))
         self.screen = pygame.display.set_mode(size)
         pygame.display.set_caption(f"dreamgym play — {self.bundle.id}")
 
@@ -139,6 +167,7 @@ class PlayApp:
         self.real_ret = 0.0
         self.action = self._person_action(set())
         self.history.clear()
+        self.palette_frames = None
         if self.multiverse is not None:
             self._fork_multiverse()
 
@@ -200,6 +229,7 @@ class PlayApp:
         if self.multiverse is not None and "mv" in snap:
             self.multiverse.engine.set_state(snap["mv"])
             self.multiverse.np_random.bit_generator.state = snap["mv_rng"]
+        self.palette_frames = None
         if self.real is not None and snap.get("real") is not None:
             self.real.restore(snap["real"])
             self.real_ret = snap.get("real_ret", 0.0)
@@ -219,6 +249,7 @@ class PlayApp:
         self.extra = {k: float(v[0]) for k, v in info.items() if not k.startswith("_") and np.ndim(v) == 1}
         self.ret += self.reward
         self.t += 1
+        self.palette_frames = None
         if self.multiverse is not None:
             self.multiverse.step(np.repeat(a, self.n_multiverse - 1, 0))
         if self.real is not None:
@@ -228,6 +259,40 @@ class PlayApp:
         if term[0] or trunc[0]:
             self.say("episode ended: " + ("terminated" if term[0] else "truncated") + ", reset")
             self.reset()
+
+    def update_palette(self) -> np.ndarray:
+        """The next frame under every latent action: the current state forked K times, one batched step."""
+        if self.palette_frames is None:
+            st = self.env.engine.get_state()
+            k = self.keys.n
+            self.palette.engine.set_state({n: np.repeat(v, k, 0) for n, v in st.items()})
+            self.palette.step(np.arange(k))
+            self.palette_frames = np.stack(self.palette.render())
+        return self.palette_frames
+
+    def keys_file(self) -> Path:
+        return self.record_dir / f"{self.bundle.id}.keys.json"
+
+    def rebind_key(self, name: str) -> None:
+        """F8's two presses: the code's number key, then the key that will choose it."""
+        import json
+
+        if self.rebind == -1:
+            if name.isdigit() and 0 <= (int(name) - 1) % 10 < self.keys.n:
+                self.rebind = (int(name) - 1) % 10
+                self.say(f"now press the key for latent action {self.rebind}", 5)
+            else:
+                self.say(f"press a number key 1..{min(self.keys.n, 10)} first (F8 again: cancel)", 5)
+            return
+        code, self.rebind = self.rebind, None
+        try:
+            self.keys.bind(name, code)
+        except ValueError as e:  # KeymapError: a control key, an unknown name
+            self.say(str(e), 5)
+            return
+        path = self.keys_file()
+        path.write_text(json.dumps(self.keys.to_json(pygame.key.name), indent=2, ensure_ascii=False) + "\n")
+        self.say(f"'{name}' -> latent action {code}; saved {path} (read it back with --keys)", 5)
 
     def rewind(self) -> bool:
         if not self.history:
@@ -244,8 +309,11 @@ class PlayApp:
         if event.type == pygame.QUIT:
             self.running = False
         elif event.type == pygame.KEYDOWN:
-            self.held.add(event.key)
             name = pygame.key.name(event.key)
+            if self.rebind is not None and name not in CONTROL_KEYS:
+                self.rebind_key(name)
+                return
+            self.held.add(event.key)
             if name in CONTROL_KEYS:
                 self.control(name)
         elif event.type == pygame.KEYUP:
@@ -277,6 +345,15 @@ class PlayApp:
             self.toggle_multiverse()
         elif name == "f7":
             self.toggle_real()
+        elif name == "f8":
+            if self.palette is None:
+                self.say("F8 rebinds latent actions; this dream's actions have their own keys")
+            elif self.rebind is None:
+                self.rebind = -1
+                self.say(f"rebind: press the number key (1..{min(self.keys.n, 10)}) of a latent action", 5)
+            else:
+                self.rebind = None
+                self.say("rebinding cancelled")
 
     def toggle_recording(self) -> None:
         if self.writer is None:
@@ -302,6 +379,9 @@ class PlayApp:
         self._resize()
 
     def toggle_real(self) -> None:
+        if self.real is None and self.palette is not None:
+            self.say("no real env beside a latent-action dream: its actions are codes, not the game's", 5)
+            return
         if self.real is None:
             try:
                 self.real = open_source_env(self.bundle.manifest)
@@ -333,12 +413,28 @@ class PlayApp:
         img = self.view()
         surf = pygame.surfarray.make_surface(np.ascontiguousarray(img.swapaxes(0, 1)))
         scr.blit(pygame.transform.scale(surf, self.view_size), (0, 0))  # nearest: crisp pixels
+        if self.palette is not None:
+            self._draw_palette()
         self._hud(self.view_size[0] + 10)
         if self.show_help:
             self._help()
         pygame.display.flip()
         if self.writer is not None:
             self.writer.write(pygame.surfarray.array3d(scr).swapaxes(0, 1))
+
+    def _draw_palette(self) -> None:
+        frames = self.update_palette()
+        cols, _, thumb, y0 = self.palette_rect
+        meanings = self.bundle.manifest.action_meanings or []
+        chosen = int(np.asarray(self.action).reshape(-1)[0])
+        for i, f in enumerate(frames):
+            x, y = (i % cols) * (thumb + 6) + 3, y0 + (i // cols) * (thumb + 22)
+            label = f"{i + 1}: {meanings[i]}" if i < len(meanings) else f"{i + 1}: code {i}"
+            self._text(label, x, y, ACCENT if i == chosen else DIM, self.small)
+            surf = pygame.surfarray.make_surface(np.ascontiguousarray(f.swapaxes(0, 1)))
+            self.screen.blit(pygame.transform.scale(surf, (thumb, thumb)), (x, y + 16))
+            if i == chosen:
+                pygame.draw.rect(self.screen, ACCENT, (x - 2, y + 14, thumb + 4, thumb + 4), 2)
 
     def _text(self, text, x, y, color=FG, font=None):
         self.screen.blit((font or self.font).render(text, True, color), (x, y))
@@ -374,6 +470,9 @@ class PlayApp:
             y += 20
         if self.writer is not None:
             self._text(f"REC {self.writer.frames}", x, y, WARN)
+            y += 20
+        if self.rebind is not None:
+            self._text("REBIND (F8)", x, y, WARN)
             y += 20
         y += 6
         a = np.atleast_1d(np.asarray(self.action, np.float32))
@@ -446,6 +545,8 @@ class PlayApp:
             self.toggle_recording()
         if self.real is not None:
             self.real.close()
+        if self.palette is not None:
+            self.palette.close()
         pygame.display.quit()
 
 

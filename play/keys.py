@@ -4,7 +4,7 @@
      "rate": 0.15, "relax": 0.25}                                                # per frame
     {"discrete": {"default": 0, "bindings": [{"keys": ["up"], "action": 2},
                                             {"keys": ["up", "space"], "action": 4}]}}
-    {"latent": {"n": 8}}                                                         # number keys 1..n
+    {"latent": {"n": 8, "default": 2, "bindings": [{"keys": ["a"], "action": 3}]}}  # number keys 1..n, more keys
     {"push": {"a": [1], "d": [2], "s": [3], "w": [4]}}                           # key -> dims at their high
 
 Push (a multi-agent dream's players, one keymap each): a held key sets its dimensions to their upper
@@ -13,7 +13,9 @@ bound, every other dimension stays at its lower bound (MPE's five pushes: W and 
 Continuous: a held key pushes its dimension toward -1 or +1 at `rate` per frame; with neither held the
 value relaxes toward 0 at `relax` per frame; [-1, 1] maps linearly onto the action bounds. Discrete:
 the binding with the most keys, all held, wins; otherwise the default (a no-op). Latent: number key k
-holds latent action k-1, else action 0. Key names are pygame's (``pygame.key.name``).
+holds latent action k-1, a bound key its action (a Genie recipe binds the keys of the real action a code was
+named after), else the default (the code named "no-op", or 0). Latent keymaps can be changed while playing
+(`bind`) and written back in this form (`to_json`) for `--keys`. Key names are pygame's (``pygame.key.name``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CONTROL_KEYS = {
     "f5": "start / stop recording mp4",
     "f6": "multiverse view",
     "f7": "real env side by side",
+    "f8": "rebind a key to a latent action (latent-action dreams)",
 }
 
 
@@ -99,10 +102,18 @@ class KeyMap:
                 self.pushes.append((code(name), [int(d) for d in dims], name))
             self.default = self.low.copy()
         else:
-            n = int(keymap["latent"]["n"])
+            lat = keymap["latent"]
+            n = int(lat["n"])
             digits = "1234567890"[: min(n, 10)]
             self.latent_keys = [(code(c), i) for i, c in enumerate(digits)]
-            self.default = 0
+            self.default = int(lat.get("default", 0))
+            for b in lat.get("bindings", []):
+                keys, a = b["keys"], int(b["action"])
+                if len(keys) != 1 or not 0 <= a < n:
+                    raise KeymapError(f"a latent binding takes one key and an action in 0..{n - 1}, got {b}")
+                self.latent_keys.append((code(keys[0]), a))
+            self.n = n
+            self._code = code
 
     @classmethod
     def load(cls, path: str | Path, action_space, key_code) -> KeyMap:
@@ -143,6 +154,21 @@ class KeyMap:
                 return i
         return self.default
 
+    def bind(self, key_name: str, action: int) -> None:
+        """Latent keymaps: `key_name` now chooses latent action `action` (replacing what it chose before)."""
+        if self.kind != "latent":
+            raise KeymapError("only latent-action keymaps are rebound while playing")
+        if not 0 <= int(action) < self.n:
+            raise KeymapError(f"latent action {action} is outside 0..{self.n - 1}")
+        k = self._code(key_name)
+        self.latent_keys = [(c, i) for c, i in self.latent_keys if c != k] + [(k, int(action))]
+
+    def to_json(self, key_name) -> dict:
+        """A latent keymap in the manifest's form (number keys implied), for `--keys`."""
+        digits = {self._code(c) for c in "1234567890"[: min(self.n, 10)]}
+        extra = [{"keys": [key_name(k)], "action": i} for k, i in self.latent_keys if k not in digits]
+        return {"latent": {"n": self.n, "default": self.default, "bindings": extra}}
+
     def override(self, policy_action: np.ndarray, held: set[int]) -> np.ndarray:
         """Policy in control: dimensions whose keys are held take the person's value."""
         person = self.update(held)
@@ -167,4 +193,6 @@ class KeyMap:
             return [f"{'+'.join(key_name(k) for k in keys)}  action {a}" for keys, a in self.bindings] + [
                 f"(nothing)  action {self.default}"
             ]
-        return [f"{key_name(k)}  latent action {i}" for k, i in self.latent_keys]
+        return [f"{key_name(k)}  latent action {i}" for k, i in self.latent_keys] + [
+            f"(nothing)  latent action {self.default}"
+        ]

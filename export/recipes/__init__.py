@@ -33,6 +33,10 @@ RECIPES: dict[str, tuple[str, str]] = {
         "dreamgym.export.recipes.simple_tag",
         "Dream-SimpleTag-v0: a joint RSSM of mpe2 simple_tag (two predators, one prey), a PettingZoo dream",
     ),
+    "genie": (
+        "dreamgym.export.recipes.genie",
+        "Dream-Breakout-v0: a Genie dream (latent actions, MaskGIT) learned from Breakout video alone; --videos DIR for yours",
+    ),
     "pong_rem": (
         "dreamgym.export.recipes.pong_rem",
         "Dream-Pong-v0: a Simulus/REM token dream of ALE Pong at 64x64 RGB",

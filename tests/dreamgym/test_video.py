@@ -168,3 +168,15 @@ def test_record_pong_compare_with_the_real_atari(tmp_path):
         progress=False,
     )
     assert read_video(out).shape == (6, 2 * 64 + 2, 3 * 64 + 4, 3)  # two rows of real | dream | error
+
+
+def test_cycle_policy_holds_each_discrete_action_for_eight_steps(default_bundle):
+    from dreamgym.record import make_policy
+
+    pong = dreamgym.Bundle.load(dreamgym.resolve("Dream-Pong-v0"))
+    act = make_policy("cycle", pong, np.random.default_rng(0))
+    seq = [act(np.zeros((3, 1))) for _ in range(17)]
+    assert seq[0].tolist() == [0, 1, 2] and seq[7].tolist() == [0, 1, 2]
+    assert seq[8].tolist() == [1, 2, 3] and seq[16].tolist() == [2, 3, 4]
+    with pytest.raises(ValueError, match="Discrete"):
+        make_policy("cycle", dreamgym.Bundle.load(default_bundle), np.random.default_rng(0))

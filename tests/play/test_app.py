@@ -220,3 +220,71 @@ def test_pong_side_by_side_with_the_real_atari(pong):
     assert pong.view().shape == (H, 2 * W + 2, 3)
     pong.frame([down("left")])  # rewind restores the emulator too
     assert pong.real_frame.shape == (64, 64, 3)
+
+
+# -- latent-action dreams: the palette ------------------------------------------------------------------------
+@pytest.fixture
+def genie_app(tiny_genie, tmp_path):
+    a = PlayApp(tiny_genie, record_dir=tmp_path, seed=0)
+    yield a
+    a.close()
+
+
+def test_palette_shows_the_next_frame_under_every_latent_action(genie_app):
+    app = genie_app
+    K = app.keys.n
+    app.frame()
+    frames = app.update_palette()
+    assert frames.shape == (K, *app.bundle.frame_shape)
+    # each thumbnail is that action's step from the current state, as the env itself takes it
+    st = app.env.engine.get_state()
+    check = dreamgym.make_vec(app.bundle.path, 1, noise_scale=0.0, autoreset_mode="Disabled", render_mode="rgb_array")
+    check.reset(seed=0)
+    for k in range(K):
+        check.unwrapped.engine.set_state({n: v.copy() for n, v in st.items()})
+        check.step(np.array([k]))
+        assert np.array_equal(check.render()[0], frames[k])
+    check.close()
+    before = app.palette_frames
+    app.frame()  # a step: the palette is computed again for the new state
+    assert app.palette_frames is not before
+
+
+def test_number_keys_choose_latent_actions_and_f8_rebinds(genie_app, tmp_path):
+    app = genie_app
+    app.frame([down("3")])
+    assert app.action == 2
+    app.frame([up("3")])
+    app.frame([down("f8"), up("f8"), down("2"), up("2"), down("j")])  # bind 'j' to latent action 1
+    assert app.rebind is None and app.action == app.keys.default  # the key that was bound drove nothing
+    app.frame([up("j"), down("j")])
+    assert app.action == 1
+    saved = json.loads(app.keys_file().read_text())
+    assert {"keys": ["j"], "action": 1} in saved["latent"]["bindings"]
+    again = PlayApp(app.bundle.path, record_dir=tmp_path, keymap_file=str(app.keys_file()))
+    again.frame([down("j")])
+    assert again.action == 1
+    again.close()
+
+
+def test_f8_keeps_control_keys_and_other_dreams(genie_app, app):
+    genie_app.frame([down("f8"), up("f8"), down("x")])  # not a number: the code comes first
+    assert genie_app.rebind == -1 and "number key" in genie_app.message
+    with pytest.raises(KeymapError, match="control keys"):
+        genie_app.keys.bind("space", 0)
+    genie_app.frame([down("1"), up("1"), down("escape")])  # the controls stay the controls while rebinding
+    assert not genie_app.running
+    app.frame([down("f8")])
+    assert app.rebind is None and "own keys" in app.message
+
+
+def test_palette_dream_rewinds_and_benchmarks(genie_app):
+    from dreamgym.play.app import scripted_keys
+
+    app = genie_app
+    for _ in range(5):
+        app.frame()
+    obs = app.obs.copy()
+    app.frame()
+    assert app.rewind() and np.array_equal(app.obs, obs)
+    assert app.run(max_frames=20, benchmark=True, script=scripted_keys(app.keys)) > 0
