@@ -105,6 +105,7 @@ class BatchedParallelDreamEnv:
         self.observation_spaces = {a.name: copy.deepcopy(a.observation_space) for a in m.agents}
         self.action_spaces = {a.name: copy.deepcopy(a.action_space) for a in m.agents}
         n = self.num_games
+        self._live, self.closed = False, False  # a state from reset/set_state; close() releases it
         self._obs = {a: np.zeros((n, *s.shape), s.dtype) for a, s in self.observation_spaces.items()}
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
@@ -131,6 +132,8 @@ class BatchedParallelDreamEnv:
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset every game, or those in ``options["reset_mask"]``; returns (obs by agent, infos)."""
+        if self.closed:
+            self._refuse("reset")
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         options = dict(options or {})
@@ -147,9 +150,26 @@ class BatchedParallelDreamEnv:
                     f"reset_mask must be a bool array of shape ({self.num_games},), got {mask.dtype} {mask.shape}"
                 )
             rows = np.flatnonzero(mask)
+            if not self._live and len(rows) < self.num_games:
+                raise ValueError(
+                    f"{self.bundle.id}: the first reset must reset every game (a reset_mask of all True, or none); "
+                    f"{self.num_games - len(rows)} game(s) would have no state"
+                )
         if len(rows):
             self._reset_rows(rows, context)
+        self._live = True
         return {a: o.copy() for a, o in self._obs.items()}, {}
+
+    def _refuse(self, what: str):
+        """The error for `what` on games that have no state: closed, or not reset yet."""
+        if self.closed:
+            raise gym.error.ClosedEnvironmentError(
+                f"{self.bundle.id}: {what}() after close(); the sessions are released, make a new env"
+            )
+        raise gym.error.ResetNeeded(
+            f"{self.bundle.id}: call reset() before {what}(): a dream has no state until a reset draws one from "
+            "its real context bank (or set_state() restores one)"
+        )
 
     def _reset_rows(self, rows: np.ndarray, context: dict | None = None) -> None:
         b, k = self.bundle, len(rows)
@@ -225,6 +245,8 @@ class BatchedParallelDreamEnv:
 
     def step(self, actions: dict):
         """Step every game; returns (obs, rewards, terminations, truncations, infos), dicts by agent."""
+        if not self._live:
+            self._refuse("step")
         self.write_actions(actions)  # all checked before anything moves
         for nz, buf, scratch in self._step_noise:
             draw_noise(self._np_random, nz.distribution, buf, self.noise_scale, scratch)
@@ -271,6 +293,8 @@ class BatchedParallelDreamEnv:
         """One uint8 (H, W, 3) frame per game ("rgb_array"), or shown in a window ("human")."""
         if self.render_mode is None:
             return None
+        if not self._live:
+            self._refuse("render")
         frames = self.engine.render().copy()
         if self.render_mode == "human":
             from ._human import show
@@ -297,6 +321,10 @@ class BatchedParallelDreamEnv:
         return snap
 
     def set_state(self, snap: dict[str, np.ndarray]) -> None:
+        """Restore a `get_state` snapshot (the games then have a state, as after a reset)."""
+        if self.closed:
+            self._refuse("set_state")
+        self._live = True
         self.engine.set_state({k[6:]: v for k, v in snap.items() if k.startswith("state/")})
         self._obs = {a: snap[f"obs/{a}"].copy() for a in self.agents}
         self._steps[...], self._needs_reset[...] = snap["steps"], snap["needs_reset"]
@@ -306,10 +334,14 @@ class BatchedParallelDreamEnv:
         return self._steps.copy()
 
     def close(self) -> None:
+        """Release the sessions; a second `close()` does nothing."""
         from . import _human
 
+        if self.closed:
+            return
         _human.close(self)
         self.engine.close()
+        self.closed, self._live = True, False
 
 
 class AgentDreamEnv(gym.Env):

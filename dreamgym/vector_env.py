@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
@@ -273,6 +274,7 @@ class DreamVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         n = self.num_envs
+        self._live = False  # True once a reset (or set_state) gave every env a state, until close()
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
         self._any_needs_reset = False
@@ -298,6 +300,8 @@ class DreamVectorEnv(VectorEnv):
     # -- reset ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset all envs, or only those in ``options["reset_mask"]``; returns (obs, info)."""
+        if self.closed:
+            self._refuse("reset")
         super().reset(seed=seed)  # seeds self._np_random when seed is given
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
@@ -313,8 +317,14 @@ class DreamVectorEnv(VectorEnv):
                     f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask.dtype} {mask.shape}"
                 )
             rows = np.flatnonzero(mask)
+            if not self._live and len(rows) < self.num_envs:
+                raise ValueError(
+                    f"{self.bundle.id}: the first reset must reset every env (a reset_mask of all True, or none); "
+                    f"{self.num_envs - len(rows)} env(s) would have no state"
+                )
         if len(rows):
             self._reset_rows(rows, context)
+        self._live = True
         return self._observe(), {}
 
     def _reset_rows(self, rows: np.ndarray, context: dict | None = None) -> None:
@@ -448,8 +458,21 @@ class DreamVectorEnv(VectorEnv):
                 truncated |= (u > self.uncertainty_limit) & ~terminated
         return info
 
+    def _refuse(self, what: str):
+        """The error for `what` (step, render, reset) on an env that has no state: closed, or not reset yet."""
+        if self.closed:
+            raise gym.error.ClosedEnvironmentError(
+                f"{self.bundle.id}: {what}() after close(); the env's sessions are released, make a new env"
+            )
+        raise gym.error.ResetNeeded(
+            f"{self.bundle.id}: call reset() before {what}(): a dream has no state until a reset draws one from "
+            "its real context bank (or set_state() restores one)"
+        )
+
     def _advance(self, actions) -> dict[str, np.ndarray]:
         """Check and write the actions, draw the step's noise, run the step; the engine's outputs."""
+        if not self._live:
+            self._refuse("step")
         self._write_action(actions)  # checks first: a bad action changes nothing
         for nz, buf, scratch in self._step_noise:
             draw_noise(self._np_random, nz.distribution, buf, self.noise_scale, scratch)
@@ -490,6 +513,8 @@ class DreamVectorEnv(VectorEnv):
         (so its RecordVideo wrappers work), or shown in a window ("human")."""
         if self.render_mode is None:
             return None
+        if not self._live:
+            self._refuse("render")
         frames = self.engine.render().copy()
         if self.render_mode == "human":
             from ._human import show
@@ -510,17 +535,23 @@ class DreamVectorEnv(VectorEnv):
         return snap
 
     def set_state(self, snap: dict[str, np.ndarray]) -> None:
+        """Restore a `get_state` snapshot (the env then has a state, as after a reset)."""
+        if self.closed:
+            self._refuse("set_state")
         self.engine.set_state({k[6:]: v for k, v in snap.items() if k.startswith("state/")})
         self._steps[...], self._needs_reset[...] = snap["steps"], snap["needs_reset"]
         self._any_needs_reset = bool(self._needs_reset.any())
         self._obs, self._latent = snap["obs"].copy(), snap["latent"].copy()
+        self._live = True
 
     @property
     def elapsed_steps(self) -> np.ndarray:
         return self._steps.copy()
 
     def close_extras(self, **kwargs):
+        """Release the sessions; `close()` a second time does nothing (Gymnasium's `closed` flag)."""
         from . import _human
 
+        self._live = False
         _human.close(self)
         self.engine.close()

@@ -65,8 +65,10 @@ def evaluate(argv: list[str]) -> int:
         "Fidelity of a dream against its real environment, measured through the runtime: observe C real steps "
         "of held-out episodes, imagine under the recorded actions, compare. Vector dreams: standardised RMSE per "
         "horizon against copy-last, reward error, frame PSNR, the bundled policy's return in dream and reality. "
-        "Token dreams (pixels): frame PSNR, token accuracy, points scored. Without --episodes, fresh held-out "
-        "episodes are collected from the bundle's source env (MuJoCo, or ALE Pong)."
+        "Token dreams (pixels): frame PSNR, token accuracy, points scored. Latent-action dreams (Genie): ΔPSNR "
+        "(inferred against random latent actions), the code -> real action confusion and mapping accuracy, frame "
+        "PSNR driven by the inferred actions. Without --episodes, fresh held-out episodes are collected from the "
+        "bundle's source env (MuJoCo, ALE Pong, ALE Breakout or mpe2)."
     )
     a = tyro.cli(EvaluateArgs, args=list(argv), prog="dreamgym evaluate", description=doc)
     return run_evaluation(a)

@@ -3,8 +3,8 @@
 Three parts, trained one after the other on frames only (Genie, Bruce et al. 2024, at CPU size):
 
 - **video tokenizer** V: the image VQ-VAE of `tokenizer.py` applied to every frame, N = grid x grid tokens;
-- **latent action model** (LAM): an encoder sees frames t-1, t and t+1 and gives one vector, snapped to the
-  nearest of K codes (K = 8 by default); a decoder must redraw frame t+1 from frames t-1 and t and that code
+- **latent action model** (LAM): an encoder sees frames t-1, t and t+1 and picks one of K codes (K = 8 by
+  default; a categorical bottleneck); a decoder must redraw frame t+1 from frames t-1 and t and that code
   alone. What the past frames cannot tell about the next one (where the player moved) has to go through the
   K-way bottleneck, so the codes become actions. The LAM is not in the step; it labels the training video
   for the dynamics model and, at evaluation, the real clips (it ships beside the graphs as `lam.onnx`);
@@ -108,23 +108,35 @@ def _frames_in(frames: torch.Tensor) -> torch.Tensor:
 
 
 class LatentActionModel(nn.Module):
-    """Frames t-W+1 .. t+1 -> one of K codes (encoder); frames t-W+1 .. t and the code -> frame t+1 (decoder)."""
+    """Frames t-W+1 .. t+1 -> one of K codes (encoder); frames t-W+1 .. t and the code -> frame t+1 (decoder).
+
+    Trained in two phases. First with a continuous code: the encoder's small vector z (lam_dim), blurred by
+    Gaussian noise and pulled towards zero (so it can carry a few bits only, which go where the past frames
+    leave the next frame most uncertain: the player's move). Then the K codes are put on k-means centres of z
+    over the training clips, and the decoder is trained on the nearest code (straight-through), so it redraws
+    frame t+1 from the past and one of K codes alone. The encoder also sees the change from frame t to t+1 as
+    channels of its own, where an action shows.
+
+    Two bottlenecks trained from scratch collapsed on Breakout within a few hundred updates, one code for every
+    transition: a nearest-code VQ (the codes sat at a point the encoder never left; restarting dead codes onto
+    its outputs put them on that same point) and a straight-through Gumbel-softmax with a mutual-information
+    bonus (every clip confident, all on the same code): the decoder learned the average paddle before the
+    encoder learned anything, and a discrete code gave it no gradient to start from."""
 
     def __init__(self, c: GenieConfig):
         super().__init__()
         self.c = c
         steps = int(math.log2(c.frame_size // 4))  # down to 4x4
-        enc, ch = [], 3 * (c.window + 1)
+        enc, ch = [], 3 * (c.window + 2)
         for i in range(steps):
             out = c.lam_channels * 2 ** min(i, 2)
             enc += [nn.Conv2d(ch, out, 4, 2, 1), nn.SiLU()]
             ch = out
         self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(ch * 16, 256), nn.SiLU(), nn.Linear(256, c.lam_dim))
         self.codes = nn.Embedding(c.actions, c.lam_dim)
-        nn.init.normal_(self.codes.weight, 0.0, 0.5)
+        nn.init.normal_(self.codes.weight)
         # decoder: a small U-Net over the past frames, the code added at its 8x8 bottleneck
-        down, ch, self.skips = [], 3 * c.window, []
-        widths = []
+        down, ch, widths = [], 3 * c.window, []
         for i in range(steps - 1):  # to 8x8
             out = c.lam_channels * 2 ** min(i, 2)
             down.append(nn.Sequential(nn.Conv2d(ch, out, 4, 2, 1), nn.SiLU()))
@@ -142,8 +154,9 @@ class LatentActionModel(nn.Module):
         self.out = nn.Conv2d(ch + 3 * c.window, 3, 3, 1, 1)
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames (B, W + 1, S, S, 3) -> the encoder's vector (B, lam_dim)."""
-        return self.encoder(_frames_in(frames))
+        """frames (B, W + 1, S, S, 3) -> z (B, lam_dim); the change t -> t+1 is given as channels too."""
+        x = _frames_in(frames)
+        return self.encoder(torch.cat([x, x[:, -3:] - x[:, -6:-3]], 1))
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         d = z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codes.weight.T + self.codes.weight.pow(2).sum(-1)
@@ -152,6 +165,24 @@ class LatentActionModel(nn.Module):
     def infer(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, W + 1, S, S, 3) -> latent action ids (B,): what `lam.onnx` computes."""
         return self.nearest(self.encode(frames))
+
+    @torch.no_grad()
+    def fit_codes(self, z: torch.Tensor, iters: int = 50, seed: int = 0) -> torch.Tensor:
+        """Put the K codes on k-means centres of encoder outputs z (N, lam_dim) (k-means++ start); returns
+        how many of the N fall to each code."""
+        g = torch.Generator().manual_seed(seed)
+        K = self.c.actions
+        cent = z[torch.randint(len(z), (1,), generator=g)]
+        for _ in range(K - 1):
+            d = torch.cdist(z, cent).min(1).values.pow(2)
+            cent = torch.cat([cent, z[torch.multinomial(d / d.sum(), 1, generator=g)]])
+        for _ in range(iters):
+            ids = torch.cdist(z, cent).argmin(1)
+            for k in range(K):
+                if (ids == k).any():
+                    cent[k] = z[ids == k].mean(0)
+        self.codes.weight.copy_(cent)
+        return torch.bincount(torch.cdist(z, cent).argmin(1), minlength=K)
 
     def decode(self, past: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """past frames (B, W, S, S, 3), code vectors (B, lam_dim) -> frame t+1 in [0, 1], (B, 3, S, S)."""
@@ -165,36 +196,34 @@ class LatentActionModel(nn.Module):
             x = u(torch.cat([x, s], 1))
         return torch.sigmoid(self.out(torch.cat([x, x0], 1)))
 
-    def loss(self, frames: torch.Tensor, extra_weight: float = 20.0) -> tuple[torch.Tensor, dict]:
-        """frames (B, W + 1, S, S, 3) uint8. The reconstruction of frame t+1 is weighted towards the pixels that
-        changed from frame t (where the action shows; most of a frame is still background)."""
+    def loss(self, frames: torch.Tensor, quantize: bool = True, noise: float = 0.1, prior: float = 1e-2):
+        """frames (B, W + 1, S, S, 3) uint8. The reconstruction of frame t+1 (squared error summed over the
+        frame) is weighted towards the pixels that changed from frame t (where the action shows; most of a frame
+        is still background). `quantize=False` (the first phase): the decoder gets z plus Gaussian noise of std
+        `noise`, and `prior` times |z|^2 is added; `quantize=True`: the nearest code (straight-through) and the
+        VQ losses."""
         z = self.encode(frames)
-        ids = self.nearest(z)
-        q = self.codes(ids)
-        vq = F.mse_loss(q, z.detach()) + 0.25 * F.mse_loss(z, q.detach())
-        q_st = z + (q - z).detach()
-        pred = self.decode(frames[:, :-1], q_st)
+        ids = self.nearest(z.detach())
+        if quantize:
+            q = self.codes(ids)
+            reg = F.mse_loss(q, z.detach()) + 0.25 * F.mse_loss(z, q.detach())
+            code = z + (q - z).detach()
+        else:
+            reg = prior * z.pow(2).sum(-1).mean()
+            code = z + noise * torch.randn_like(z)
+        pred = self.decode(frames[:, :-1], code)
         target = frames[:, -1].permute(0, 3, 1, 2).float() / 255.0
         moved = (frames[:, -1].float() - frames[:, -2].float()).abs().amax(-1) > 10  # (B, S, S)
-        w = 1.0 + extra_weight * moved.float()
+        w = 1.0 + 20.0 * moved.float()
         err = (pred - target).pow(2).mean(1)
-        rec = (err * w).sum() / w.sum()
-        return rec + vq, {
+        rec = (err * w).sum((1, 2)).mean()
+        return rec + reg, {
             "lam_rec": rec.item(),
-            "lam_vq": vq.item(),
+            "lam_reg": reg.item(),
             "lam_psnr": float(-10 * torch.log10(err.mean().detach())),
             "codes_used": ids.unique().numel(),
-            "ids": ids.detach(),
-            "z": z.detach(),
+            "z_std": z.detach().std(0).mean().item(),
         }
-
-    @torch.no_grad()
-    def restart_codes(self, dead: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None) -> None:
-        """Move unused codes onto encoder outputs picked at random (as the tokenizer does)."""
-        n = int(dead.sum())
-        if n:
-            pick = torch.randint(len(z), (n,), generator=generator)
-            self.codes.weight[dead] = z[pick] + 1e-3 * torch.randn(n, z.shape[-1], generator=generator)
 
 
 class Block(nn.Module):

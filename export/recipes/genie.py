@@ -10,7 +10,8 @@ Stages (each resumes from what the run folder already holds):
    64x64) is the video, and the last `heldout_share` of the clips is held out;
 2. tokenizer: the image VQ-VAE of the REM family on every frame (foreground-weighted, dead codes restarted);
 3. latent action model: frames t-1, t, t+1 -> one of K codes, trained to redraw frame t+1 from frames t-1, t
-   and the code (`genie.LatentActionModel`), dead codes restarted;
+   and the code (`genie.LatentActionModel`): first with a small noisy continuous code, then with the nearest
+   of K codes put on k-means centres of it;
 4. labels: the LAM labels every training transition with its code; the frames become tokens;
 5. dynamics: MaskGIT over the next frame's tokens given the window of past tokens and the code;
 6. names: with recorded actions, `label_share` (2.5 %) of the training transitions keep their real action,
@@ -62,9 +63,15 @@ class Recipe:
     foreground_weight: float = 30.0
     """extra weight of pixels that differ from the static background in the tokenizer's loss"""
     restart_every: int = 100
-    """updates between dead-code restarts (tokenizer and LAM, during the first 80 % of training)"""
-    lam: FitConfig = FitConfig(steps=6000, batch=32, lr=1e-3, grad_clip=1.0, eval_every=250, ckpt_every=250)
-    """training of the latent action model (batch: clips of W + 1 frames per update)"""
+    """updates between the tokenizer's dead-code restarts (during the first 80 % of training)"""
+    lam: FitConfig = FitConfig(steps=4000, batch=32, lr=1e-3, grad_clip=1.0, eval_every=250, ckpt_every=250)
+    """the latent action model's first phase, a continuous code (batch: clips of W + 1 frames per update)"""
+    lam_noise: float = 0.1
+    """std of the Gaussian noise on the continuous code in the first phase"""
+    lam_prior: float = 0.01
+    """weight of |z|^2 in the first phase"""
+    lam_codes: FitConfig = FitConfig(steps=1000, batch=32, lr=3e-4, grad_clip=1.0, eval_every=250, ckpt_every=250)
+    """the second phase: the decoder (and encoder) on the nearest of the K codes put on k-means centres"""
     dynamics: FitConfig = FitConfig(
         steps=20000, batch=32, lr=6e-4, warmup=200, weight_decay=0.01, grad_clip=1.0, eval_every=500, ckpt_every=250
     )
@@ -107,6 +114,7 @@ TINY = Recipe(
     tokenizer=_fit(20),
     restart_every=10,
     lam=_fit(20),
+    lam_codes=_fit(10),
     dynamics=_fit(20),
     label_share=0.5,
     context_windows=8,
@@ -181,40 +189,43 @@ class Clips:
 
 
 def train_lam(lam, train: Clips, held: Clips, r: Recipe, out: Path, progress: bool = True) -> dict:
-    """The latent action model through `fit`, with unused codes moved onto encoder outputs every
-    `r.restart_every` updates (during the first 80 %)."""
+    """The latent action model's two phases (`genie.LatentActionModel`): a continuous code (OUT/lam), the K
+    codes put on k-means centres of the encoder's outputs on 4096 training clips, then the quantised code
+    (OUT/lam_codes). Returns the summed training time, the code counts of the k-means and the last held-out
+    evaluation."""
     import torch
 
     from ..fit import fit
 
-    gen = torch.Generator().manual_seed(r.lam.seed)
-    usage = torch.zeros(lam.c.actions, dtype=torch.long)
+    def phase(quantize: bool, cfg: FitConfig, name: str) -> dict:
+        kw = {"quantize": quantize, "noise": r.lam_noise, "prior": r.lam_prior}
+        return fit(
+            lam,
+            lambda b: lam.loss(b, **kw),
+            train.sample,
+            cfg,
+            out / name,
+            name=name,
+            heldout=lambda: lam.loss(held.sample(4 * cfg.batch), **kw)[1],
+            meta={"config": dataclasses.asdict(lam.c)},
+            progress=progress,
+        )
 
-    def restart(step: int, logs: dict) -> None:
-        nonlocal usage
-        usage += torch.bincount(logs.pop("ids"), minlength=lam.c.actions)
-        z = logs.pop("z")
-        if step % r.restart_every == 0:
-            if step < 0.8 * r.lam.steps:
-                lam.restart_codes(usage == 0, z, gen)
-            usage.zero_()
-
-    def heldout() -> dict:
-        logs = lam.loss(held.sample(4 * r.lam.batch))[1]
-        return {k: v for k, v in logs.items() if k not in ("ids", "z")}
-
-    return fit(
-        lam,
-        lambda b: lam.loss(b),
-        train.sample,
-        r.lam,
-        out,
-        name="lam",
-        heldout=heldout,
-        on_step=restart,
-        meta={"config": dataclasses.asdict(lam.c)},
-        progress=progress,
-    )
+    first = phase(False, r.lam, "lam")
+    counts_file = out / "lam_codes" / "kmeans.json"
+    if not counts_file.exists():
+        lam.eval()
+        with torch.no_grad():
+            z = torch.cat([lam.encode(train.sample(256)) for _ in range(16)])
+        counts = lam.fit_codes(z).tolist()
+        counts_file.parent.mkdir(parents=True, exist_ok=True)
+        counts_file.write_text(json.dumps({"clips": len(z), "counts": counts}) + "\n")
+    second = phase(True, r.lam_codes, "lam_codes")
+    return {
+        "wall_s": first["wall_s"] + second["wall_s"],
+        "kmeans": json.loads(counts_file.read_text()),
+        "last_eval": second["last_eval"],
+    }
 
 
 def infer_actions(lam, clips: list[np.ndarray], batch: int = 256) -> list[np.ndarray]:
@@ -357,6 +368,7 @@ def build(r: Recipe, progress: bool = True, log=print) -> dict:
     # 3. latent action model
     lam_dir = run / "lam"
     lam_res = train_lam(model.lam, Clips(train_frames, W + 1, 0), Clips(held_frames, W + 1, 1), r, lam_dir, progress)
+    model.lam.eval()
     stages.record("latent actions", lam_res["wall_s"])
 
     # 4. labels and tokens
@@ -409,13 +421,13 @@ def build(r: Recipe, progress: bool = True, log=print) -> dict:
             else "the codes have no names (no labels). "
         )
         + f"Tokenizer: {r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB "
-        f"with {tok_eval['codes_used']} of {c.vocab} codes. Latent action model: {r.lam.steps} updates, K = "
-        f"{c.actions}. Dynamics: {dyn['step']} updates of {r.dynamics.batch} windows."
+        f"with {tok_eval['codes_used']} of {c.vocab} codes. Latent action model: {r.lam.steps} updates with a "
+        f"continuous code, then {r.lam_codes.steps} with the nearest of K = {c.actions} codes. Dynamics: {dyn['step']} updates of {r.dynamics.batch} windows."
     )
     metrics = {
         "data": {"frames": steps, "text": text},
         "tokenizer": tok_eval,
-        "latent_actions": {"names": names, "last_eval": lam_res["last_eval"]},
+        "latent_actions": {"names": names, "kmeans": lam_res["kmeans"], "last_eval": lam_res["last_eval"]},
         "training": {"dynamics_updates": dyn["step"], "last_eval": dyn["last_eval"]},
     }
     S = c.frame_size

@@ -1,6 +1,7 @@
 """Trajectories of the shipped bundles, recorded once and compared bit for bit by test_golden.py.
 
     python tests/dreamgym/golden.py            # rewrite tests/dreamgym/data/golden.npz from the bundles as they are
+    python tests/dreamgym/golden.py --add ID   # record a new bundle into it, the others untouched
 
 They were first recorded from the bundles as shipped before the typed manifest (format_version 1), so
 the test proves that re-writing the manifests changed no observation, reward, termination or frame.
@@ -89,15 +90,25 @@ def record(bundle_id: str) -> dict[str, np.ndarray]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Record every shipped bundle; `--add ID ...` records only those ids into the existing file, each with
+    the machine it was recorded on (`ID/machine`), and leaves every other recording as it was."""
     import dreamgym
 
-    arrays = {}
-    for bid in sorted(dreamgym.shipped_bundles(multi_agent=False)):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--add"]:
+        with np.load(DATA, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k.split("/")[0] not in argv[1:]}
+        ids = argv[1:]
+    else:
+        arrays, ids = {}, sorted(dreamgym.shipped_bundles(multi_agent=False))
+        arrays["machine"] = np.array(json.dumps(machine()))
+    for bid in ids:
         for k, v in record(bid).items():
             arrays[f"{bid}/{k}"] = v
+        if argv[:1] == ["--add"]:
+            arrays[f"{bid}/machine"] = np.array(json.dumps(machine()))
         print(f"recorded {bid}")
-    arrays["machine"] = np.array(json.dumps(machine()))
     DATA.parent.mkdir(exist_ok=True)
     np.savez_compressed(DATA, **arrays)
     print(f"wrote {DATA} ({DATA.stat().st_size / 1e3:.0f} kB) on {machine()}", file=sys.stderr)
