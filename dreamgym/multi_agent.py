@@ -16,6 +16,7 @@ imported there, and only there). Nothing here knows the family or the source env
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,7 @@ class BatchedParallelDreamEnv:
         self.action_spaces = {a.name: copy.deepcopy(a.action_space) for a in m.agents}
         n = self.num_games
         self._live, self.closed = False, False  # a state from reset/set_state; close() releases it
+        self._busy = threading.Lock()  # held while a thread resets or steps: a second thread is refused
         self._obs = {a: np.zeros((n, *s.shape), s.dtype) for a, s in self.observation_spaces.items()}
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
@@ -130,8 +132,22 @@ class BatchedParallelDreamEnv:
     def np_random(self) -> np.random.Generator:
         return self._np_random
 
+    def _enter(self, what: str) -> None:
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                f"{self.bundle.id}: {what}() while another thread is resetting or stepping these games; an env "
+                "is not shared between threads (give each thread its own)"
+            )
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset every game, or those in ``options["reset_mask"]``; returns (obs by agent, infos)."""
+        self._enter("reset")
+        try:
+            return self._reset(seed, options)
+        finally:
+            self._busy.release()
+
+    def _reset(self, seed, options):
         if self.closed:
             self._refuse("reset")
         if seed is not None:
@@ -244,7 +260,15 @@ class BatchedParallelDreamEnv:
             write_actions(buf, x, space, lo, hi, clips, f"{who}, agent {a!r}")
 
     def step(self, actions: dict):
-        """Step every game; returns (obs, rewards, terminations, truncations, infos), dicts by agent."""
+        """Step every game; returns (obs, rewards, terminations, truncations, infos), dicts by agent. One
+        thread at a time: a second thread stepping the same games gets a RuntimeError."""
+        self._enter("step")
+        try:
+            return self._step(actions)
+        finally:
+            self._busy.release()
+
+    def _step(self, actions: dict):
         if not self._live:
             self._refuse("step")
         self.write_actions(actions)  # all checked before anything moves

@@ -8,6 +8,7 @@ noise); this class holds the state, the step counters and the seeded generator, 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,7 @@ class DreamVectorEnv(VectorEnv):
 
         n = self.num_envs
         self._live = False  # True once a reset (or set_state) gave every env a state, until close()
+        self._busy = threading.Lock()  # held while a thread resets or steps: a second thread is refused
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
         self._any_needs_reset = False
@@ -298,8 +300,23 @@ class DreamVectorEnv(VectorEnv):
             self._step_noise.append((nz, buf, noise_scratch(nz.distribution, buf)))
 
     # -- reset ------------------------------------------------------------------------------------
+    def _enter(self, what: str) -> None:
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                f"{self.bundle.id}: {what}() while another thread is resetting or stepping this env; an env is "
+                "not shared between threads (give each thread its own env: two envs in two threads give exactly "
+                "what each gives alone)"
+            )
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset all envs, or only those in ``options["reset_mask"]``; returns (obs, info)."""
+        self._enter("reset")
+        try:
+            return self._reset(seed, options)
+        finally:
+            self._busy.release()
+
+    def _reset(self, seed, options):
         if self.closed:
             self._refuse("reset")
         super().reset(seed=seed)  # seeds self._np_random when seed is given
@@ -374,7 +391,15 @@ class DreamVectorEnv(VectorEnv):
 
     # -- step -------------------------------------------------------------------------------------
     def step(self, actions):
-        """Step every env with `actions` [num_envs, ...]; returns (obs, reward, terminated, truncated, info)."""
+        """Step every env with `actions` [num_envs, ...]; returns (obs, reward, terminated, truncated, info).
+        One thread at a time: a second thread stepping the same env gets a RuntimeError."""
+        self._enter("step")
+        try:
+            return self._step(actions)
+        finally:
+            self._busy.release()
+
+    def _step(self, actions):
         # The hot path of every env-step: a handful of numpy calls around one onnxruntime call, and
         # only the arrays handed to the caller are allocated.
         out = self._advance(actions)
@@ -420,6 +445,13 @@ class DreamVectorEnv(VectorEnv):
     def step_one(self, action) -> tuple:
         """`step` of a vector of one env in DISABLED autoreset mode, returning that env's values: the
         same checks, state and counters, with scalars in place of arrays of one (DreamEnv's hot path)."""
+        self._enter("step")
+        try:
+            return self._step_one(action)
+        finally:
+            self._busy.release()
+
+    def _step_one(self, action) -> tuple:
         out = self._advance(action)
         self._obs = out["obs"].astype(self._obs.dtype)  # fresh: the caller keeps it, resets copy before writing
         if self._has_latent:
