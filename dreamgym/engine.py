@@ -72,7 +72,15 @@ def make_session(path: os.PathLike, device: str, threads: int | None = None, cud
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     if device != "cuda":
-        return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:
+            return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...): a damaged file
+            from .errors import BundleError
+
+            raise BundleError(
+                f"{Path(path).name}: onnxruntime cannot load this graph ({str(e).strip()}); the file is damaged "
+                "or not an ONNX model: re-export the bundle or restore the file"
+            ) from e
     cuda = (CUDA, {"enable_cuda_graph": "1"} if cuda_graph else {})
     return ort.InferenceSession(
         os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"], enable_fallback=0
