@@ -125,7 +125,7 @@ def record(
     )
     fps = fps or b.render_fps
     bar = Progress(steps, f"record {b.id}", progress)
-    with VideoWriter(out, fps) as w:
+    with VideoWriter(out, fps, background=True) as w:  # the encoder in a thread Ctrl-C never interrupts
         if compare:
             _compare(b, env, act, w, steps, seed, scale, bar)
         else:
@@ -228,7 +228,7 @@ def _record_games(b: Bundle, out: Path, steps, num_envs, policy, seed, fps, scal
     games = BatchedParallelDreamEnv(b, num_envs, render_mode="rgb_array", **(env_options or {}))
     act = make_joint_policy(policy, games, np.random.default_rng(seed))
     bar = Progress(steps, f"record {b.id}", progress)
-    with VideoWriter(out, fps or b.render_fps) as w:
+    with VideoWriter(out, fps or b.render_fps, background=True) as w:
         if compare:
             _compare_games(b, games, act, w, steps, seed, scale, bar)
         else:

@@ -7,6 +7,7 @@ is written, so the runtime keeps its numpy/gymnasium/onnxruntime footprint; with
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from pathlib import Path
@@ -126,7 +127,12 @@ def _even(img: np.ndarray) -> np.ndarray:
 
 class VideoWriter:
     """Write frames to .mp4 or .gif. With ``background=True`` a thread does the encoding, so a caller
-    (the play loop) never blocks on disk."""
+    (the play loop) never blocks on disk.
+
+    Nothing lost, nothing half-written: frames go to a hidden `.NAME.part.mp4` beside the target, and
+    `close()` (also on an exception or Ctrl-C, as a context manager) finishes the file and renames it to the
+    target; a writer closed with no frame leaves no file. A process killed outright leaves only the `.part`
+    file, never a broken file under the target's name. `close()` twice is a no-op."""
 
     def __init__(self, path: str | Path, fps: int = 30, background: bool = False):
         self.path = Path(path)
@@ -138,6 +144,9 @@ class VideoWriter:
                 f"folder {str(self.path.parent)!r} does not exist; create it or choose another path"
             )
         imageio = _imageio()
+        self._part = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self._closed = False
+        self._error: Exception | None = None
         if suffix == ".mp4":
             try:
                 import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg plugin needs it)
@@ -146,10 +155,10 @@ class VideoWriter:
                     'writing mp4 needs imageio-ffmpeg; run `pip install "dreamgym[video]"`'
                 ) from e
             self._w = imageio.get_writer(
-                self.path, fps=fps, codec="libx264", quality=8, macro_block_size=1, ffmpeg_log_level="error"
+                self._part, fps=fps, codec="libx264", quality=8, macro_block_size=1, ffmpeg_log_level="error"
             )
         else:
-            self._w = imageio.get_writer(self.path, mode="I", duration=1000.0 / fps, loop=0)
+            self._w = imageio.get_writer(self._part, mode="I", duration=1000.0 / fps, loop=0)
         self.mp4 = suffix == ".mp4"
         self.frames = 0
         self._q: queue.Queue | None = None
@@ -159,11 +168,16 @@ class VideoWriter:
             self._t.start()
 
     def _drain(self) -> None:
+        # the encoder lives in this thread, where Ctrl-C (delivered to the main thread) never interrupts it
         while True:
             img = self._q.get()
             if img is None:
                 return
-            self._w.append_data(img)
+            try:
+                self._w.append_data(img)
+            except Exception as e:  # noqa: BLE001 — kept for close(), which then names no file
+                self._error = e
+                return
 
     def write(self, img: np.ndarray) -> None:
         img = np.ascontiguousarray(img[..., :3], dtype=np.uint8)
@@ -177,11 +191,23 @@ class VideoWriter:
         else:
             self._w.append_data(img)
 
-    def close(self) -> Path:
-        if self._q is not None:
-            self._q.put(None)
-            self._t.join()
-        self._w.close()
+    def close(self) -> Path | None:
+        """Finish the file and give it its name; returns the path, or None when no frame was written."""
+        if self._closed:
+            return self.path if self.path.exists() else None
+        self._closed = True
+        try:
+            if self._q is not None:
+                self._q.put(None)
+                self._t.join()
+        finally:
+            self._w.close()
+        if self._error is not None:  # the encoder failed: the .part file stays, the target is not written
+            raise RuntimeError(f"encoding {self.path.name} failed: {self._error}") from self._error
+        if self.frames == 0:
+            self._part.unlink(missing_ok=True)
+            return None
+        os.replace(self._part, self.path)
         return self.path
 
     def __enter__(self):

@@ -531,13 +531,15 @@ class PlayApp:
         clock = pygame.time.Clock()
         t0 = time.perf_counter()
         n = 0
-        while self.running and (max_frames is None or n < max_frames):
-            self.frame(script(n) if script else ())
-            n += 1
-            if not benchmark:
-                clock.tick(self.fps)
-        dt = time.perf_counter() - t0
-        self.close()
+        try:  # Ctrl-C or an error in the loop still finishes an F5 recording (close() writes it)
+            while self.running and (max_frames is None or n < max_frames):
+                self.frame(script(n) if script else ())
+                n += 1
+                if not benchmark:
+                    clock.tick(self.fps)
+        finally:
+            dt = time.perf_counter() - t0
+            self.close()
         return n / dt if dt > 0 else float("inf")
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
 """Videos: `dreamgym record`, the shared dreamgym.video API, and Gymnasium's RecordVideo on dream envs."""
 
+import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -12,7 +14,7 @@ pytest.importorskip("imageio_ffmpeg")
 
 import dreamgym  # noqa: E402
 from dreamgym.record import record  # noqa: E402
-from dreamgym.video import read_video, tile, write_video  # noqa: E402
+from dreamgym.video import VideoWriter, read_video, tile, write_video  # noqa: E402
 
 # subprocesses run outside the source tree, whose dreamgym/ folder would shadow the installed package
 OUTSIDE = tempfile.gettempdir()
@@ -180,3 +182,108 @@ def test_cycle_policy_holds_each_discrete_action_for_eight_steps(default_bundle)
     assert seq[8].tolist() == [1, 2, 3] and seq[16].tolist() == [2, 3, 4]
     with pytest.raises(ValueError, match="Discrete"):
         make_policy("cycle", dreamgym.Bundle.load(default_bundle), np.random.default_rng(0))
+
+
+# -- nothing lost when a recording is interrupted -----------------------------------------------------------
+def test_writer_names_the_file_only_when_it_is_whole(tmp_path):
+    out = tmp_path / "a.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, 15) as w:
+            for _ in range(5):
+                w.write(np.zeros((32, 32, 3), np.uint8))
+            assert not out.exists()  # still being written (to .a.part.mp4)
+            raise RuntimeError("boom")
+    assert read_video(out).shape[0] == 5 and not (tmp_path / ".a.part.mp4").exists()
+    empty = VideoWriter(tmp_path / "b.gif", 15)
+    assert empty.close() is None and not any(tmp_path.glob("*b*"))  # no frame, no file
+    assert empty.close() is None  # twice: nothing happens
+
+
+def _wait_for_frames(part: Path, proc, seconds: float = 120) -> None:
+    import time
+
+    t0 = time.time()
+    while not (part.exists() and part.stat().st_size > 20_000):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < seconds, "the recording never started"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_during_record_leaves_a_playable_video(tmp_path):
+    import signal
+
+    out = tmp_path / "dream.mp4"
+    cmd = [sys.executable, "-m", "dreamgym", "record", "Dream-Pong-v0", "-o", str(out), "--steps", "100000"]
+    proc = subprocess.Popen(cmd + ["--num-envs", "1"], cwd=OUTSIDE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_frames(tmp_path / ".dream.part.mp4", proc)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    frames = read_video(out)
+    assert len(frames) > 10 and frames.shape[-1] == 3
+    assert not (tmp_path / ".dream.part.mp4").exists()
+
+
+PLAY_SCRIPT = """
+import sys
+import dreamgym
+from dreamgym.play.app import PlayApp
+app = PlayApp(dreamgym.resolve("Dream-Pong-v0"), record_dir=sys.argv[1])
+app.toggle_recording()
+app.run(benchmark=True)
+"""
+
+
+def test_ctrl_c_during_play_recording_leaves_a_playable_video(tmp_path):
+    import signal
+
+    pytest.importorskip("pygame")
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PLAY_SCRIPT, str(tmp_path)],
+        cwd=OUTSIDE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    import time
+
+    t0 = time.time()
+    while not list(tmp_path.glob(".*.part.mp4")) or list(tmp_path.glob(".*.part.mp4"))[0].stat().st_size < 20_000:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < 120
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    (video,) = tmp_path.glob("Dream-Pong-v0-*.mp4")
+    assert len(read_video(video)) > 10 and not list(tmp_path.glob(".*.part.mp4"))
+
+
+def test_play_recording_survives_an_error_and_a_closed_window(tmp_path):
+    pygame = pytest.importorskip("pygame")
+    from dreamgym.play.app import PlayApp
+
+    app = PlayApp(dreamgym.resolve("Dream-Pong-v0"), record_dir=tmp_path / "err")
+    (tmp_path / "err").mkdir()
+    app.toggle_recording()
+    calls = [0]
+    advance = app.advance
+
+    def failing():
+        calls[0] += 1
+        if calls[0] > 6:
+            raise RuntimeError("the model broke")
+        advance()
+
+    app.advance = failing
+    with pytest.raises(RuntimeError, match="the model broke"):
+        app.run(benchmark=True)
+    (video,) = (tmp_path / "err").glob("*.mp4")
+    assert len(read_video(video)) >= 6
+
+    (tmp_path / "quit").mkdir()
+    app = PlayApp(dreamgym.resolve("Dream-Pong-v0"), record_dir=tmp_path / "quit")
+    app.toggle_recording()
+    script = lambda n: [pygame.event.Event(pygame.QUIT)] if n == 8 else []  # noqa: E731
+    app.run(benchmark=True, script=script)
+    (video,) = (tmp_path / "quit").glob("*.mp4")
+    assert len(read_video(video)) >= 8
