@@ -21,6 +21,8 @@ def shipped_bundles(multi_agent: bool | None = None) -> dict[str, Path]:
     `multi_agent`: True for the multi-agent ones only, False for the single-agent ones, None for all."""
     out = {}
     for m in sorted(assets_dir().glob(f"*/{MANIFEST}")):
+        if m.parent.name.startswith("."):  # a bundle being written (exporter.staged), not a shipped one
+            continue
         try:
             man = Manifest.read(m)
         except BundleError:  # a broken bundle is reported when it is opened

@@ -378,18 +378,17 @@ POLICY_WORDS = {
 def make_preview(out, steps: int = 60, policy: str = "bundle") -> None:
     """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI);
     `policy` as `dreamgym record --policy` takes it."""
-    from pathlib import Path
 
     from dreamgym.record import record
 
-    from .exporter import finalize
+    from .exporter import finalize, staged
 
-    out = Path(out)
-    man = Manifest.read(out / MANIFEST)
-    cmd = f"dreamgym record {man.id} -o preview.gif --steps {steps} --num-envs 4 --policy {policy} --scale 1"
-    record(out, out / "preview.gif", steps=steps, num_envs=4, policy=policy, scale=1, progress=False)
-    man.replace(preview=Preview("preview.gif", cmd)).write(out / MANIFEST)
-    finalize(out, model_card)
+    with staged(out, copy=True) as folder:
+        man = Manifest.read(folder / MANIFEST)
+        cmd = f"dreamgym record {man.id} -o preview.gif --steps {steps} --num-envs 4 --policy {policy} --scale 1"
+        record(folder, folder / "preview.gif", steps=steps, num_envs=4, policy=policy, scale=1, progress=False)
+        man.replace(preview=Preview("preview.gif", cmd)).write(folder / MANIFEST)
+        finalize(folder, model_card)
 
 
 def parallel_card(m: Manifest) -> str:

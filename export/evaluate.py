@@ -401,24 +401,25 @@ def write_metrics(bundle_path: Path, metrics: dict, extra: dict | None = None) -
     """Fidelity `metrics` (with their `summary`, which becomes the manifest's) and `extra` metrics into the
     bundle's manifest, the fidelity plot and the model card."""
     from .card import model_card
-    from .exporter import finalize
+    from .exporter import finalize, staged
 
-    mpath = Path(bundle_path) / MANIFEST
     metrics = dict(metrics)
     summary = metrics.pop("summary", None)
-    man = Manifest.read(mpath)
-    man = man.replace(
-        metrics={**man.metrics, "fidelity": metrics, **(extra or {})},
-        summary=Summary(**summary) if summary else man.summary,
-    )
-    man.write(mpath)
-    if man.agents:
-        from .evaluate_joint import plot as plot_agents
+    with staged(bundle_path, copy=True) as folder:  # the bundle as it was, or with every new figure
+        mpath = folder / MANIFEST
+        man = Manifest.read(mpath)
+        man = man.replace(
+            metrics={**man.metrics, "fidelity": metrics, **(extra or {})},
+            summary=Summary(**summary) if summary else man.summary,
+        )
+        man.write(mpath)
+        if man.agents:
+            from .evaluate_joint import plot as plot_agents
 
-        plot_agents(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity per agent")
-    else:
-        plot(metrics, Path(bundle_path) / "fidelity.png", f"{man.id}: held-out fidelity")
-    finalize(Path(bundle_path), model_card)
+            plot_agents(metrics, folder / "fidelity.png", f"{man.id}: held-out fidelity per agent")
+        else:
+            plot(metrics, folder / "fidelity.png", f"{man.id}: held-out fidelity")
+        finalize(folder, model_card)
 
 
 class VectorEvaluator:

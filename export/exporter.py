@@ -9,10 +9,14 @@ as a single file (no external data).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import io
+import os
+import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +209,53 @@ def context_windows(
     return {"obs": np.stack(obs).astype(obs_dtype), "actions": np.stack(act).astype(action_dtype)}
 
 
+# -- writing bundles atomically ------------------------------------------------------------------------------
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not offered."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def staged(out: str | Path, copy: bool = False) -> Iterator[Path]:
+    """Change a bundle folder atomically: yields a staging folder beside `out` (empty, or with `copy` a copy of
+    `out`); when the block ends without error and the staging folder loads as a bundle, it takes `out`'s
+    place in one step (the folders are exchanged, then the old one removed; where the OS cannot exchange
+    folders, two renames a moment apart). A process killed at any point leaves `out` as it was or as it
+    became, never half-written; an error leaves `out` untouched. Left-over staging folders are removed the
+    next time."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.staging-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    tmp = out.parent / f".{out.name}.staging-{os.getpid()}"
+    if copy:
+        shutil.copytree(out, tmp)
+    else:
+        tmp.mkdir()
+    try:
+        yield tmp
+        Bundle.load(tmp)  # never put a bundle in place that the runtime would refuse
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists() and _exchange(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old bundle
+        return
+    if out.exists():
+        gone = out.parent / f".{out.name}.staging-{os.getpid()}-old"
+        os.rename(out, gone)
+        os.rename(tmp, out)
+        shutil.rmtree(gone, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
 def write_bundle(
     out_dir: str | Path,
     *,
@@ -214,10 +265,17 @@ def write_bundle(
     policy: nn.Module | None = None,
     card: Callable[[Manifest], str] | None = None,
     policy_input: torch.Tensor | None = None,
+    extras: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Export the graphs, write contexts.npz, the manifest (with sha256s) and the model card, atomically
+    (`staged`): `out_dir` holds the old bundle or the new one. `extras(folder)` writes more files into the
+    new bundle before it is hashed and checked (a Genie's lam.onnx)."""
+    with staged(out_dir) as out:
+        _write_bundle(out, model, manifest, contexts, policy, card, policy_input, extras)
+    return Path(out_dir)
+
+
+def _write_bundle(out: Path, model, manifest, contexts, policy, card, policy_input, extras) -> None:
     C = manifest.context_length
     if manifest.agents:  # every agent's action clipped to its bounds, when all have finite ones
         each = {f"action.{a.name}": action_bounds(a.action_space) for a in manifest.agents}
@@ -256,8 +314,9 @@ def write_bundle(
         ),
     )
     manifest.write(out / MANIFEST)
+    if extras is not None:
+        extras(out)
     finalize(out, card)
-    return out
 
 
 def finalize(out: Path, card: Callable[[Manifest], str] | None = None) -> Manifest:

@@ -104,7 +104,12 @@ def last_eval(out_dir: Path, name: str) -> dict:
     path = Path(out_dir) / "log.jsonl"
     if not path.exists():
         return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a process killed while writing it
+            continue
     rows = [r for r in rows if r.get("phase", name) == name]
     return rows[-1] if rows else {}
 

@@ -370,9 +370,12 @@ def write(bundle_path: Path, res: dict, plot_path: Path) -> None:
         f"dreamgym transfer {m.id} --algo {res['algo']} --steps {res['steps']} --seeds {res['seeds']} --write"
     )
     transfer = {**m.metrics.get("transfer", {}), res["algo"]: keep}
-    m.replace(metrics={**m.metrics, "transfer": transfer}).write(bundle_path / MANIFEST)
-    shutil.copyfile(plot_path, bundle_path / f"transfer-{res['algo']}.png")
-    finalize(bundle_path, model_card)
+    from .exporter import staged
+
+    with staged(bundle_path, copy=True) as folder:
+        m.replace(metrics={**m.metrics, "transfer": transfer}).write(folder / MANIFEST)
+        shutil.copyfile(plot_path, folder / f"transfer-{res['algo']}.png")
+        finalize(folder, model_card)
 
 
 def cli(argv: list[str]) -> int:

@@ -471,9 +471,14 @@ def build(r: Recipe, progress: bool = True, log=print) -> dict:
             action_dtype=np.int64,
         )
         model.example_contexts = ctx
-        out.mkdir(parents=True, exist_ok=True)
-        export_lam(model, out / "lam.onnx")
-        exporter.write_bundle(out, model=model, manifest=manifest, contexts=ctx, card=model_card)
+        exporter.write_bundle(
+            out,
+            model=model,
+            manifest=manifest,
+            contexts=ctx,
+            card=model_card,
+            extras=lambda folder: export_lam(model, folder / "lam.onnx"),
+        )
         return exporter.parity(model, {g: out / f"{g}.onnx" for g in ("reset", "step", "render")}, CONTEXT, batch=8)
 
     par = stages("export", do_export)

@@ -450,9 +450,10 @@ def uncertainty_defaults(out: Path, probe_eps: list[dict], held_eps: list[dict],
 
 def set_env_defaults(out: Path, defaults: EnvDefaults) -> None:
     """Write the bundle's env defaults into its manifest (and refresh the card and hashes)."""
-    m = Manifest.read(out / MANIFEST)
-    m.replace(env_defaults=defaults).write(out / MANIFEST)
-    exporter.finalize(out, model_card)
+    with exporter.staged(out, copy=True) as folder:
+        m = Manifest.read(folder / MANIFEST)
+        m.replace(env_defaults=defaults).write(folder / MANIFEST)
+        exporter.finalize(folder, model_card)
 
 
 def summary(res: dict) -> dict:
