@@ -67,8 +67,13 @@ class PlayApp:
         record_dir: str | Path = ".",
         device: str = "auto",
         env_options: dict | None = None,
+        save_session: str | Path | None = None,
     ):
         require_pygame()
+        # the session log (`--save-session`): every reset, step and rewind, replayed bit for bit by
+        # `dreamgym replay` (play/replay.py)
+        self.session_file = Path(save_session) if save_session else None
+        self.events: list[list] = []
         self.bundle = Bundle.load(bundle)
         b = self.bundle
         self.env_options = dict(env_options or {})  # more keyword arguments of the dreams (uncertainty options)
@@ -153,15 +158,18 @@ class PlayApp:
         pygame.display.set_caption(f"dreamgym play — {self.bundle.id}")
 
     # -- the dream ------------------------------------------------------------------------------------
-    def reset(self) -> None:
-        """A fresh real context (the real env's own first C steps in side-by-side mode)."""
-        ctx = None
-        if self.real is not None:
+    def reset(self, context: dict | None = None, auto: bool = False) -> None:
+        """A fresh real context (the real env's own first C steps in side-by-side mode, or `context`, as a
+        replay gives it); `auto`: the episode ended (logged as such)."""
+        ctx = context
+        if ctx is None and self.real is not None:
             ctx = self._real_context()
         self.obs, _ = self.env.reset(
             seed=self.seed if not hasattr(self, "_reset_once") else None, options={"context": ctx} if ctx else None
         )
         self._reset_once = True
+        logged = {k: np.asarray(v).tolist() for k, v in ctx.items()} if ctx else None
+        self.events.append(["reset", {"context": logged, "auto": auto}])
         self.keys.reset()
         self.t, self.ret, self.reward, self.extra = 0, 0.0, 0.0, {}
         self.real_ret = 0.0
@@ -235,15 +243,19 @@ class PlayApp:
             self.real_ret = snap.get("real_ret", 0.0)
             self.real_frame = self.real.frame()
 
-    def advance(self) -> None:
-        """One env-step of the dream(s) under the current action."""
-        if self.policy is not None and self.policy_drives:
+    def advance(self, action=None, auto_reset: bool = True) -> None:
+        """One env-step of the dream(s) under the current action (or `action`, as a replay gives it); an
+        episode that ends is reset unless `auto_reset` is False (a replay applies the logged reset itself)."""
+        if action is not None:
+            self.action = action
+        elif self.policy is not None and self.policy_drives:
             self.action = self.keys.override(self._policy_action(self.obs), self.held)
         else:
             self.action = self._person_action(self.held)
         self.history.append(self.snapshot())
         a = np.asarray(self.action)[None]
         self.obs, r, term, trunc, info = self.env.step(a)
+        self.events.append(["step", np.asarray(self.action).tolist()])
         self.reward = float(r[0])
         # a bundle's optional per-step outputs (an uncertainty, say), shown in the HUD
         self.extra = {k: float(v[0]) for k, v in info.items() if not k.startswith("_") and np.ndim(v) == 1}
@@ -256,9 +268,9 @@ class PlayApp:
             _, rr, *_ = self.real.step(np.asarray(self.action))
             self.real_ret += rr
             self.real_frame = self.real.frame()
-        if term[0] or trunc[0]:
+        if (term[0] or trunc[0]) and auto_reset:
             self.say("episode ended: " + ("terminated" if term[0] else "truncated") + ", reset")
-            self.reset()
+            self.reset(auto=True)
 
     def update_palette(self) -> np.ndarray:
         """The next frame under every latent action: the current state forked K times, one batched step."""
@@ -299,6 +311,7 @@ class PlayApp:
             self.say("nothing left to rewind")
             return False
         self.restore(self.history.pop())
+        self.events.append(["rewind", None])
         return True
 
     # -- input ----------------------------------------------------------------------------------------
@@ -543,6 +556,11 @@ class PlayApp:
         return n / dt if dt > 0 else float("inf")
 
     def close(self) -> None:
+        if self.session_file is not None:
+            from .replay import save_session
+
+            save_session(self.session_file, self)
+            self.session_file = None
         if self.writer is not None:
             self.toggle_recording()
         if self.real is not None:
@@ -604,6 +622,9 @@ class PlayArgs:
     """λ for bundles that give an uncertainty: reward minus λ·uncertainty ('bundle': its default; 0: raw)"""
     uncertainty_limit: str = "bundle"
     """τ for bundles that give an uncertainty: truncate above it ('bundle': its default; 'none': never)"""
+    save_session: str | None = None
+    """write the session (bundle hash, seed, every reset, step and rewind) to this JSON file when the window
+    closes; `dreamgym replay FILE -o out.mp4` plays it back bit for bit"""
 
 
 def cli(argv: list[str]) -> int:
@@ -647,6 +668,7 @@ def main(args: PlayArgs) -> int:
         record_dir=args.record_dir,
         device=getattr(args, "device", "auto"),
         env_options=uncertainty_options(args.uncertainty_penalty, args.uncertainty_limit),
+        save_session=args.save_session,
     )
     if args.benchmark:
         fps = app.run(max_frames=args.benchmark, benchmark=True, script=scripted_keys(app.keys))

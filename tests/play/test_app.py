@@ -288,3 +288,79 @@ def test_palette_dream_rewinds_and_benchmarks(genie_app):
     app.frame()
     assert app.rewind() and np.array_equal(app.obs, obs)
     assert app.run(max_frames=20, benchmark=True, script=scripted_keys(app.keys)) > 0
+
+
+# -- saved sessions, replayed bit for bit -------------------------------------------------------------------
+def _session(tmp_path, bundle, keys, seed=3):
+    """Play a scripted session (keys held and released, rewinds, a reset) and return the frame after every
+    event, as the person saw it, and the session file."""
+    path = tmp_path / "session.json"
+    a = PlayApp(bundle, record_dir=tmp_path, seed=seed, save_session=path)
+    seen = [a.env.render()[0].copy()]  # after the first reset, the session's first event
+
+    class Log(list):  # the frame after each event, as it is logged
+        def append(self, ev):
+            super().append(ev)
+            seen.append(a.env.render()[0].copy())
+
+    a.events = Log(a.events)
+    for n in range(60):
+        ev = []
+        if n % 12 == 0:
+            ev.append(down(keys[(n // 12) % len(keys)]))
+        if n % 12 == 9:
+            ev.append(up(keys[(n // 12) % len(keys)]))
+        if n in (20, 21, 22):
+            ev.append(down("left"))  # held: rewinds after a few frames
+        if n == 30:
+            ev += [up("left"), down("return"), up("return")]  # a fresh real context
+        a.frame(ev)
+    a.close()
+    return seen, path
+
+
+@pytest.mark.parametrize("dream", ["Dream-HalfCheetah-v0", "Dream-Pong-v0"])
+def test_saved_session_replays_bit_for_bit(tmp_path, dream):
+    from dreamgym.play.replay import load_session, replay_frames
+
+    keys = ["a", "w", "i"] if dream == "Dream-HalfCheetah-v0" else ["up", "down", "f"]
+    seen, path = _session(tmp_path, dreamgym.resolve(dream), keys)
+    data = load_session(path)
+    kinds = [e[0] for e in data["events"]]
+    assert kinds.count("rewind") >= 1 and kinds.count("reset") >= 2 and kinds.count("step") > 30
+    replayed = list(replay_frames(path))
+    assert len(replayed) == len(seen) == len(data["events"])
+    for i, (x, y) in enumerate(zip(seen, replayed)):
+        np.testing.assert_array_equal(x, y, err_msg=f"frame after event {i} ({kinds[i]})")
+
+
+def test_replay_writes_a_video_and_refuses_another_bundle(tmp_path):
+    import shutil
+
+    from dreamgym.play.replay import replay_frames
+    from dreamgym.video import read_video
+
+    seen, path = _session(tmp_path, dreamgym.resolve("Dream-Pong-v0"), ["up"])
+    out = tmp_path / "replay.mp4"
+    res = subprocess.run(
+        [sys.executable, "-m", "dreamgym", "replay", str(path), "-o", str(out), "--scale", "1"],
+        cwd=OUTSIDE,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(read_video(out)) == len(seen)
+    other = tmp_path / "changed"
+    shutil.copytree(dreamgym.resolve("Dream-Pong-v0"), other)
+    m = json.loads((other / "dreamgym.json").read_text())
+    m["description"] += " (changed)"
+    (other / "dreamgym.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="would not replay the same dream"):
+        next(replay_frames(path, bundle=other))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": 1, "bundle_id": "x"}')
+    res = subprocess.run(
+        [sys.executable, "-m", "dreamgym", "replay", str(bad)], cwd=OUTSIDE, capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "bundle_sha256" in res.stderr
