@@ -1,10 +1,10 @@
 """The `dreamgym` command (also `python -m dreamgym`): one command line for everything a user runs.
 
-    dreamgym list | info | rollout | play | replay | record | bench | evaluate | train | transfer
+    dreamgym list | info | rollout | play | replay | record | bench | soak | evaluate | train | transfer
 
 Each command's options are a frozen dataclass with a one-line docstring under every field, turned into a
 command line by tyro, so `dreamgym CMD --help` says what every option does. The runtime's own commands
-(list, info, rollout, record, bench) are here. Commands from other packages come through the entry-point
+(list, info, rollout, record, bench, soak) are here. Commands from other packages come through the entry-point
 group ``dreamgym.commands`` (``name = "module:function"``; the function takes the arguments after the
 command's name, ``argv: list[str]``, parses them itself and returns an exit code): dreamgym's extras declare
 play, replay, evaluate, train and transfer in pyproject.toml. `dreamgym --help` describes those from the first line of the
@@ -31,7 +31,7 @@ ID = Annotated[str, tyro.conf.arg(metavar="ID")]
 Device = Literal["auto", "cpu", "cuda"]
 
 GROUP = "dreamgym.commands"
-ORDER = ("list", "info", "rollout", "play", "replay", "record", "bench", "evaluate", "train", "transfer")
+ORDER = ("list", "info", "rollout", "play", "replay", "record", "bench", "soak", "evaluate", "train", "transfer")
 """the order of `dreamgym --help`; commands of other packages follow, sorted"""
 
 
@@ -271,12 +271,39 @@ def cmd_bench(args: BenchArgs) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class SoakArgs:
+    """step a dream a million times with random actions and masked resets: non-finite outputs, observation
+    range against the real data, memory growth, env-steps/s"""
+
+    id: tyro.conf.Positional[ID]
+    """a registered id or a bundle folder"""
+    steps: int = 1_000_000
+    """env-steps in total"""
+    num_envs: int = 256
+    """envs (games) stepped together"""
+    seed: int = 0
+    """seed of the resets and the random actions"""
+    json: bool = False
+    """print the figures as JSON"""
+
+
+def cmd_soak(a: SoakArgs) -> int:
+    from .soak import HEADER, markdown_row, soak
+
+    r = soak(a.id, steps=a.steps, num_envs=a.num_envs, seed=a.seed, progress=not a.json)
+    print(json.dumps(r, indent=2) if a.json else f"{HEADER}\n{markdown_row(r)}")
+    bad = sum(r["non_finite"].values()) > 0 or r["memory_growth"] > 0.05
+    return 1 if bad else 0
+
+
 BUILTIN: dict[str, tuple[type, Callable[..., int]]] = {
     "list": (ListArgs, cmd_list),
     "info": (InfoArgs, cmd_info),
     "rollout": (RolloutArgs, cmd_rollout),
     "record": (RecordArgs, cmd_record),
     "bench": (BenchArgs, cmd_bench),
+    "soak": (SoakArgs, cmd_soak),
 }
 
 
