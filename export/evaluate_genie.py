@@ -172,7 +172,7 @@ def genie_fidelity(
         out["mapping_exact"] = mapping_accuracy(cs, acts, None, K, A)
     out["summary"] = dataclasses.asdict(
         Summary(
-            metric="frame PSNR, inferred latent actions",
+            metric=f"frame PSNR, inferred latent actions (h = {' / '.join(out['horizons'])})",
             horizons={h: r["frame_psnr_db"] for h, r in out["horizons"].items()},
             unit=" dB",
             digits=1,

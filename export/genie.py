@@ -305,7 +305,7 @@ class Genie(nn.Module):
         B, Fr = frames.shape[:2]
         S = self.cfg.frame_size
         tok_loss, _ = self.tokenizer.loss(frames.reshape(B * Fr, S, S, 3))
-        lam_loss, _ = self.lam.loss(frames)
+        lam_loss, _ = self.lam.loss(frames, quantize=False)  # the LAM's first phase
         with torch.no_grad():
             tokens = self.tokenizer.encode(frames.reshape(B * Fr, S, S, 3)).view(B, Fr, -1)
             actions = self.lam.infer(frames)

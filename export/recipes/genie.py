@@ -288,13 +288,20 @@ def name_codes(codes: np.ndarray, actions: np.ndarray, meanings: list[str], K: i
     return {"names": names, "counts": counts.tolist(), "purity": purity, "labels": int(counts.sum())}
 
 
-def latent_keymap(names: list[str], purity: list[float | None]) -> dict:
-    """Number keys 1..K choose codes 0..K-1 (play's latent keymap); each real action's keys go to the purest
-    code named after it; with no key held, the purest "no-op" code (else code 0)."""
+def latent_keymap(names: list[str], counts: list[list[int]] | None = None, meanings: list[str] | None = None) -> dict:
+    """Number keys 1..K choose codes 0..K-1 (play's latent keymap). Each real action's keys go to the code
+    named after it that holds most of it (labels of the action times their share of the code's labels: a
+    code named from a handful of labels does not win on purity alone); with no key held, that "no-op" code
+    (else code 0)."""
     best: dict[str, tuple[float, int]] = {}
-    for k, (n, p) in enumerate(zip(names, purity)):
-        if p is not None and (n not in best or p > best[n][0]):
-            best[n] = (p, k)
+    for k, n in enumerate(names):
+        if counts is None or meanings is None or n.startswith("code "):
+            continue
+        row = np.asarray(counts[k], float)
+        a = meanings.index("NOOP") if n == "no-op" else meanings.index(n.removeprefix("≈ "))
+        score = row[a] ** 2 / max(row.sum(), 1.0)
+        if n not in best or score > best[n][0]:
+            best[n] = (score, k)
     bindings = [
         {"keys": [key], "action": k} for n, (_, k) in best.items() for key in KEYS_OF.get(n.removeprefix("≈ "), [])
     ]
@@ -401,10 +408,10 @@ def build(r: Recipe, progress: bool = True, log=print) -> dict:
         rng = np.random.default_rng(3)
         codes = np.concatenate(train_codes)
         acts = np.concatenate([e["actions"] for e in train_eps])
-        pick = rng.random(len(codes)) < r.label_share
+        pick = rng.choice(len(codes), size=int(r.label_share * len(codes)), replace=False)  # at most the share
         names = name_codes(codes[pick], acts[pick], meanings, c.actions)
-        names["share"] = float(pick.mean())
-    keymap = latent_keymap(names["names"], names["purity"])
+        names["share"] = len(pick) / len(codes)
+    keymap = latent_keymap(names["names"], names.get("counts"), meanings)
 
     # 7. export and evaluation
     from gymnasium import spaces

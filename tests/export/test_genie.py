@@ -96,9 +96,14 @@ def test_codes_are_named_by_the_labels_most_of_them_took():
     n = name_codes(codes, acts, meanings, K=5)
     assert n["names"] == ["≈ RIGHT", "≈ LEFT", "code 2", "no-op", "code 4"]  # too few labels: keeps its number
     assert n["purity"][1] == pytest.approx(0.75)
-    km = latent_keymap(n["names"], n["purity"])["latent"]
+    km = latent_keymap(n["names"], n["counts"], meanings)["latent"]
     assert km["default"] == 3
     assert {"keys": ["d"], "action": 0} in km["bindings"] and {"keys": ["a"], "action": 1} in km["bindings"]
+    # two codes named LEFT: the key goes to the one holding most LEFT labels, not the purest of a handful
+    counts = [[0, 0, 0, 2], [1, 0, 4, 30], [0, 0, 0, 0]]
+    km = latent_keymap(["≈ LEFT", "≈ LEFT", "code 2"], counts, meanings)["latent"]
+    assert km["bindings"] == [{"keys": ["a"], "action": 1}] and km["default"] == 0
+    assert latent_keymap(["code 0", "code 1"])["latent"] == {"n": 2, "default": 0, "bindings": []}
 
 
 def test_mapping_accuracy_counts_actions_that_draw_the_same_frame():
@@ -125,3 +130,21 @@ def test_fidelity_on_clips_with_actions(tiny_genie, tmp_path, clips_writer):
     assert np.sum(f["confusion"]["counts"]) == sum(len(e["actions"]) for e in eps)
     assert f["mapping_exact"]["accuracy"] == 1.0  # every real action is NOOP
     assert json.dumps(f)  # JSON for the manifest
+
+
+LATENT = sorted(
+    i
+    for i, p in dreamgym.shipped_bundles().items()
+    if "latent" in dreamgym.Bundle.load(p, verify_hashes=False).manifest.keymap
+)
+
+
+@pytest.mark.parametrize("dream", LATENT)
+def test_shipped_latent_action_dreams_answer_their_actions(dream):
+    """Every shipped latent-action bundle: from the same state, different codes give different next frames."""
+    report = check_latent_actions(dreamgym.resolve(dream))
+    assert min(report["distinct_next_frames"]) >= 2
+
+
+def test_a_latent_action_dream_is_shipped():
+    assert "Dream-Breakout-v0" in LATENT
