@@ -37,6 +37,19 @@ def _json_bound(arr: np.ndarray) -> Any:
     return [_json_bound(a) for a in arr]
 
 
+MAX_SIZE = 1 << 28
+"""the most values a space may hold (a larger one is a damaged manifest, not a dream)"""
+
+
+def _check_shape(shape: Any, d: dict) -> None:
+    if not isinstance(shape, list | tuple) or len(shape) > 8:
+        raise ValueError(f"shape must be a list of at most 8 sizes, got {shape!r}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"shape must hold non-negative integers, got {shape!r}")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_SIZE:
+        raise ValueError(f"shape {list(shape)} holds more than {MAX_SIZE} values")
+
+
 def space_from_json(d: dict) -> spaces.Space:
     """Build a space from its JSON description; raise `BundleError` with the reason otherwise."""
     if not isinstance(d, dict) or "type" not in d:
@@ -44,7 +57,10 @@ def space_from_json(d: dict) -> spaces.Space:
     kind = d["type"]
     try:
         if kind == "Box":
+            _check_shape(d["shape"], d)
             low, high = (np.asarray(_bound(d[k]), dtype=np.float64) for k in ("low", "high"))
+            if low.size > MAX_SIZE or high.size > MAX_SIZE:
+                raise ValueError(f"bounds of more than {MAX_SIZE} values")
             return spaces.Box(
                 low=float(low) if low.ndim == 0 else low,
                 high=float(high) if high.ndim == 0 else high,
@@ -54,10 +70,13 @@ def space_from_json(d: dict) -> spaces.Space:
         if kind == "Discrete":
             return spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
         if kind == "MultiDiscrete":
-            return spaces.MultiDiscrete(np.asarray(d["nvec"], dtype=np.int64))
+            nvec = np.asarray(d["nvec"], dtype=np.int64)
+            _check_shape(list(nvec.shape), d)
+            return spaces.MultiDiscrete(nvec)
         if kind == "MultiBinary":
+            _check_shape([d["n"]] if isinstance(d["n"], int) else d["n"], d)
             return spaces.MultiBinary(d["n"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AssertionError, OverflowError) as e:  # gymnasium asserts its checks
         raise BundleError(f"cannot build a {kind} space from {d!r}: {e}") from e
     raise BundleError(f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete or MultiBinary")
 
