@@ -273,8 +273,7 @@ def cmd_bench(args: BenchArgs) -> int:
 
 @dataclass(frozen=True)
 class SoakArgs:
-    """step a dream a million times with random actions and masked resets: non-finite outputs, observation
-    range against the real data, memory growth, env-steps/s"""
+    """soak a dream: a million random steps with masked resets; non-finite outputs, ranges, memory, speed"""
 
     id: tyro.conf.Positional[ID]
     """a registered id or a bundle folder"""

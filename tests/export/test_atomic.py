@@ -80,26 +80,26 @@ def test_export_killed_at_any_moment_leaves_a_bundle(tmp_path):
 def test_recipe_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
     run, out = tmp_path / "run", tmp_path / "bundle"
     cmd = [sys.executable, "-m", "dreamgym", "train", "simple_tag", "--preset", "tiny", "--run", str(run)]
-    cmd += ["--data", str(tmp_path / "data"), "--out", str(out), "--world.steps", "200", "--world.ckpt-every", "20"]
+    cmd += ["--data", str(tmp_path / "data"), "--out", str(out), "--world.steps", "100", "--world.ckpt-every", "10"]
     proc = subprocess.Popen(cmd, cwd=OUTSIDE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = run / "world.npz"
     t0 = time.time()
-    while not (ckpt.exists() and _step(ckpt) >= 40):
+    while not (ckpt.exists() and _step(ckpt) >= 20):
         assert proc.poll() is None, "the recipe ended before it was killed"
         assert time.time() - t0 < 300
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     killed_at = _step(ckpt)
-    assert 0 < killed_at < 200 and not out.exists()
+    assert 0 < killed_at < 100 and not out.exists()
     res = subprocess.run(cmd, cwd=OUTSIDE, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"resumed from {ckpt} at update {killed_at}" in res.stdout + res.stderr
-    assert _step(ckpt) == 200
+    assert _step(ckpt) == 100
     b = dreamgym.Bundle.load(out)
     assert b.manifest.metrics["fidelity"]  # evaluated as a run that was never killed
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.startswith("{")]
-    assert log[-1]["step"] == 200
+    assert log[-1]["step"] == 100
 
 
 def _step(ckpt: Path) -> int:
