@@ -84,11 +84,9 @@ def soak(
     hi = {k: np.full(np.asarray(r).shape[2:], -np.inf) for k, r in real.items()}
     bad = {"obs": 0, "reward": 0, "info": 0}
     mem0 = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from .record import Progress  # the runtime's plain bar (no tqdm in dreamgym/)
 
-        bar = tqdm(total=calls * num_envs, desc=f"soak {b.id}", unit="step", unit_scale=True)
+    bar = Progress(calls * num_envs, f"soak {b.id}", progress)
     t0 = time.perf_counter()
     t_warm = t0
     for i in range(calls):
@@ -113,12 +111,9 @@ def soak(
             env.reset(options={"reset_mask": rng.random(num_envs) < reset_share})
         if mem0 is None and i + 1 >= max(1, int(warmup * calls)):
             mem0, t_warm, warm_steps = rss_mb(), time.perf_counter(), (i + 1) * num_envs
-        if bar is not None:
-            bar.update(num_envs)
+        bar.update(num_envs)
     dt = time.perf_counter() - t0
     mem1 = rss_mb()
-    if bar is not None:
-        bar.close()
     env.close()
     out = {
         "id": b.id,
