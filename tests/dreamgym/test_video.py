@@ -199,6 +199,11 @@ def test_writer_names_the_file_only_when_it_is_whole(tmp_path):
     assert empty.close() is None  # twice: nothing happens
 
 
+# A child inherits its parent's SIGINT disposition, and a test run may have set it to ignore; a terminal's
+# Ctrl-C reaches a program with Python's default handler, so the children put it back first.
+CTRL_C = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 def _wait_for_frames(part: Path, proc, seconds: float = 300) -> None:
     """Until the encoder has written into the .part file, then a little longer (a loaded machine is slow)."""
     import time
@@ -215,7 +220,8 @@ def test_ctrl_c_during_record_leaves_a_playable_video(tmp_path):
     import signal
 
     out = tmp_path / "dream.mp4"
-    cmd = [sys.executable, "-m", "dreamgym", "record", "Dream-Pong-v0", "-o", str(out), "--steps", "100000"]
+    cmd = [sys.executable, "-c", CTRL_C + "from dreamgym.cli import main; raise SystemExit(main(sys.argv[1:]))"]
+    cmd += ["record", "Dream-Pong-v0", "-o", str(out), "--steps", "100000"]
     proc = subprocess.Popen(cmd + ["--num-envs", "1"], cwd=OUTSIDE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_frames(tmp_path / ".dream.part.mp4", proc)
     proc.send_signal(signal.SIGINT)
@@ -226,7 +232,8 @@ def test_ctrl_c_during_record_leaves_a_playable_video(tmp_path):
 
 
 PLAY_SCRIPT = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import dreamgym
 from dreamgym.play.app import PlayApp
 app = PlayApp(dreamgym.resolve("Dream-Pong-v0"), record_dir=sys.argv[1])
