@@ -16,7 +16,6 @@ imported there, and only there). Nothing here knows the family or the source env
 from __future__ import annotations
 
 import copy
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,13 @@ from gymnasium.utils import seeding
 from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
+from .lifecycle import Lifecycle
 from .vector_env import _uncertainty_options, draw_noise, noise_scratch, write_actions
 
 AUTORESET_MODES = ("next_step", "disabled")
 
 
-class BatchedParallelDreamEnv:
+class BatchedParallelDreamEnv(Lifecycle):
     """`num_games` games of a multi-agent dream, stepped together.
 
     Args:
@@ -106,8 +106,8 @@ class BatchedParallelDreamEnv:
         self.observation_spaces = {a.name: copy.deepcopy(a.observation_space) for a in m.agents}
         self.action_spaces = {a.name: copy.deepcopy(a.action_space) for a in m.agents}
         n = self.num_games
-        self._live, self.closed = False, False  # a state from reset/set_state; close() releases it
-        self._busy = threading.Lock()  # held while a thread resets or steps: a second thread is refused
+        self._init_lifecycle()
+        self.closed = False
         self._obs = {a: np.zeros((n, *s.shape), s.dtype) for a, s in self.observation_spaces.items()}
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
@@ -131,13 +131,6 @@ class BatchedParallelDreamEnv:
     @property
     def np_random(self) -> np.random.Generator:
         return self._np_random
-
-    def _enter(self, what: str) -> None:
-        if not self._busy.acquire(blocking=False):
-            raise RuntimeError(
-                f"{self.bundle.id}: {what}() while another thread is resetting or stepping these games; an env "
-                "is not shared between threads (give each thread its own)"
-            )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset every game, or those in ``options["reset_mask"]``; returns (obs by agent, infos)."""
@@ -175,17 +168,6 @@ class BatchedParallelDreamEnv:
             self._reset_rows(rows, context)
         self._live = True
         return {a: o.copy() for a, o in self._obs.items()}, {}
-
-    def _refuse(self, what: str):
-        """The error for `what` on games that have no state: closed, or not reset yet."""
-        if self.closed:
-            raise gym.error.ClosedEnvironmentError(
-                f"{self.bundle.id}: {what}() after close(); the sessions are released, make a new env"
-            )
-        raise gym.error.ResetNeeded(
-            f"{self.bundle.id}: call reset() before {what}(): a dream has no state until a reset draws one from "
-            "its real context bank (or set_state() restores one)"
-        )
 
     def _reset_rows(self, rows: np.ndarray, context: dict | None = None) -> None:
         b, k = self.bundle, len(rows)

@@ -8,11 +8,9 @@ noise); this class holds the state, the step counters and the seeded generator, 
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
@@ -22,6 +20,7 @@ from gymnasium.vector.utils import batch_space
 from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
+from .lifecycle import Lifecycle
 
 BOX_MULLER_MIN = 1024  # from this many normal values per draw, Box-Muller beats numpy's float32 ziggurat
 #   (measured: benchmarks/README.md, "The vector env's own numbers")
@@ -169,7 +168,7 @@ def write_actions(
         buf[...] = a
 
 
-class DreamVectorEnv(VectorEnv):
+class DreamVectorEnv(Lifecycle, VectorEnv):
     """A batch of dreams of one bundle, stepped together.
 
     Args:
@@ -275,8 +274,7 @@ class DreamVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         n = self.num_envs
-        self._live = False  # True once a reset (or set_state) gave every env a state, until close()
-        self._busy = threading.Lock()  # held while a thread resets or steps: a second thread is refused
+        self._init_lifecycle()
         self._steps = np.zeros(n, np.int64)
         self._needs_reset = np.zeros(n, bool)
         self._any_needs_reset = False
@@ -300,14 +298,6 @@ class DreamVectorEnv(VectorEnv):
             self._step_noise.append((nz, buf, noise_scratch(nz.distribution, buf)))
 
     # -- reset ------------------------------------------------------------------------------------
-    def _enter(self, what: str) -> None:
-        if not self._busy.acquire(blocking=False):
-            raise RuntimeError(
-                f"{self.bundle.id}: {what}() while another thread is resetting or stepping this env; an env is "
-                "not shared between threads (give each thread its own env: two envs in two threads give exactly "
-                "what each gives alone)"
-            )
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset all envs, or only those in ``options["reset_mask"]``; returns (obs, info)."""
         self._enter("reset")
@@ -489,17 +479,6 @@ class DreamVectorEnv(VectorEnv):
             if self.uncertainty_limit is not None:
                 truncated |= (u > self.uncertainty_limit) & ~terminated
         return info
-
-    def _refuse(self, what: str):
-        """The error for `what` (step, render, reset) on an env that has no state: closed, or not reset yet."""
-        if self.closed:
-            raise gym.error.ClosedEnvironmentError(
-                f"{self.bundle.id}: {what}() after close(); the env's sessions are released, make a new env"
-            )
-        raise gym.error.ResetNeeded(
-            f"{self.bundle.id}: call reset() before {what}(): a dream has no state until a reset draws one from "
-            "its real context bank (or set_state() restores one)"
-        )
 
     def _advance(self, actions) -> dict[str, np.ndarray]:
         """Check and write the actions, draw the step's noise, run the step; the engine's outputs."""
