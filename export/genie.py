@@ -42,7 +42,7 @@ from dreamgym.manifest import NoiseSpec, TensorSpec
 
 from .evaluate_genie import GenieEvaluator
 from .families import Family
-from .tokenizer import ImageTokenizer, ImageTokenizerConfig
+from .tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 
 
 @dataclass(frozen=True)
@@ -382,17 +382,8 @@ class Genie(nn.Module):
         c = self.cfg
         S, N = c.frame_size, c.tokens
         tok = rng.integers(c.vocab, size=(batch, c.window, N)).astype(np.int64)
-        gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, c.iterations, N, c.vocab)))).astype(np.float32)
-        reset = {
-            "context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
-            "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64),
-        }
-        if self.example_contexts is not None:
-            pick = rng.integers(len(self.example_contexts["obs"]), size=batch)
-            reset = {
-                "context_obs": self.example_contexts["obs"][pick].astype(np.float32),
-                "context_actions": self.example_contexts["actions"][pick].astype(np.int64),
-            }
+        gumbel = gumbel_noise(rng, (batch, c.iterations, N, c.vocab))
+        reset = frame_reset_example(rng, batch, context_length, S, c.actions, self.example_contexts)
         return {
             "reset": reset,
             "step": {

@@ -38,7 +38,7 @@ from .evaluate import TokenEvaluator
 from .families import Family
 from .layers import mlp
 from .retnet import RetNetBlock, RetNetConfig
-from .tokenizer import ImageTokenizer, ImageTokenizerConfig
+from .tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 
 REWARD_VALUES = (-1.0, 0.0, 1.0)
 
@@ -247,17 +247,8 @@ class REM(nn.Module):
         S, K = c.frame_size, c.tokens
         ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0].shape))).astype(np.float32)
         tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
-        gumbel = -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, (batch, K, c.vocab)))).astype(np.float32)
-        reset = {
-            "context_obs": rng.integers(0, 256, (batch, context_length, S, S, 3)).astype(np.float32),
-            "context_actions": rng.integers(c.actions, size=(batch, context_length)).astype(np.int64),
-        }
-        if self.example_contexts is not None:
-            pick = rng.integers(len(self.example_contexts["obs"]), size=batch)
-            reset = {
-                "context_obs": self.example_contexts["obs"][pick].astype(np.float32),
-                "context_actions": self.example_contexts["actions"][pick].astype(np.int64),
-            }
+        gumbel = gumbel_noise(rng, (batch, K, c.vocab))
+        reset = frame_reset_example(rng, batch, context_length, S, c.actions, self.example_contexts)
         return {
             "reset": reset,
             "step": {

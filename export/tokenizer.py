@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -146,3 +147,27 @@ class VectorTokenizer(nn.Module):
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         y = ids.float() / (self.c.bins - 1) * 2 * self.c.limit - self.c.limit
         return symexp(y)
+
+
+# -- example inputs of the token families' graphs (rem.py, genie.py) -------------------------------------
+def gumbel_noise(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Standard Gumbel noise as float32, what the runtime feeds a `gumbel` noise input."""
+    return -np.log(-np.log(rng.uniform(1e-6, 1 - 1e-6, shape))).astype(np.float32)
+
+
+def frame_reset_example(
+    rng: np.random.Generator, batch: int, C: int, size: int, actions: int, contexts: dict | None = None
+) -> dict:
+    """The reset graph's example inputs for frames in, discrete actions: random frames, or windows picked
+    from `contexts` (real ones: on uniform noise two codes can tie, and torch and onnxruntime may break the tie
+    differently, which says nothing about the export)."""
+    if contexts is not None:
+        pick = rng.integers(len(contexts["obs"]), size=batch)
+        return {
+            "context_obs": contexts["obs"][pick].astype(np.float32),
+            "context_actions": contexts["actions"][pick].astype(np.int64),
+        }
+    return {
+        "context_obs": rng.integers(0, 256, (batch, C, size, size, 3)).astype(np.float32),
+        "context_actions": rng.integers(actions, size=(batch, C)).astype(np.int64),
+    }
