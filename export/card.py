@@ -296,6 +296,10 @@ def token_fidelity_section(m: Manifest) -> list[str]:
             "",
         ]
     lines += ["![fidelity over horizon](fidelity.png)", ""]
+    if "game" in f:
+        from .evaluate_pong import card_lines
+
+        lines += card_lines(f["game"])
     return lines
 
 

@@ -495,7 +495,14 @@ class TokenEvaluator:
         return token_episodes(eps)
 
     def evaluate(self, bundle_path, episodes: list[dict], samples: bool = False) -> dict:
-        return token_fidelity(bundle_path, episodes, noise_scale=1.0 if samples else 0.0)
+        out = token_fidelity(bundle_path, episodes, noise_scale=1.0 if samples else 0.0)
+        import dreamgym
+
+        if dreamgym.Bundle.load(bundle_path).manifest.source.env_id == "ALE/Pong-v5":
+            from .evaluate_pong import pong_game
+
+            out["game"] = pong_game(bundle_path, episodes)  # ball, paddle, points, control (issue 17)
+        return out
 
     def card_fidelity(self, m: Manifest) -> list[str]:
         from .card import token_fidelity_section

@@ -1,0 +1,403 @@
+"""Pong measured the way Pong is played: the ball, the player's paddle and the points (issue 17).
+
+A pixel detector for the 64×64 frames of the Pong dreams finds the ball and the player's (green, right)
+paddle; the same detector reads the real ALE frames and the dream's, so every figure compares like with like:
+
+- `heldout_game`: from held-out real windows (C real steps, then the recorded actions), the ball's and the
+  paddle's position error at h = 1, 5, 10 and the precision / recall of the points within ±4 steps at h ≤ 20;
+- `closed_loop`: the dream and the real ALE Pong played by the same policy (the bundled one, or uniformly
+  random actions): the share of frames showing exactly one ball, points per 1000 steps, and how many nonzero
+  rewards repeat on the next step;
+- `control`: from the same real states, UP and DOWN held for k steps move the paddle by how much, in the
+  dream and in reality.
+
+The geometry is that of ALE Pong area-resized to 64×64 (`collect_atari.collect_pong`): the play field is
+rows 11–58 between the walls, the opponent's paddle is at columns 6–7, the player's at 56–57. The ball, 2×4
+pixels at 160×210, covers one or two pixels at 64×64, blended with the brown floor: it is found by how much it
+lifts the blue channel (the floor's blue is 17, the ball's 236) against red (a ball blend raises blue 2.4×
+faster than red; the orange opponent's paddle raises them about equally, the green player's lowers red).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FIELD = (11, 59)  # rows of the play field in a 64-pixel frame (the walls are above and below)
+PLAYER_COLS = (53, 61)  # the player's paddle, with room around it
+UP, DOWN = 2, 3  # ALE Pong's RIGHT moves the player's paddle up, LEFT down
+HORIZONS = (1, 5, 10)
+MISS = 64.0  # the position error of a frame that shows no ball where the real one does: a frame's width
+
+
+def _scale(frames: np.ndarray) -> float:
+    return frames.shape[1] / 64.0
+
+
+def ball_weight(frames: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 → (N, S, S) how much each pixel looks like the ball (0 where it does not)."""
+    f = frames.astype(np.float32)
+    r, b = f[..., 0], f[..., 2]
+    lift = b - 17.0
+    w = np.where((lift > 40.0) & (r >= 140.0) & (lift > 1.6 * (r - 144.0)), lift, 0.0)
+    s = _scale(frames)
+    w[:, : int(FIELD[0] * s)] = 0.0
+    w[:, int(FIELD[1] * s) :] = 0.0
+    return w
+
+
+def _components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """8-connected components of a small 2-D mask (a few pixels: a flood fill is enough)."""
+    left = {(int(y), int(x)) for y, x in zip(*np.nonzero(mask))}
+    out = []
+    while left:
+        stack = [left.pop()]
+        comp = []
+        while stack:
+            y, x = stack.pop()
+            comp.append((y, x))
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    n = (y + dy, x + dx)
+                    if n in left:
+                        left.remove(n)
+                        stack.append(n)
+        out.append(comp)
+    return out
+
+
+def detect(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Per frame: `balls` (how many ball-like blobs), `ball_y`, `ball_x` (the weighted centre when exactly
+    one, else NaN) and `paddle_y` (the centre of the player's paddle, NaN when none is seen), in pixels of
+    the frame given."""
+    frames = np.asarray(frames)
+    w = ball_weight(frames)
+    n = len(frames)
+    balls = np.zeros(n, np.int64)
+    by, bx = np.full(n, np.nan), np.full(n, np.nan)
+    for i in range(n):
+        comps = _components(w[i] > 0)
+        balls[i] = len(comps)
+        if len(comps) == 1:
+            ys, xs = np.array(comps[0]).T
+            ww = w[i, ys, xs]
+            by[i], bx[i] = (ys * ww).sum() / ww.sum(), (xs * ww).sum() / ww.sum()
+    s = _scale(frames)
+    f = frames.astype(np.float32)[
+        :, int(FIELD[0] * s) : int(FIELD[1] * s), int(PLAYER_COLS[0] * s) : int(PLAYER_COLS[1] * s)
+    ]
+    green = np.maximum(f[..., 1] - f[..., 0] - 10.0, 0.0).sum(2)  # green over red: the player's paddle
+    rows = np.arange(green.shape[1], dtype=np.float64) + int(FIELD[0] * s)
+    tot = green.sum(1)
+    paddle = np.where(tot > 20.0, (green * rows).sum(1) / np.maximum(tot, 1e-6), np.nan)
+    return {"balls": balls, "ball_y": by, "ball_x": bx, "paddle_y": paddle}
+
+
+def _repeats(rewards: np.ndarray) -> tuple[int, int]:
+    """(nonzero rewards that follow a nonzero reward of the same env, nonzero rewards) of (N, T) rewards."""
+    nz = rewards != 0
+    return int((nz[:, 1:] & nz[:, :-1]).sum()), int(nz.sum())
+
+
+def heldout_game(bundle_path, episodes: list[dict], horizon: int = 20, stride: int = 10, tol: int = 4) -> dict:
+    """Ball and paddle position errors at h = 1, 5, 10 and points within ±`tol` steps at h ≤ `horizon`, from
+    held-out real windows (episodes as `evaluate.token_episodes` gives them), the dream's most likely tokens."""
+    import dreamgym
+
+    from .evaluate import _events, _windows
+
+    bundle_path = dreamgym.resolve(bundle_path)
+    env, starts, C = _windows(bundle_path, episodes, horizon, stride, noise_scale=0.0, seed=0)
+    n = len(starts)
+    err = {"ball": np.full((n, horizon), np.nan), "paddle": np.full((n, horizon), np.nan)}
+    real_ball = np.zeros((n, horizon), bool)
+    rewards = np.zeros((n, horizon, 2))
+    for h in range(1, horizon + 1):
+        t = [s + C - 1 + h for _, s in starts]
+        a = np.array([episodes[i]["prev_act"][tt] for (i, _), tt in zip(starts, t)])
+        o, r, *_ = env.step(a)
+        real = np.stack([episodes[i]["obs"][tt] for (i, _), tt in zip(starts, t)])
+        d, q = detect(o), detect(real)
+        one = q["balls"] == 1
+        real_ball[:, h - 1] = one
+        e = np.hypot(d["ball_y"] - q["ball_y"], d["ball_x"] - q["ball_x"])
+        err["ball"][:, h - 1] = np.where(one, np.where(np.isnan(e), MISS, e), np.nan)
+        err["paddle"][:, h - 1] = np.abs(d["paddle_y"] - q["paddle_y"])
+        rewards[:, h - 1, 0] = r
+        rewards[:, h - 1, 1] = [episodes[i]["reward"][tt] for (i, _), tt in zip(starts, t)]
+    env.close()
+    out: dict = {"windows": n, "horizon": horizon, "position_error_px": {}}
+    for h in HORIZONS:
+        if h > horizon:
+            continue
+        b = err["ball"][:, h - 1]
+        b = b[~np.isnan(b)]
+        p = err["paddle"][:, h - 1]
+        p = p[~np.isnan(p)]
+        out["position_error_px"][str(h)] = {
+            "ball_median": float(np.median(b)) if len(b) else None,
+            "ball_windows": int(len(b)),
+            "ball_missing_share": float((b >= MISS).mean()) if len(b) else None,
+            "paddle_median": float(np.median(p)) if len(p) else None,
+        }
+    tp, n_pred, found, n_real = _events(rewards, tol)
+    rep, nz = _repeats(rewards[..., 0])
+    out["points"] = {
+        "tolerance": tol,
+        "precision": tp / n_pred if n_pred else None,
+        "recall": found / n_real if n_real else None,
+        "dream_points": int(n_pred),
+        "real_points": int(n_real),
+        "dream_repeated_share": rep / nz if nz else 0.0,
+    }
+    return out
+
+
+def _real_env(seed: int):
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    env = gym.make("ALE/Pong-v5", frameskip=4, repeat_action_probability=0.0)
+    env.reset(seed=seed)
+    return env
+
+
+def _policy(spec: str, bundle, rng):
+    from dreamgym.record import make_policy
+
+    return make_policy(spec, bundle, rng)
+
+
+def closed_loop(bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0) -> dict:
+    """The dream and the real ALE Pong under the same policy for `steps` env-steps each: the share of frames
+    with exactly one ball, points per 1000 steps, and the share of points repeated on the next step."""
+    import dreamgym
+
+    from .sources import area_resize
+
+    bundle_path = dreamgym.resolve(bundle_path)
+    b = dreamgym.Bundle.load(bundle_path)
+    size = b.frame_shape[0]
+    rng = np.random.default_rng(seed)
+    act = _policy(policy, b, rng)
+    # the dream, batched
+    env = dreamgym.make_vec(bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None)
+    obs, _ = env.reset(seed=seed)
+    T = max(1, steps // num_envs)
+    R = np.zeros((num_envs, T))
+    balls = []
+    for t in range(T):
+        obs, r, term, trunc, _ = env.step(act(obs))
+        R[:, t] = r
+        balls.append(detect(obs)["balls"])
+    env.close()
+    rep, nz = _repeats(R)
+    dream = {
+        "steps": int(T * num_envs),
+        "one_ball_share": float((np.stack(balls) == 1).mean()),
+        "points_per_1000": 1000.0 * nz / (T * num_envs),
+        "repeated_share": rep / nz if nz else 0.0,
+    }
+    # reality: one ALE Pong, episode after episode, with the same policy on the same 64×64 frames
+    renv = _real_env(seed)
+    o, _ = renv.reset(seed=seed)
+    f = area_resize(o, size)
+    rr, frames = [], []
+    for _ in range(T * num_envs):
+        a = int(np.asarray(act(f[None]))[0])
+        o, r, term, trunc, _ = renv.step(a)
+        f = area_resize(o, size)
+        rr.append(r)
+        frames.append(f)
+        if term or trunc:
+            o, _ = renv.reset()
+            f = area_resize(o, size)
+    renv.close()
+    rr = np.asarray(rr)[None]
+    rep, nz = _repeats(rr)
+    real = {
+        "steps": int(rr.size),
+        "one_ball_share": float((detect(np.stack(frames))["balls"] == 1).mean()),
+        "points_per_1000": 1000.0 * nz / rr.size,
+        "repeated_share": rep / nz if nz else 0.0,
+    }
+    return {"policy": policy, "dream": dream, "real": real}
+
+
+def control(bundle_path, states: int = 24, hold: int = 4, seed: int = 0) -> dict:
+    """From `states` real ALE states with the ball in play (reached by the bundled policy, or random play):
+    the player's paddle displacement after `hold` steps of UP, and of DOWN, in reality (the state restored)
+    and in the dream (its context: the C real frames and actions that led to the state)."""
+    import dreamgym
+
+    from .sources import area_resize
+
+    bundle_path = dreamgym.resolve(bundle_path)
+    b = dreamgym.Bundle.load(bundle_path)
+    size, C = b.frame_shape[0], b.context_length
+    rng = np.random.default_rng(seed)
+    act = _policy("bundle" if b.has_graph("policy") else "random", b, rng)
+    env = _real_env(seed)
+    ale = env.unwrapped.ale
+    o, _ = env.reset(seed=seed)
+    frames, acts = [area_resize(o, size)], [0]
+    picked = []  # (ALE state, context frames, context actions)
+    t = 0
+    while len(picked) < states and t < 50_000:
+        a = int(np.asarray(act(frames[-1][None]))[0]) if rng.random() > 0.2 else int(rng.integers(6))
+        o, r, term, trunc, _ = env.step(a)
+        frames.append(area_resize(o, size))
+        acts.append(a)
+        t += 1
+        if term or trunc:
+            o, _ = env.reset()
+            frames, acts = [area_resize(o, size)], [0]
+            continue
+        if len(frames) >= C and t % 37 == 0 and detect(frames[-1][None])["balls"][0] == 1:
+            picked.append((ale.cloneState(), np.stack(frames[-C:]), np.asarray(acts[-C:], np.int64)))
+        frames, acts = frames[-C:], acts[-C:]
+    real = {UP: [], DOWN: []}
+    for state, fr, _ in picked:
+        y0 = detect(fr[-1:])["paddle_y"][0]
+        for a in (UP, DOWN):
+            ale.restoreState(state)
+            for _ in range(hold):
+                o, *_ = env.step(a)
+            real[a].append(detect(area_resize(o, size)[None])["paddle_y"][0] - y0)
+    env.close()
+    n = len(picked)
+    denv = dreamgym.make_vec(
+        bundle_path,
+        n,
+        autoreset_mode="Disabled",
+        max_episode_steps=10**9,
+        uncertainty_penalty=0.0,
+        uncertainty_limit=None,
+    )
+    ctx = {"obs": np.stack([p[1] for p in picked]), "actions": np.stack([p[2] for p in picked])}
+    y0 = detect(ctx["obs"][:, -1])["paddle_y"]
+    dream = {}
+    for a in (UP, DOWN):
+        denv.reset(seed=seed, options={"context": ctx})
+        for _ in range(hold):
+            o, *_ = denv.step(np.full(n, a))
+        dream[a] = detect(o)["paddle_y"] - y0
+    denv.close()
+
+    def mean(v):
+        v = np.asarray(v, np.float64)
+        return float(np.nanmean(v)) if np.isfinite(v).any() else None
+
+    out = {"states": n, "hold": hold}
+    for a, name in ((UP, "up"), (DOWN, "down")):
+        out[name] = {"real_px": mean(real[a]), "dream_px": mean(dream[a])}
+        rp, dp = out[name]["real_px"], out[name]["dream_px"]
+        out[name]["ratio"] = dp / rp if rp and dp is not None else None
+    u, d = out["up"], out["down"]
+    out["holds"] = bool(
+        u["ratio"] is not None
+        and d["ratio"] is not None
+        and u["dream_px"] * d["dream_px"] < 0
+        and abs(u["ratio"] - 1) <= 0.3
+        and abs(d["ratio"] - 1) <= 0.3
+    )
+    return out
+
+
+def pong_game(bundle_path, episodes: list[dict], steps: int = 3000) -> dict:
+    """Every game-level figure of issue 17 in one dict (what the Pong card's game table shows)."""
+    return {
+        "heldout": heldout_game(bundle_path, episodes),
+        "closed_loop": {p: closed_loop(bundle_path, p, steps) for p in ("bundle", "random")},
+        "control": control(bundle_path),
+    }
+
+
+def _f(v, fmt="{:.2f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def card_lines(game: dict) -> list[str]:
+    """The game table of a Pong dream's card, with the bars of issue 17 beside each figure."""
+    h = game["heldout"]
+    pe, pts = h["position_error_px"], h["points"]
+    rows = [
+        "## Pong as it is played (game metrics)",
+        "",
+        "A pixel detector finds the ball and the player's paddle in the dream's and the real frames "
+        "(`dreamgym.export.evaluate_pong`, checked against the real game's RAM in the tests). Position errors "
+        f"are medians over {h['windows']} held-out windows (C real frames, then the recorded actions; a dream "
+        f"frame without the ball where the real one has it counts as {MISS:.0f} px); points are matched within "
+        f"±{pts['tolerance']} steps at h ≤ {h['horizon']}.",
+        "",
+        "| measure | dream | real | bar |",
+        "|---|---:|---:|---|",
+    ]
+    for k in ("1", "5", "10"):
+        if k in pe:
+            bar = {"1": "≤ 2 px", "5": "≤ 4 px"}.get(k, "")
+            rows.append(
+                f"| ball position error, h = {k} (px; frames without a ball: "
+                f"{_f(pe[k]['ball_missing_share'], '{:.0%}')}) | {_f(pe[k]['ball_median'], '{:.1f}')} | | {bar} |"
+            )
+    for k in ("1", "5", "10"):
+        if k in pe:
+            rows.append(f"| paddle position error, h = {k} (px) | {_f(pe[k]['paddle_median'], '{:.1f}')} | | |")
+    rows.append(
+        f"| points: precision / recall (h ≤ {h['horizon']}, ±{pts['tolerance']}) | "
+        f"{_f(pts['precision'])} / {_f(pts['recall'])} | {pts['real_points']} real points | ≥ 0.5 / ≥ 0.5 |"
+    )
+    for pol, c in game["closed_loop"].items():
+        d, r = c["dream"], c["real"]
+        name = "the bundled policy" if pol == "bundle" else "uniformly random actions"
+        rows += [
+            f"| frames showing exactly one ball, {name} | {d['one_ball_share']:.0%} | {r['one_ball_share']:.0%} | "
+            "within 10 points (bundled policy) |",
+            f"| points per 1000 steps, {name} | {d['points_per_1000']:.1f} | {r['points_per_1000']:.1f} | within 30 % |",
+            f"| points repeated on the next step, {name} | {d['repeated_share']:.0%} | {r['repeated_share']:.0%} | ≤ 1 % |",
+        ]
+    c = game["control"]
+    rows += [
+        f"| paddle move after {c['hold']} × UP, from {c['states']} real states (px) | {_f(c['up']['dream_px'], '{:+.1f}')} | "
+        f"{_f(c['up']['real_px'], '{:+.1f}')} | opposite signs, within 30 % |",
+        f"| paddle move after {c['hold']} × DOWN (px) | {_f(c['down']['dream_px'], '{:+.1f}')} | "
+        f"{_f(c['down']['real_px'], '{:+.1f}')} | {'holds' if c['holds'] else 'does not hold'} |",
+        "",
+    ]
+    return rows
+
+
+def main(argv=None) -> int:
+    """python -m dreamgym.export.evaluate_pong [BUNDLE] [--episodes DIR] [--steps N] [--json OUT]"""
+    import argparse
+    import json
+    import tempfile
+
+    import dreamgym
+
+    from .evaluate import TokenEvaluator
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("bundle", nargs="?", default="Dream-Pong-v0")
+    p.add_argument("--episodes", default=None, help="a folder of held-out episode_*.npz (default: collect 6 fresh)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    path = dreamgym.resolve(a.bundle)
+    ev = TokenEvaluator()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = a.episodes
+        if folder is None:
+            folder = tmp
+            ev.heldout(dreamgym.Bundle.load(path), episodes=6, seed=90_001, out=Path(tmp), max_steps=1000)
+        res = pong_game(path, ev.load(folder), a.steps)
+    print(json.dumps(res, indent=2))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""The Pong game metrics: a pixel detector checked against the real game's RAM, and each measurement run on
+the shipped Dream-Pong-v0 against real ALE Pong."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+
+from dreamgym.export import evaluate_pong as ep  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def real_pong():
+    """400 steps of real ALE Pong under the scripted tracker: 64×64 frames and the ball's RAM position."""
+    import ale_py
+    import gymnasium as gym
+
+    from dreamgym.export.collect_atari import BALL_X, BALL_Y, tracker_action
+    from dreamgym.export.sources import area_resize
+
+    gym.register_envs(ale_py)
+    env = gym.make("ALE/Pong-v5", frameskip=4, repeat_action_probability=0.0)
+    env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    frames, ram = [], []
+    for _ in range(400):
+        o, *_ = env.step(tracker_action(env.unwrapped.ale.getRAM(), rng, 0.1))
+        frames.append(area_resize(o, 64))
+        r = env.unwrapped.ale.getRAM()
+        ram.append((int(r[BALL_X]), int(r[BALL_Y])))
+    env.close()
+    return np.stack(frames), np.array(ram)
+
+
+def test_detector_follows_the_ball_in_the_ram(real_pong):
+    frames, ram = real_pong
+    d = ep.detect(frames)
+    in_play = (ram[:, 1] > 0) & (ram[:, 0] > 0)
+    assert in_play.mean() > 0.5
+    one = d["balls"] == 1
+    assert one[in_play].mean() > 0.9, "the ball in play is not seen as exactly one ball"
+    both = in_play & one
+    # the detector's position is a linear function of the RAM's (its own offsets and scale): near-perfect fit
+    assert np.corrcoef(d["ball_x"][both], ram[both, 0])[0, 1] > 0.98
+    assert np.corrcoef(d["ball_y"][both], ram[both, 1])[0, 1] > 0.98
+    assert np.isfinite(d["paddle_y"]).mean() > 0.95
+
+
+def test_repeated_points_are_counted_per_env():
+    r = np.array([[0, 1, 1, 0, -1], [-1, 0, 0, 1, 0]], np.float32)
+    assert ep._repeats(r) == (1, 5)
+
+
+def test_control_from_real_states_up_moves_the_paddle_up():
+    res = ep.control("Dream-Pong-v0", states=3, hold=4)
+    assert res["states"] == 3
+    assert res["up"]["real_px"] < -1 and res["down"]["real_px"] > 1  # the real game: up is up
+    assert res["up"]["dream_px"] is not None and res["down"]["dream_px"] is not None
+    assert isinstance(res["holds"], bool)
+
+
+def test_closed_loop_counts_balls_and_points_in_dream_and_reality():
+    res = ep.closed_loop("Dream-Pong-v0", policy="random", steps=64, num_envs=4)
+    for side in ("dream", "real"):
+        r = res[side]
+        assert r["steps"] == 64
+        assert 0.0 <= r["one_ball_share"] <= 1.0 and r["points_per_1000"] >= 0.0
+    assert res["real"]["one_ball_share"] > 0.3  # real Pong shows its ball most of the time
+
+
+def test_heldout_game_windows(tmp_path):
+    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
+    from dreamgym.export.evaluate import TokenEvaluator
+
+    collect_pong(PongCollectConfig(episodes=1, max_steps=160, seed=11), tmp_path, progress=False)
+    res = ep.heldout_game("Dream-Pong-v0", TokenEvaluator().load(tmp_path), horizon=10, stride=40)
+    assert res["windows"] >= 2
+    h1 = res["position_error_px"]["1"]
+    assert h1["paddle_median"] is not None and h1["paddle_median"] >= 0
+    assert set(res["points"]) >= {"precision", "recall", "dream_repeated_share"}
