@@ -1,13 +1,13 @@
 """The `dreamgym` command (also `python -m dreamgym`): one command line for everything a user runs.
 
-    dreamgym list | info | rollout | play | replay | record | bench | soak | evaluate | train | transfer
+    dreamgym list | info | rollout | play | replay | record | bench | soak | evaluate | train | transfer | rllib
 
 Each command's options are a frozen dataclass with a one-line docstring under every field, turned into a
 command line by tyro, so `dreamgym CMD --help` says what every option does. The runtime's own commands
 (list, info, rollout, record, bench, soak) are here. Commands from other packages come through the entry-point
 group ``dreamgym.commands`` (``name = "module:function"``; the function takes the arguments after the
 command's name, ``argv: list[str]``, parses them itself and returns an exit code): dreamgym's extras declare
-play, replay, evaluate, train and transfer in pyproject.toml. `dreamgym --help` describes those from the first line of the
+play, replay, evaluate, train, transfer and rllib in pyproject.toml. `dreamgym --help` describes those from the first line of the
 function's docstring, read from its source without importing it (nor torch, nor pygame).
 """
 
@@ -31,7 +31,7 @@ ID = Annotated[str, tyro.conf.arg(metavar="ID")]
 Device = Literal["auto", "cpu", "cuda"]
 
 GROUP = "dreamgym.commands"
-ORDER = ("list", "info", "rollout", "play", "replay", "record", "bench", "soak", "evaluate", "train", "transfer")
+ORDER = ("list", "info", "rollout", "play", "replay", "record", "bench", "soak", "evaluate", "train", "transfer", "rllib")
 """the order of `dreamgym --help`; commands of other packages follow, sorted"""
 
 
