@@ -31,7 +31,20 @@ ID = Annotated[str, tyro.conf.arg(metavar="ID")]
 Device = Literal["auto", "cpu", "cuda"]
 
 GROUP = "dreamgym.commands"
-ORDER = ("list", "info", "rollout", "play", "replay", "record", "bench", "soak", "evaluate", "train", "transfer", "rllib")
+ORDER = (
+    "list",
+    "info",
+    "rollout",
+    "play",
+    "replay",
+    "record",
+    "bench",
+    "soak",
+    "evaluate",
+    "train",
+    "transfer",
+    "rllib",
+)
 """the order of `dreamgym --help`; commands of other packages follow, sorted"""
 
 

@@ -38,7 +38,20 @@ def test_unknown_id_is_a_clear_error():
     assert out.returncode == 2 and "neither a registered dream id" in out.stderr
 
 
-COMMANDS = ("list", "info", "rollout", "play", "replay", "record", "bench", "soak", "evaluate", "train", "transfer", "rllib")
+COMMANDS = (
+    "list",
+    "info",
+    "rollout",
+    "play",
+    "replay",
+    "record",
+    "bench",
+    "soak",
+    "evaluate",
+    "train",
+    "transfer",
+    "rllib",
+)
 
 
 def test_help_lists_every_command_with_one_line_each():
