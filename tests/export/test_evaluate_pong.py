@@ -78,3 +78,33 @@ def test_heldout_game_windows(tmp_path):
     h1 = res["position_error_px"]["1"]
     assert h1["paddle_median"] is not None and h1["paddle_median"] >= 0
     assert set(res["points"]) >= {"precision", "recall", "dream_repeated_share"}
+
+
+def test_game_metrics_go_into_the_manifest_and_the_card(tmp_path):
+    import shutil
+
+    import dreamgym
+    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
+    from dreamgym.export.evaluate import TokenEvaluator
+
+    src = dreamgym.resolve("Dream-Pong-v0")
+    bundle = shutil.copytree(src, tmp_path / "pong")
+    collect_pong(PongCollectConfig(episodes=1, max_steps=120, seed=12), tmp_path / "eps", progress=False)
+    game = {
+        "heldout": ep.heldout_game(bundle, TokenEvaluator().load(tmp_path / "eps"), horizon=10, stride=50),
+        "closed_loop": {"random": ep.closed_loop(bundle, "random", steps=32, num_envs=4)},
+        "control": ep.control(bundle, states=2),
+    }
+    ep.write_game(bundle, game)
+    b = dreamgym.Bundle.load(bundle)  # still a valid bundle: the files' hashes were rewritten
+    assert b.manifest.metrics["fidelity"]["game"]["control"]["states"] == 2
+    assert b.manifest.metrics["fidelity"]["horizons"]  # the other figures kept
+    card = (bundle / "README.md").read_text()
+    assert "Pong as it is played" in card and "paddle move after 4 × UP" in card
+
+
+def test_the_tokenizer_ceiling_keeps_most_real_balls(real_pong):
+    frames, _ = real_pong
+    t = ep.tokenizer_ceiling("Dream-Pong-v0", frames[:200])
+    assert t["frames"] > 100
+    assert t["keeps_ball_share"] > 0.5 and t["ball_error_median"] < 3.0
