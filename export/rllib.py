@@ -173,6 +173,21 @@ def losses(result: dict) -> dict[str, float]:
     return out
 
 
+def _samples_trained(learners: dict) -> int:
+    """Samples the learner trained in one iteration (every epoch's minibatches). RLlib logs them per module
+    and again, summed, under `__all_modules__`: take the sum once."""
+    total = (learners.get("__all_modules__") or {}).get("num_module_steps_trained")
+    if total is not None:
+        return int(total)
+    return int(
+        sum(
+            d.get("num_module_steps_trained", 0)
+            for k, d in learners.items()
+            if isinstance(d, dict) and k != "__all_modules__"
+        )
+    )
+
+
 def summarize(result: dict) -> dict:
     """The figures of one training iteration RLlib reports (names of the new API stack)."""
     er = result.get("env_runners") or {}
@@ -186,9 +201,7 @@ def summarize(result: dict) -> dict:
         "sample_time_s": float((result.get("timers") or {}).get("env_runner_sampling_timer", float("nan"))),
         "learn_time_s": float((result.get("timers") or {}).get("learner_update_timer", float("nan"))),
         "losses": losses(result),
-        "learner_samples": int(
-            sum(d.get("num_module_steps_trained", 0) for d in lr.values() if isinstance(d, dict)) if lr else 0
-        ),
+        "learner_samples": _samples_trained(lr),
     }
 
 

@@ -51,6 +51,9 @@ def test_ppo_iteration_with_two_runners_each_stepping_one_batched_dream(dream_ru
     assert dream_run["kinds"] == [("DreamVectorEnv", 8), ("DreamVectorEnv", 8)]
     row = dream_run["row"]
     assert row["env_steps_sampled"] >= 2 * 8 * 32
+    # one epoch of 512-sample minibatches over what was sampled (the last one filled cyclically), counted
+    # once: not per module and again for all modules
+    assert row["env_steps_sampled"] <= row["learner_samples"] < row["env_steps_sampled"] + 512, row
     assert row["losses"] and all(np.isfinite(v) for v in row["losses"].values()), row
 
 
