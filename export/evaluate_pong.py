@@ -358,7 +358,9 @@ def card_lines(game: dict) -> list[str]:
         "(`dreamgym.export.evaluate_pong`, checked against the real game's RAM in the tests). Position errors "
         f"are medians over {h['windows']} held-out windows (C real frames, then the recorded actions; a dream "
         f"frame without the ball where the real one has it counts as {MISS:.0f} px); points are matched within "
-        f"±{pts['tolerance']} steps at h ≤ {h['horizon']}.",
+        f"±{pts['tolerance']} steps at h ≤ {h['horizon']}; these use the dream's most likely tokens. The "
+        "closed-loop rows run the dream as `gym.make_vec` gives it (sampled tokens) and real ALE Pong for the "
+        "same number of steps under the same policy, on the same 64×64 frames.",
         "",
         "| measure | dream | real | bar |",
         "|---|---:|---:|---|",
