@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamgym.record import make_policy
+
 FIELD = (11, 59)  # rows of the play field in a 64-pixel frame (the walls are above and below)
 PLAYER_COLS = (53, 61)  # the player's paddle, with room around it
 UP, DOWN = 2, 3  # ALE Pong's RIGHT moves the player's paddle up, LEFT down
@@ -192,12 +194,6 @@ def _real_env(seed: int):
     return env
 
 
-def _policy(spec: str, bundle, rng):
-    from dreamgym.record import make_policy
-
-    return make_policy(spec, bundle, rng)
-
-
 def closed_loop(bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0) -> dict:
     """The dream and the real ALE Pong under the same policy for `steps` env-steps each: the share of frames
     with exactly one ball, points per 1000 steps, and the share of points repeated on the next step."""
@@ -209,7 +205,7 @@ def closed_loop(bundle_path, policy: str = "bundle", steps: int = 3000, num_envs
     b = dreamgym.Bundle.load(bundle_path)
     size = b.frame_shape[0]
     rng = np.random.default_rng(seed)
-    act = _policy(policy, b, rng)
+    act = make_policy(policy, b, rng)
     # the dream, batched
     env = dreamgym.make_vec(bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None)
     obs, _ = env.reset(seed=seed)
@@ -266,7 +262,7 @@ def control(bundle_path, states: int = 24, hold: int = 4, seed: int = 0) -> dict
     b = dreamgym.Bundle.load(bundle_path)
     size, C = b.frame_shape[0], b.context_length
     rng = np.random.default_rng(seed)
-    act = _policy("bundle" if b.has_graph("policy") else "random", b, rng)
+    act = make_policy("bundle" if b.has_graph("policy") else "random", b, rng)
     env = _real_env(seed)
     ale = env.unwrapped.ale
     o, _ = env.reset(seed=seed)

@@ -122,11 +122,12 @@ def ppo_config(
             env = b.manifest.source.env_id
             mode = "sync"
         else:
-            env = f"dreamgym:{b.id}" if b.id in dreamgym.shipped_bundles() else _register_folder()
+            shipped = b.id in dreamgym.shipped_bundles()
+            env = f"dreamgym:{b.id}" if shipped else _register_folder()
             mode = "vector_entry_point"
             env_cfg = dict(env_config or {})
-            if "bundle" not in env_cfg and b.id not in dreamgym.shipped_bundles():
-                env_cfg["bundle"] = str(path)
+            if not shipped:
+                env_cfg.setdefault("bundle", str(path))
             if threads_per_runner:
                 env_cfg.setdefault("threads", threads_per_runner)
         cfg = cfg.environment(env, env_config=env_cfg).env_runners(
