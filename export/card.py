@@ -140,8 +140,15 @@ def model_card(m: Manifest) -> str:
             lines += ["| stage | wall time (s) |", "|---|---:|"]
             lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
             lines.append("")
-    lines += ["## Version History", "", "- v0: first release.", ""]
+    lines += history_section(m)
     return "\n".join(lines)
+
+
+def history_section(m: Manifest) -> list[str]:
+    """`metrics.history`: what earlier versions of the bundle were and measured, oldest first, each
+    {"version", "text"}; a bundle without one is its first release."""
+    hist = m.metrics.get("history") or [{"version": "v0", "text": "first release."}]
+    return ["## Version History", "", *(f"- {h['version']}: {h['text']}" for h in hist), ""]
 
 
 def uncertainty_section(m: Manifest) -> list[str]:
@@ -473,5 +480,5 @@ def parallel_card(m: Manifest) -> str:
             lines += ["| stage | wall time (s) |", "|---|---:|"]
             lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
             lines.append("")
-    lines += ["## Version History", "", "- v0: first release.", ""]
+    lines += history_section(m)
     return "\n".join(lines)

@@ -71,6 +71,12 @@ class REMConfig:
     """weight of the reward loss"""
     nonzero_reward_weight: float = 5.0
     """class weight of the rare nonzero rewards in the reward loss"""
+    changed_token_weight: float = 1.0
+    """weight in the token loss of the tokens that differ from the same token of the frame before (the ball
+    and the paddles: unweighted, "nothing moves here" outweighs every single place the ball may go)"""
+    reward_input: bool = False
+    """feed each step's reward back into the next block (a `last_reward` state tensor), so the model knows a
+    point was just scored; without it nothing in the frames tells it, and one point repeats for several steps"""
 
     @property
     def tokens(self) -> int:
@@ -106,6 +112,9 @@ class REM(nn.Module):
         self.pop = nn.Parameter(0.02 * torch.randn(c.tokens, c.d_model))  # prediction embeddings X^u
         self.token_head = nn.Linear(c.d_model, c.vocab)
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
+        if c.reward_input:  # the previous reward's class, added to the action token (zero at first: no effect)
+            self.rew_emb = nn.Embedding(len(REWARD_VALUES), c.d_model)
+            nn.init.zeros_(self.rew_emb.weight)
         self.term_head = mlp(c.d_model, c.d_model, 1)
         self.register_buffer("reward_values", torch.tensor(REWARD_VALUES))
         self.frame_decoder = (
@@ -122,9 +131,16 @@ class REM(nn.Module):
         dh = c.d_model // c.heads
         return torch.zeros(B, c.layers, c.heads, dh, dh, device=device)
 
-    def embed_blocks(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, K) int, actions (B, T) int -> block embeddings (B, T, K + 1, d)."""
-        x = torch.cat([self.tok_emb(tokens), self.act_emb(actions).unsqueeze(2)], 2)
+    def embed_blocks(
+        self, tokens: torch.Tensor, actions: torch.Tensor, prev_rewards: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """tokens (B, T, K) int, actions (B, T) int, and with `reward_input` the rewards received before each
+        block (B, T) in {-1, 0, 1} (None: all zero) -> block embeddings (B, T, K + 1, d)."""
+        a = self.act_emb(actions)
+        if self.cfg.reward_input:
+            cls = torch.ones_like(actions) if prev_rewards is None else reward_class(prev_rewards)
+            a = a + self.rew_emb(cls)
+        x = torch.cat([self.tok_emb(tokens), a.unsqueeze(2)], 2)
         return x + self.pos
 
     def run(self, x: torch.Tensor, state: torch.Tensor, pop: bool = True):
@@ -162,24 +178,31 @@ class REM(nn.Module):
     def heads(self, act_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.reward_head(act_out), self.term_head(act_out).squeeze(-1)
 
-    def loss(self, tokens, actions, rewards, terms) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, tokens, actions, rewards, terms, first_reward=None) -> tuple[torch.Tensor, dict[str, float]]:
         """tokens (B, T + 1, K) of frames 0..T, actions (B, T) taken after frames 0..T-1, rewards (B, T) in
-        {-1, 0, 1} and terminations (B, T) received after them."""
+        {-1, 0, 1} and terminations (B, T) received after them; `first_reward` (B,), the reward received
+        before frame 0 (read with `reward_input`; None: zero)."""
         B, T = actions.shape
-        x = self.embed_blocks(tokens[:, :T], actions)
+        prev = None
+        if self.cfg.reward_input:
+            first = torch.zeros(B, device=tokens.device) if first_reward is None else first_reward.float()
+            prev = torch.cat([first[:, None], rewards[:, :-1].float()], 1)
+        x = self.embed_blocks(tokens[:, :T], actions, prev)
         out, pred, _ = self.run(x, self.initial_state(B, tokens.device))
         logits = self.token_head(pred)  # (B, T, K, V)
         target = tokens[:, 1:]
-        tok_loss = F.cross_entropy(logits.flatten(0, 2), target.flatten())
+        moving = target != tokens[:, :T]  # tokens that change from one frame to the next
+        per_tok = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view_as(target)
+        wt = 1.0 + (self.cfg.changed_token_weight - 1.0) * moving.float()
+        tok_loss = (per_tok * wt).sum() / wt.sum()
         r_logits, t_logit = self.heads(out[:, :, -1])
-        r_cls = (rewards.round().clamp(-1, 1) + 1).long()
+        r_cls = reward_class(rewards)
         w = torch.tensor([self.cfg.nonzero_reward_weight, 1.0, self.cfg.nonzero_reward_weight], device=tokens.device)
         r_loss = F.cross_entropy(r_logits.flatten(0, 1), r_cls.flatten(), weight=w)
         t_loss = F.binary_cross_entropy_with_logits(t_logit, terms.float())
         loss = tok_loss + self.cfg.reward_weight * r_loss + t_loss
         with torch.no_grad():
             hit = logits.argmax(-1) == target
-            moving = target != tokens[:, :T]  # tokens that change from one frame to the next
             acc_moving = hit[moving].float().mean().item() if moving.any() else float("nan")
         return loss, {
             "tokens": tok_loss.item(),
@@ -204,25 +227,30 @@ class REM(nn.Module):
         tokens = self.tokenizer.encode(frames).view(B, C, -1)
         state = self.initial_state(B, context_obs.device)
         out = None
-        if C > 1:
+        if C > 1:  # the context's rewards are not given: the model reads them as zero
             x = self.embed_blocks(tokens[:, :-1], context_actions[:, 1:].long())
             out, _, state = self.run(x, state, pop=False)
         current = tokens[:, -1]
         latent = out[:, -1].mean(1) if out is not None else torch.zeros(B, self.cfg.d_model)
-        return state, current, self.tokenizer.decode_uint8(current), latent
+        last = (torch.zeros(B, 1, device=context_obs.device),) if self.cfg.reward_input else ()
+        return state, current, *last, self.tokenizer.decode_uint8(current), latent
 
-    def imagine_step(self, retention, tokens, action, noise):
-        """step.onnx: one block in, the next frame's K tokens out in one pass, sampled by Gumbel-max."""
-        x = self.embed_blocks(tokens.unsqueeze(1), action.long().view(-1, 1))
+    def imagine_step(self, retention, tokens, *rest):
+        """step.onnx (retention, tokens[, last_reward], action, noise_tokens): one block in, the next frame's K
+        tokens out in one pass, sampled by Gumbel-max."""
+        last, (action, noise) = (rest[0], rest[1:]) if self.cfg.reward_input else (None, rest)
+        action = action.long().view(-1, 1)
+        x = self.embed_blocks(tokens.unsqueeze(1), action, None if last is None else last.view(-1, 1))
         out, pred, state = self.run(x, retention)
         nxt = self._sample(pred[:, 0], noise)
         r_logits, t_logit = self.heads(out[:, 0, -1])
         reward = self.reward_values[r_logits.argmax(-1)]
         terminated = t_logit > 0
-        return state, nxt, self.tokenizer.decode_uint8(nxt), reward, terminated, out[:, 0].mean(1)
+        new_last = (reward.view(-1, 1),) if self.cfg.reward_input else ()
+        return state, nxt, *new_last, self.tokenizer.decode_uint8(nxt), reward, terminated, out[:, 0].mean(1)
 
-    def render_frame(self, retention, tokens):
-        """render.onnx: the decoding of the current tokens (the retention state is not needed)."""
+    def render_frame(self, retention, tokens, *unused):
+        """render.onnx: the decoding of the current tokens (the other state tensors are not needed)."""
         return self.tokenizer.decode_uint8(tokens)
 
     # -- the export surface (see families.WorldModel) -----------------------------------------------------
@@ -232,7 +260,8 @@ class REM(nn.Module):
     def state_spec(self) -> tuple[TensorSpec, ...]:
         c = self.cfg
         dh = c.d_model // c.heads
-        return TensorSpec("retention", (c.layers, c.heads, dh, dh)), TensorSpec("tokens", (c.tokens,), "int64")
+        last = (TensorSpec("last_reward", (1,)),) if c.reward_input else ()
+        return TensorSpec("retention", (c.layers, c.heads, dh, dh)), TensorSpec("tokens", (c.tokens,), "int64"), *last
 
     def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
         c = self.cfg
@@ -249,15 +278,19 @@ class REM(nn.Module):
         tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
         gumbel = gumbel_noise(rng, (batch, K, c.vocab))
         reset = frame_reset_example(rng, batch, context_length, S, c.actions, self.example_contexts)
+        last = {}
+        if c.reward_input:
+            last = {"last_reward": rng.choice(np.array(REWARD_VALUES, np.float32), size=(batch, 1))}
         return {
             "reset": reset,
             "step": {
                 "retention": ret,
                 "tokens": tok,
+                **last,
                 "action": rng.integers(c.actions, size=batch).astype(np.int64),
                 "noise_tokens": gumbel,
             },
-            "render": {"retention": ret, "tokens": tok},
+            "render": {"retention": ret, "tokens": tok, **last},
         }
 
     def step_macs(self) -> int:
@@ -276,6 +309,11 @@ class REM(nn.Module):
             if isinstance(m, nn.Linear)
         )
         return int(macs + decoder_macs(self.tokenizer))
+
+
+def reward_class(rewards: torch.Tensor) -> torch.Tensor:
+    """Rewards in {-1, 0, 1} (any shape) -> the reward head's classes 0, 1, 2."""
+    return (rewards.round().clamp(-1, 1) + 1).long()
 
 
 def decoder_macs(tok: ImageTokenizer) -> int:

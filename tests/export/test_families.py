@@ -34,3 +34,18 @@ def test_model_card_of_every_shipped_bundle_regenerates_unchanged(bundle):
     from dreamgym.export.card import model_card
 
     assert model_card(Manifest.read(bundle / "dreamgym.json")) == (bundle / "README.md").read_text()
+
+
+def test_the_version_history_keeps_earlier_figures():
+    """A bundle rebuilt by a new recipe keeps what its earlier versions measured (metrics.history, oldest
+    first); one without a history is a first release."""
+    from dreamgym.export.card import history_section
+
+    bundle = next(p for p in ASSETS if p.name == "pong-rem")
+    man = Manifest.read(bundle / "dreamgym.json")
+    first = man.replace(metrics={k: v for k, v in man.metrics.items() if k != "history"})
+    assert history_section(first) == ["## Version History", "", "- v0: first release.", ""]
+    two = man.replace(
+        metrics={**man.metrics, "history": [{"version": "v0", "text": "a"}, {"version": "v1", "text": "b"}]}
+    )
+    assert history_section(two)[2:4] == ["- v0: a", "- v1: b"]

@@ -86,6 +86,57 @@ def test_loss_trains_tokens_and_rewards():
     assert logs["acc"] > first["acc"]
 
 
+def test_changed_tokens_weigh_more_only_where_tokens_change():
+    """`changed_token_weight` reweights the token loss towards tokens that differ from the frame before; on a
+    batch where nothing changes it is the plain loss."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    plain = REM(TINY)
+    weighted = REM(dataclasses.replace(TINY, changed_token_weight=5.0))
+    weighted.load_state_dict(plain.state_dict())
+    tokens, actions, rewards, terms = _batch()
+    with torch.no_grad():
+        same = tokens[:, :1].expand_as(tokens).contiguous()  # every frame the same: no token changes
+        assert plain.loss(same, actions, rewards, terms)[1]["tokens"] == pytest.approx(
+            weighted.loss(same, actions, rewards, terms)[1]["tokens"]
+        )
+        moved = same.clone()
+        moved[:, 1:, :3] = (moved[:, 1:, :3] + 1) % TINY.vocab  # three tokens change after frame 0
+        logits = plain.token_head(plain.run(plain.embed_blocks(moved[:, :-1], actions), plain.initial_state(2))[1])
+        ce = torch.nn.functional.cross_entropy(logits.flatten(0, 2), moved[:, 1:].flatten(), reduction="none")
+        ce = ce.view(2, -1, TINY.tokens)
+        changed = moved[:, 1:] != moved[:, :-1]
+        w = 1 + 4 * changed.float()
+        expect = (ce * w).sum() / w.sum()
+        assert weighted.loss(moved, actions, rewards, terms)[1]["tokens"] == pytest.approx(expect.item(), rel=1e-5)
+
+
+def test_reward_input_carries_the_last_reward_in_the_state():
+    """With `reward_input` the state has a `last_reward`: zero after reset, the step's reward after a step,
+    and what the next step reads (a point just scored changes the next prediction)."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    m = REM(dataclasses.replace(TINY, reward_input=True)).eval()
+    assert [s.name for s in m.state_spec()] == ["retention", "tokens", "last_reward"]
+    with torch.no_grad():
+        m.rew_emb.weight.normal_()  # zero at first (an untrained model ignores it); give it an effect
+        ctx = torch.randint(0, 256, (3, 4, 64, 64, 3)).float()
+        ret, tok, last, frame, latent = m.filter_context(ctx, torch.zeros(3, 4, dtype=torch.long))
+        assert torch.equal(last, torch.zeros(3, 1)) and frame.shape == (3, 64, 64, 3)
+        act, noise = torch.tensor([0, 2, 5]), torch.zeros(3, TINY.tokens, TINY.vocab)
+        out0 = m.imagine_step(ret, tok, last, act, noise)
+        assert torch.equal(out0[2], out0[4].view(-1, 1))  # the new last_reward is the reward given
+        out1 = m.imagine_step(ret, tok, torch.ones(3, 1), act, noise)
+        assert not torch.equal(out0[0], out1[0])  # the reward read changes the state
+        # the loss reads the reward before the window and the window's own rewards, one step late
+        batch = _batch()
+        a = m.loss(*batch, first_reward=torch.tensor([1.0, -1.0]))[0]
+        b = m.loss(*batch)[0]
+        assert a.item() != b.item()
+
+
 def test_step_macs_count_the_decoder(model):
     from dreamgym.export.rem import decoder_macs
 
@@ -94,12 +145,16 @@ def test_step_macs_count_the_decoder(model):
 
 
 def test_check_family():
-    """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit."""
+    """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit;
+    with `reward_input`, as the shipped recipe has it, so the extra state tensor is exported and checked too."""
+    import dataclasses
+
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    report = check_family(get_family("rem"), TINY, batch=16)
+    report = check_family(get_family("rem"), dataclasses.replace(TINY, reward_input=True), batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
+    assert report["parity"]["step.next_last_reward"] == 0
 
 
 def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
