@@ -65,7 +65,7 @@ class Recipe:
     restart_every: int = 100
     """tokenizer updates between dead-code restarts (during the first 80 % of training)"""
     world: FitConfig = FitConfig(
-        steps=6000, batch=16, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=250, ckpt_every=250
+        steps=5000, batch=16, lr=5e-4, warmup=100, weight_decay=0.01, grad_clip=1.0, eval_every=250, ckpt_every=250
     )
     """training of the world model (batch: sequences per update)"""
     seq_len: int = 10
@@ -90,7 +90,7 @@ V0 = (
 )
 CURRENT = (
     "the ball weighs 100x in the tokenizer's loss (4000 updates); changed tokens weigh 5x in the world model's "
-    "token loss and each step's reward is fed back into the next block (a `last_reward` state), 6000 updates: "
+    "token loss and each step's reward is fed back into the next block (a `last_reward` state), 5000 updates: "
     "the figures on this card."
 )
 
