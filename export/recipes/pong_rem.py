@@ -161,7 +161,9 @@ def train_tokenizer(
 
     def sample(n: int, source: np.ndarray = frames):
         x = source[rng.integers(len(source), size=n)]
-        return torch.from_numpy(x), torch.from_numpy(foreground_weight(x, bg, r.foreground_weight, r.ball_weight))
+        # the Genie recipe trains its tokenizer here too; its recipe has no ball (Pong's detector) to weigh
+        ball = getattr(r, "ball_weight", 0.0)
+        return torch.from_numpy(x), torch.from_numpy(foreground_weight(x, bg, r.foreground_weight, ball))
 
     def restart_dead_codes(step: int, logs: dict) -> None:
         nonlocal usage
