@@ -19,6 +19,9 @@ Exported graphs (see `dreamgym/bundle.py` for the contract):
             and decodes them.
     render  (retention, tokens) -> frame: the decoding of the current tokens.
 
+With `reward_input` a third state tensor, `last_reward` (B, 1), follows `tokens` in every graph: reset gives
+zero, step reads it (added to the action token through its own embedding) and returns the reward it predicts.
+
 Training (`loss`) runs the same `run` function over whole sequences: the block updates of the states are a
 short loop over time (T steps), everything else is batched over all blocks.
 """
