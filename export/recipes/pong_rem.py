@@ -25,6 +25,7 @@ import torch
 
 from ..collect import load_episodes
 from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
+from ..evaluate_pong import ball_weight
 from ..fit import FitConfig, fit, load_checkpoint
 from ..rem import REM, REMConfig
 from ..tokenizer import ImageTokenizer
@@ -132,8 +133,6 @@ def foreground_weight(frames: np.ndarray, bg: np.ndarray, extra: float, ball: fl
     """Per-pixel weights of the tokenizer's loss: 1, plus `extra` where a pixel differs from the static
     background, plus `ball` where it looks like the ball (`evaluate_pong.ball_weight`: one or two faint pixels
     that, weighted like a paddle's, the codes still round away)."""
-    from ..evaluate_pong import ball_weight
-
     diff = np.abs(frames.astype(np.float32) - bg).max(-1)
     w = 1.0 + extra * (diff > 20)
     if ball:
@@ -142,10 +141,17 @@ def foreground_weight(frames: np.ndarray, bg: np.ndarray, extra: float, ball: fl
 
 
 def train_tokenizer(
-    tok: ImageTokenizer, frames: np.ndarray, held: np.ndarray, r: Recipe, out: Path, progress: bool = True
+    tok: ImageTokenizer,
+    frames: np.ndarray,
+    held: np.ndarray,
+    r: Recipe,
+    out: Path,
+    progress: bool = True,
+    ball: float = 0.0,
 ) -> dict:
     """Train the VQ-VAE on uint8 frames (N, S, S, 3) through `fit`, with dead codes restarted every
-    `r.restart_every` updates; checkpoint and log in `out`, the held-out quality in out/tokenizer.json."""
+    `r.restart_every` updates; checkpoint and log in `out`, the held-out quality in out/tokenizer.json.
+    `ball`: extra loss weight of Pong's ball pixels (0 for other games, e.g. the Genie recipe's Breakout)."""
     cfg = r.tokenizer
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -161,8 +167,6 @@ def train_tokenizer(
 
     def sample(n: int, source: np.ndarray = frames):
         x = source[rng.integers(len(source), size=n)]
-        # the Genie recipe trains its tokenizer here too; its recipe has no ball (Pong's detector) to weigh
-        ball = getattr(r, "ball_weight", 0.0)
         return torch.from_numpy(x), torch.from_numpy(foreground_weight(x, bg, r.foreground_weight, ball))
 
     def restart_dead_codes(step: int, logs: dict) -> None:
@@ -417,7 +421,7 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     if not (tok_dir / "tokenizer.json").exists():
         frames = np.concatenate([e["obs"] for e in train_eps])
         held = np.concatenate([e["obs"] for e in held_eps])[::10]
-        ev = train_tokenizer(model.tokenizer, frames, held, r, tok_dir, progress)
+        ev = train_tokenizer(model.tokenizer, frames, held, r, tok_dir, progress, ball=r.ball_weight)
         stages.record("tokenizer", ev["wall_s"])
         del frames
     else:
