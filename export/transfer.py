@@ -16,6 +16,10 @@ same points, and a random policy is measured once in the real env: gains are ret
 The curves go to `OUT/transfer-ALGO.json` and a plot; `--write` puts them into the bundle's manifest
 (`metrics.transfer.ALGO`) and its model card.
 
+Each finished seed is kept in `OUT/transfer-ALGO-seedK.json`; a later run with the same settings and the
+same bundle reuses it instead of training again, so a benchmark longer than one sitting runs a seed at a
+time (`--first-seed K --seeds 1`, then the whole range to gather them).
+
 Needs the real env and Stable-Baselines3: `pip install "dreamgym[export,transfer]"`.
 """
 
@@ -42,7 +46,9 @@ class TransferArgs:
     steps: int = 100_000
     """training steps, in the dream and (for reference) in the real env"""
     seeds: int = 1
-    """independent runs (seeds 0 .. seeds-1)"""
+    """independent runs (seeds first_seed .. first_seed+seeds-1)"""
+    first_seed: int = 0
+    """the first seed"""
     evals: int = 5
     """evaluation points, evenly spaced over the training steps"""
     episodes: int = 10
@@ -186,10 +192,20 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
     bar = tqdm(
         total=a.seeds * a.steps * (2 if a.real else 1), desc=f"transfer {a.algo}", unit="step", disable=not progress
     )
-    for seed in range(a.seeds):
+    key = _seed_key(a, b)
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        kept = out / f"transfer-{a.algo}-seed{seed}.json"
+        if kept.exists():
+            old = json.loads(kept.read_text())
+            if old.get("key") == key:
+                runs.append(old["run"])
+                bar.update(a.steps * (2 if a.real else 1))
+                continue
+            bar.write(f"{kept}: made with other settings or another bundle; seed {seed} runs again")
         # the learner sees a plain DreamEnv (SB3 wraps it in its own vector env); the dream truncates itself
         dream_env = _train_env(lambda: dreamgym.make_env(path, device="cpu", **env_options), a.algo, a.n_envs, seed)
         learner = Algo("MlpPolicy", dream_env, seed=seed, verbose=0, device="cpu")
+        t_seed = time.time()
         real_learner = None
         if a.real:
             real_learner = Algo(
@@ -246,7 +262,8 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
                 row["real_trained_return"] = float(np.mean(ref["returns"]))
             rows.append(row)
             learner.save(out / f"{a.algo}-seed{seed}-dream.zip")
-        runs.append({"seed": seed, "points": rows})
+        runs.append({"seed": seed, "points": rows, "wall_s": round(time.time() - t_seed, 1)})
+        _write_json(kept, {"key": key, "run": runs[-1]})
     bar.close()
     source.close()
     res = {
@@ -254,6 +271,7 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
         "algo": a.algo,
         "steps": a.steps,
         "seeds": a.seeds,
+        "seed_list": [r["seed"] for r in runs],
         "episodes": a.episodes,
         "episode_steps": T,
         "args": asdict(a),
@@ -263,9 +281,32 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
         "runs": runs,
     }
     res["summary"] = summarize(res)
-    (out / f"transfer-{a.algo}.json").write_text(json.dumps(res, indent=2) + "\n")
+    _write_json(out / f"transfer-{a.algo}.json", res)
     plot(res, out / f"transfer-{a.algo}.png")
     return res
+
+
+def _seed_key(a: TransferArgs, b) -> dict:
+    """What a kept seed must share with this run to be reused: every setting that changes its curve, and
+    the model (the hashes of the bundle's graphs and context bank; not of its card, which --write changes)."""
+    d = asdict(a)
+    for k in ("bundle", "seeds", "first_seed", "out", "write"):
+        d.pop(k)
+    m = b.manifest
+    model = {name: g.sha256 for name, g in sorted(m.graphs.items())}
+    return {
+        "args": d,
+        "id": b.id,
+        "model": {**model, "contexts": m.contexts.sha256},
+        "env_defaults": asdict(m.env_defaults),
+    }
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """Whole or not at all: an interrupted run leaves the old file or none."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def summarize(res: dict) -> dict:

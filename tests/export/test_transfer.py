@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -54,6 +55,20 @@ def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
     card = (bundle / "README.md").read_text()
     assert "## Transfer: trained in the dream" in card and "![transfer, ppo](transfer-ppo.png)" in card
     assert "- bundled policy: real" in card
+
+    # a finished seed is kept and reused by a later run with the same settings and model (the card that
+    # --write just changed is not the model); a marked figure shows that nothing trained again
+    kept = tmp_path / "out" / "transfer-ppo-seed0.json"
+    k = json.loads(kept.read_text())
+    k["run"]["points"][-1]["real_return"] = 12345.0
+    kept.write_text(json.dumps(k))
+    again = run(a, progress=False)
+    assert again["runs"][0]["points"][-1]["real_return"] == 12345.0
+    assert again["summary"]["final_real_return"] == [12345.0]
+    # other settings: the seed runs again, and its new curve replaces the kept one
+    fewer = run(dataclasses.replace(a, evals=1), progress=False)
+    assert [p["steps"] for p in fewer["runs"][0]["points"]] == [128]
+    assert len(json.loads(kept.read_text())["run"]["points"]) == 1
 
 
 class _Scripted:
