@@ -194,9 +194,12 @@ def _real_env(seed: int):
     return env
 
 
-def closed_loop(bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0) -> dict:
+def closed_loop(
+    bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0, noise_scale: float = 1.0
+) -> dict:
     """The dream and the real ALE Pong under the same policy for `steps` env-steps each: the share of frames
-    with exactly one ball, points per 1000 steps, and the share of points repeated on the next step."""
+    with exactly one ball, points per 1000 steps, and the share of points repeated on the next step. The dream
+    samples with the env's `noise_scale` (1: as shipped)."""
     import dreamgym
 
     from .sources import area_resize
@@ -207,7 +210,9 @@ def closed_loop(bundle_path, policy: str = "bundle", steps: int = 3000, num_envs
     rng = np.random.default_rng(seed)
     act = make_policy(policy, b, rng)
     # the dream, batched
-    env = dreamgym.make_vec(bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None)
+    env = dreamgym.make_vec(
+        bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None, noise_scale=noise_scale
+    )
     obs, _ = env.reset(seed=seed)
     T = max(1, steps // num_envs)
     R = np.zeros((num_envs, T))
