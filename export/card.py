@@ -136,12 +136,28 @@ def model_card(m: Manifest) -> str:
             f"{r.get('wall_time_text')} (each stage as measured; training summed over its resumes).",
             "",
         ]
-        if r.get("stages"):
-            lines += ["| stage | wall time (s) |", "|---|---:|"]
-            lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
-            lines.append("")
+        lines += rebuild_stages(r)
     lines += history_section(m)
     return "\n".join(lines)
+
+
+def rebuild_stages(r: dict) -> list[str]:
+    """The "Rebuilding" section's table of stage times and, for a re-export of a built bundle's weights (e.g.
+    at another sampling temperature), what it took."""
+    lines = []
+    if r.get("stages"):
+        lines += ["| stage | wall time (s) |", "|---|---:|"]
+        lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
+        lines.append("")
+    if r.get("rebuilt_from"):
+        b = r["rebuilt_from"]
+        lines += [
+            f"This bundle re-exports the weights of that build (`{b['bundle']}`): `{b['command']}`, "
+            f"{sum(b['stages'].values()) / 60:.0f} min (data collection, export and measurement only). "
+            f"`{r.get('command')}` with the recipe's defaults trains such a model from nothing.",
+            "",
+        ]
+    return lines
 
 
 def history_section(m: Manifest) -> list[str]:
@@ -476,9 +492,6 @@ def parallel_card(m: Manifest) -> str:
             f"`{r.get('command')}` — measured wall time on {r.get('machine')}: {r.get('wall_time_text')}.",
             "",
         ]
-        if r.get("stages"):
-            lines += ["| stage | wall time (s) |", "|---|---:|"]
-            lines += [f"| {k} | {v:.0f} |" for k, v in r["stages"].items()]
-            lines.append("")
+        lines += rebuild_stages(r)
     lines += history_section(m)
     return "\n".join(lines)

@@ -192,3 +192,34 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     # a second build resumes from the run folder: nothing is trained again
     again = build(dataclasses.replace(recipe, out=str(tmp_path / "bundle2")), progress=False, log=lambda *a: None)
     assert again["timings"]["world model"] == res["timings"]["world model"]
+    # a re-export from the bundle's own weights at another temperature: nothing trains, the graph samples
+    # as the first one with its noise scaled (argmax(l/T + s·g) = argmax(l/(T·s) + g)), the card keeps the
+    # build's figures and says where it came from
+    hot = dataclasses.replace(
+        recipe,
+        run=str(tmp_path / "run-hot"),
+        out=str(tmp_path / "bundle-hot"),
+        from_bundle=str(out),
+        model=dataclasses.replace(recipe.model, temperature=0.5),
+    )
+    re = build(hot, progress=False, log=lambda *a: None)
+    assert "world model" not in re["timings"] and "tokenizer" not in re["timings"]
+    hman = json.loads((tmp_path / "bundle-hot" / "dreamgym.json").read_text())
+    assert hman["model"]["config"]["temperature"] == 0.5
+    assert hman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
+    assert hman["metrics"]["recipe"]["rebuilt_from"]["bundle"] == str(out)
+    assert hman["metrics"]["recipe"]["stages"] == man["metrics"]["recipe"]["stages"]
+    a = dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature)
+    b = dreamgym.make_vec(tmp_path / "bundle-hot", 3)
+    oa, _ = a.reset(seed=5)
+    ob, _ = b.reset(seed=5)
+    for t in range(6):
+        oa, *_ = a.step(np.array([t % 6, 2, 3]))
+        ob, *_ = b.step(np.array([t % 6, 2, 3]))
+    np.testing.assert_array_equal(oa, ob)
+    with pytest.raises(ValueError, match="only --model.temperature may differ"):
+        build(
+            dataclasses.replace(hot, model=dataclasses.replace(recipe.model, d_model=48)),
+            progress=False,
+            log=lambda *a: None,
+        )
