@@ -104,8 +104,13 @@ V1 = (
     "%), 2.3 / 2.0 points per 1000 steps (real 5.0 / 22.7), no point repeated; the held-out game figures (most "
     "likely tokens, which the temperature does not change) as on this card."
 )
-CURRENT = "v1's weights, re-exported to sample at temperature 0.56 instead of 0.7: the figures on this card."
-HISTORY = [{"version": "v0", "text": V0}, {"version": "v1", "text": V1}, {"version": "v1.1", "text": CURRENT}]
+# the shipped v1.1 is v1's weights re-exported (--from-bundle); a build from nothing is a new model
+HISTORY = [{"version": "v0", "text": V0}, {"version": "v1", "text": V1}]
+REEXPORTED = {
+    "version": "v1.1",
+    "text": "v1's weights, re-exported to sample at temperature 0.56 instead of 0.7: the figures on this card.",
+}
+RETRAINED = {"version": "rebuilt", "text": "this recipe trained from nothing: the figures on this card."}
 
 FULL = Recipe()
 TINY = Recipe(
@@ -514,7 +519,7 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
         f"{r.world.batch} sequences of {r.seq_len} steps."
     )
     metrics = {
-        "history": HISTORY,
+        "history": [*HISTORY, RETRAINED],
         "data": {**d, "heldout": dh, "text": text},
         "tokenizer": tok_eval,
         "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]},
@@ -550,7 +555,7 @@ def _from_bundle(r: Recipe, stages: Stages, data: Path, progress: bool):
     held_eps = load_pong(data / "heldout")
     held_tok = stages("tokenise", lambda: tokenize(model.tokenizer, held_eps))
     met = src.manifest.metrics
-    metrics = {"history": HISTORY, **{k: met[k] for k in ("data", "tokenizer", "training") if k in met}}
+    metrics = {"history": [*HISTORY, REEXPORTED], **{k: met[k] for k in ("data", "tokenizer", "training") if k in met}}
     return model, metrics, held_eps, held_tok, met.get("recipe")
 
 

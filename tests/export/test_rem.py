@@ -209,6 +209,8 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert hman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
     assert hman["metrics"]["recipe"]["rebuilt_from"]["bundle"] == str(out)
     assert hman["metrics"]["recipe"]["stages"] == man["metrics"]["recipe"]["stages"]
+    assert man["metrics"]["history"][-1]["version"] == "rebuilt"  # trained here: a new model
+    assert hman["metrics"]["history"][-1]["version"] == "v1.1"  # the shipped re-export's entry
     a = dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature)
     b = dreamgym.make_vec(tmp_path / "bundle-hot", 3)
     oa, _ = a.reset(seed=5)
