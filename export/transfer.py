@@ -353,9 +353,9 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
-    for r in res["runs"]:
+    for i, r in enumerate(res["runs"]):
         s = [p["steps"] for p in r["points"]]
-        lab = r["seed"] == 0
+        lab = i == 0  # one legend entry per curve kind, whichever seeds ran
         ax.plot(
             s,
             [p["real_return"] for p in r["points"]],
