@@ -78,7 +78,7 @@ def test_multi_agent_dream_one_policy_per_agent_group(ray_local, tiny_tag):
 
     groups = sorted({agent_group(a) for a in dreamgym.Bundle.load(tiny_tag).agents})
     assert groups == ["adversary", "agent"]
-    # the local runner samples (two remote runners are the single-agent test's): one Ray actor less to start
+    # the local runner samples (two remote runners are the single-agent test's): no Ray actor to start
     algo = ppo_config(str(tiny_tag), runners=0, epochs=1, seed=0).build_algo()
     try:
         row = summarize(algo.train())

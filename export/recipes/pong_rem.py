@@ -540,10 +540,10 @@ def _from_bundle(r: Recipe, stages: Stages, data: Path, progress: bool):
     trained = model_from_bundle(src)
     cfg = dataclasses.replace(trained.cfg, temperature=r.model.temperature)
     if dataclasses.replace(r.model, temperature=cfg.temperature) != cfg:
-        log_diff = {k: (getattr(r.model, k), getattr(cfg, k)) for k in cfg.__dataclass_fields__}
-        log_diff = {k: v for k, v in log_diff.items() if v[0] != v[1]}
+        differ = {k: (getattr(r.model, k), getattr(cfg, k)) for k in cfg.__dataclass_fields__}
+        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
         raise ValueError(
-            f"--from-bundle {r.from_bundle}: the bundle's model is not this recipe's (recipe, bundle): {log_diff}; "
+            f"--from-bundle {r.from_bundle}: the bundle's model is not this recipe's (recipe, bundle): {differ}; "
             "only --model.temperature may differ"
         )
     model = REM(cfg)

@@ -202,8 +202,8 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
         from_bundle=str(out),
         model=dataclasses.replace(recipe.model, temperature=0.5),
     )
-    re = build(hot, progress=False, log=lambda *a: None)
-    assert "world model" not in re["timings"] and "tokenizer" not in re["timings"]
+    redone = build(hot, progress=False, log=lambda *a: None)
+    assert "world model" not in redone["timings"] and "tokenizer" not in redone["timings"]
     hman = json.loads((tmp_path / "bundle-hot" / "dreamgym.json").read_text())
     assert hman["model"]["config"]["temperature"] == 0.5
     assert hman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
