@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/pong-temperature.json")
     a = ap.parse_args(argv)
     path = dreamgym.resolve(a.bundle)
-    T = json.loads((Path(path) / "dreamgym.json").read_text())["model"]["config"]["temperature"]
+    T = dreamgym.Bundle.load(path).manifest.model.config["temperature"]
     with tempfile.TemporaryDirectory() as tmp:
         collect_pong(Recipe().collect_heldout, Path(tmp) / "heldout", progress=True)
         held = load_pong(Path(tmp) / "heldout")

@@ -426,17 +426,8 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     run, out = Path(r.run), Path(r.out)
     stages = Stages(run, log)
     data = run / "data"
-
-    def do_collect():
-        collect_pong(r.collect_train, data / "train", progress)
-        collect_pong(r.collect_heldout, data / "heldout", progress)
-
-    if r.from_bundle:
-        model, metrics, held_eps, held_tok, source_recipe = _from_bundle(r, stages, data, progress)
-    else:
-        stages("collect", do_collect, done=(data / "heldout").exists())
-        model, metrics, held_eps, held_tok = _train(r, stages, data, run, progress)
-        source_recipe = None
+    start = _from_bundle if r.from_bundle else _train
+    model, metrics, held_eps, held_tok, source_recipe = start(r, stages, data, run, progress)
 
     def do_export():
         export_bundle(model, out, held_eps, r, r.id, metrics)
@@ -482,7 +473,14 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
 
 
 def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
-    """The tokenizer and the world model, trained (or resumed) on the collected episodes."""
+    """The episodes collected, the tokenizer and the world model trained (or resumed) on them; no source recipe
+    (the build is its own)."""
+
+    def do_collect():
+        collect_pong(r.collect_train, data / "train", progress)
+        collect_pong(r.collect_heldout, data / "heldout", progress)
+
+    stages("collect", do_collect, done=(data / "heldout").exists())
     train_eps, held_eps = load_pong(data / "train"), load_pong(data / "heldout")
     model = REM(r.model)
     tok_dir = run / "tokenizer"
@@ -524,10 +522,10 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
         "tokenizer": tok_eval,
         "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]},
     }
-    return model, metrics, held_eps, held_tok
+    return model, metrics, held_eps, held_tok, None
 
 
-def _from_bundle(r: Recipe, stages: Stages, data: Path, progress: bool):
+def _from_bundle(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
     """A bundle's own weights in this recipe's model (only the temperature may differ), the held-out episodes
     collected, and the bundle's data, training and rebuild figures."""
     import dreamgym
@@ -538,15 +536,17 @@ def _from_bundle(r: Recipe, stages: Stages, data: Path, progress: bool):
     if src.family != "rem":
         raise ValueError(f"--from-bundle {r.from_bundle}: a {src.family!r} bundle, this recipe builds 'rem' ones")
     trained = model_from_bundle(src)
-    cfg = dataclasses.replace(trained.cfg, temperature=r.model.temperature)
-    if dataclasses.replace(r.model, temperature=cfg.temperature) != cfg:
-        differ = {k: (getattr(r.model, k), getattr(cfg, k)) for k in cfg.__dataclass_fields__}
-        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
+    differ = {
+        k: (getattr(r.model, k), getattr(trained.cfg, k))
+        for k in trained.cfg.__dataclass_fields__
+        if k != "temperature" and getattr(r.model, k) != getattr(trained.cfg, k)
+    }
+    if differ:
         raise ValueError(
             f"--from-bundle {r.from_bundle}: the bundle's model is not this recipe's (recipe, bundle): {differ}; "
             "only --model.temperature may differ"
         )
-    model = REM(cfg)
+    model = REM(dataclasses.replace(trained.cfg, temperature=r.model.temperature))
     model.load_state_dict(trained.state_dict())
     model.eval()
     stages(
