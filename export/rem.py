@@ -77,13 +77,22 @@ class REMConfig:
     changed_token_weight: float = 1.0
     """weight in the token loss of the tokens that differ from the same token of the frame before (the ball
     and the paddles: unweighted, "nothing moves here" outweighs every single place the ball may go)"""
+    ball_tokens: bool = False
+    """Pong's ball as two tokens of its own (row, column or none) after the grid's (`ImageTokenizerConfig.ball`):
+    the world model predicts where the ball is, not which patch codes draw it"""
     reward_input: bool = False
     """feed each step's reward back into the next block (a `last_reward` state tensor), so the model knows a
     point was just scored; without it nothing in the frames tells it, and one point repeats for several steps"""
 
     @property
     def tokens(self) -> int:
-        return self.grid * self.grid
+        """tokens per frame"""
+        return self.tokenizer_config.tokens
+
+    @property
+    def token_vocab(self) -> int:
+        """token ids (the codes, then the ball's rows and columns with `ball_tokens`)"""
+        return self.tokenizer_config.vocab
 
     @property
     def tokenizer_config(self) -> ImageTokenizerConfig:
@@ -93,6 +102,7 @@ class REMConfig:
             codebook=self.vocab,
             code_dim=self.code_dim,
             channels=self.tok_channels,
+            ball=self.ball_tokens,
         )
 
     @property
@@ -109,11 +119,18 @@ class REM(nn.Module):
         self.tokenizer = ImageTokenizer(c.tokenizer_config)
         self.blocks = nn.ModuleList(RetNetBlock(c.retnet_config) for _ in range(c.layers))
         self.ln_f = nn.LayerNorm(c.d_model)
-        self.tok_emb = nn.Embedding(c.vocab, c.d_model)
+        self.tok_emb = nn.Embedding(c.token_vocab, c.d_model)
         self.act_emb = nn.Embedding(c.actions, c.d_model)
         self.pos = nn.Parameter(0.02 * torch.randn(c.tokens + 1, c.d_model))  # place within a block
         self.pop = nn.Parameter(0.02 * torch.randn(c.tokens, c.d_model))  # prediction embeddings X^u
-        self.token_head = nn.Linear(c.d_model, c.vocab)
+        self.token_head = nn.Linear(c.d_model, c.token_vocab)
+        if c.ball_tokens:  # each slot predicts its own kind of id: a code, a ball row or a ball column
+            S, V = c.frame_size, c.vocab
+            allowed = torch.zeros(c.tokens, c.token_vocab, dtype=torch.bool)
+            allowed[: c.grid * c.grid, :V] = True
+            allowed[-2, V : V + S + 1] = True
+            allowed[-1, V + S + 1 :] = True
+            self.register_buffer("slot_mask", torch.where(allowed, 0.0, -1e9), persistent=False)
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
         if c.reward_input:  # the previous reward's class, added to the action token (zero at first: no effect)
             self.rew_emb = nn.Embedding(len(REWARD_VALUES), c.d_model)
@@ -192,7 +209,7 @@ class REM(nn.Module):
             prev = torch.cat([first[:, None], rewards[:, :-1].float()], 1)
         x = self.embed_blocks(tokens[:, :T], actions, prev)
         out, pred, _ = self.run(x, self.initial_state(B, tokens.device))
-        logits = self.token_head(pred)  # (B, T, K, V)
+        logits = self.token_logits(pred)  # (B, T, K, V)
         target = tokens[:, 1:]
         moving = target != tokens[:, :T]  # tokens that change from one frame to the next
         per_tok = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view_as(target)
@@ -216,8 +233,13 @@ class REM(nn.Module):
         }
 
     # -- inference: the exported functions -----------------------------------------------------------
-    def _sample(self, pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def token_logits(self, pred: torch.Tensor) -> torch.Tensor:
+        """POP outputs (..., K, d) -> token logits (..., K, V), each slot restricted to its own ids."""
         logits = self.token_head(pred)
+        return logits + self.slot_mask if self.cfg.ball_tokens else logits
+
+    def _sample(self, pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        logits = self.token_logits(pred)
         if self.cfg.temperature != 1.0:
             logits = logits * (1.0 / self.cfg.temperature)
         return torch.argmax(logits + noise, -1)
@@ -268,7 +290,7 @@ class REM(nn.Module):
 
     def noise_spec(self, context_length: int) -> tuple[NoiseSpec, ...]:
         c = self.cfg
-        return (NoiseSpec("noise_tokens", (c.tokens, c.vocab), graph="step", distribution="gumbel"),)
+        return (NoiseSpec("noise_tokens", (c.tokens, c.token_vocab), graph="step", distribution="gumbel"),)
 
     @property
     def latent_dim(self) -> int:
@@ -278,8 +300,8 @@ class REM(nn.Module):
         c = self.cfg
         S, K = c.frame_size, c.tokens
         ret = (0.3 * rng.standard_normal((batch, *self.state_spec()[0].shape))).astype(np.float32)
-        tok = rng.integers(c.vocab, size=(batch, K)).astype(np.int64)
-        gumbel = gumbel_noise(rng, (batch, K, c.vocab))
+        tok = _random_tokens(c, rng, (batch,))
+        gumbel = gumbel_noise(rng, (batch, K, c.token_vocab))
         reset = frame_reset_example(rng, batch, context_length, S, c.actions, self.example_contexts)
         last = {}
         if c.reward_input:
@@ -304,7 +326,7 @@ class REM(nn.Module):
         per_tok = 5 * d * d + 2 * c.ffn_mult * d * d  # qkv, gate, out, ffn
         dh = d // c.heads
         ret = 2 * dh * dh * c.heads  # read the state, add to it
-        macs = c.layers * ((2 * K + 1) * (per_tok + ret)) + K * d * c.vocab
+        macs = c.layers * ((2 * K + 1) * (per_tok + ret)) + K * d * c.token_vocab
         macs += sum(
             m.in_features * m.out_features
             for h in (self.reward_head, self.term_head)
@@ -312,6 +334,16 @@ class REM(nn.Module):
             if isinstance(m, nn.Linear)
         )
         return int(macs + decoder_macs(self.tokenizer))
+
+
+def _random_tokens(c: REMConfig, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Random token ids (*shape, K), each slot's from its own range (codes; the ball's row and column)."""
+    tok = rng.integers(c.vocab, size=(*shape, c.tokens))
+    if c.ball_tokens:
+        S = c.frame_size
+        tok[..., -2] = c.vocab + rng.integers(S + 1, size=shape)
+        tok[..., -1] = c.vocab + S + 1 + rng.integers(S + 1, size=shape)
+    return tok.astype(np.int64)
 
 
 def reward_class(rewards: torch.Tensor) -> torch.Tensor:
@@ -334,7 +366,7 @@ def decoder_macs(tok: ImageTokenizer) -> int:
         m.register_forward_hook(hook) for m in tok.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
     ]
     with torch.no_grad():
-        tok.decode(torch.zeros(1, tok.c.grid * tok.c.grid, dtype=torch.long))
+        tok.decode(torch.zeros(1, tok.c.tokens, dtype=torch.long))
     for h in hs:
         h.remove()
     return total
@@ -358,7 +390,7 @@ def _spaces(c: REMConfig):
 
 def _example_batch(c: REMConfig, batch: int, rng: np.random.Generator, T: int = 6) -> tuple:
     """Random tokens, actions, rewards (some points) and terminations in `REM.loss`'s layout."""
-    tokens = torch.from_numpy(rng.integers(c.vocab, size=(batch, T + 1, c.tokens)))
+    tokens = torch.from_numpy(_random_tokens(c, rng, (batch, T + 1)))
     actions = torch.from_numpy(rng.integers(c.actions, size=(batch, T)))
     rewards = torch.from_numpy(rng.choice(np.array(REWARD_VALUES, np.float32), size=(batch, T), p=[0.2, 0.6, 0.2]))
     return tokens, actions, rewards, torch.zeros(batch, T)

@@ -43,6 +43,31 @@ class ImageTokenizerConfig:
     decoder_kernel: int = 4
     """the same for the decoder's transposed convolutions (4: a patch is drawn with its neighbours in view,
     which removes seams and, measured on Pong, halves the error on the ball and paddles)"""
+    ball: bool = False
+    """Pong's ball gets two tokens of its own after the grid's, its row and its column (or "no ball"): it is
+    found by colour (the rule of `evaluate_pong.ball_weight`), painted over with the floor before the grid is
+    encoded, and drawn back as one pixel on the decoded grid. A one- or two-pixel ball inside an 8x8 patch is
+    what a patch code rounds away (v0 and v1 kept 83 % and 46 % of real balls); as a position it is exact"""
+
+    @property
+    def grid_tokens(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def tokens(self) -> int:
+        """tokens per frame: the grid's, then the ball's row and column when `ball`"""
+        return self.grid_tokens + (2 if self.ball else 0)
+
+    @property
+    def vocab(self) -> int:
+        """token ids per frame: the codes, then (with `ball`) S + 1 row ids and S + 1 column ids (S: none)"""
+        return self.codebook + (2 * (self.size + 1) if self.ball else 0)
+
+
+# Pong's ball at 64x64 (see evaluate_pong): the play field's rows, the floor's and the ball's colours
+BALL_FIELD = (11, 59)
+FLOOR_RGB = (144.0, 72.0, 17.0)
+BALL_RGB = (236.0, 236.0, 236.0)
 
 
 class ImageTokenizer(nn.Module):
@@ -68,21 +93,72 @@ class ImageTokenizer(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.codes = nn.Embedding(c.codebook, c.code_dim)
         nn.init.uniform_(self.codes.weight, -1.0 / c.codebook, 1.0 / c.codebook)
+        if c.ball:
+            s = c.size / 64.0
+            field = torch.zeros(c.size)
+            field[int(BALL_FIELD[0] * s) : int(BALL_FIELD[1] * s)] = 1.0
+            self.register_buffer("field", field.view(1, -1, 1), persistent=False)
+            self.register_buffer("pixel", torch.arange(c.size, dtype=torch.float32), persistent=False)
+
+    # -- the ball's own tokens (`ball`) ----------------------------------------------------------------
+    def _ball_like(self, x: torch.Tensor, lift_min: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """float frames (B, S, S, 3) 0..255 -> (how much each pixel lifts blue over the floor's, and whether
+        it looks like the ball's blend with the floor, lifting blue by more than `lift_min`), (B, S, S)."""
+        r, b = x[..., 0], x[..., 2]
+        lift = b - FLOOR_RGB[2]
+        like = (lift > lift_min) & (r >= FLOOR_RGB[0] - 4.0) & (lift > 1.6 * (r - FLOOR_RGB[0]))
+        return lift, like & (self.field > 0)
+
+    def strip_ball(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 or float frames (B, S, S, 3) 0..255 -> float frames with the ball's pixels, faint edges
+        included, painted with the floor: what the grid's codes see and are trained to draw."""
+        x = frames.float()
+        _, like = self._ball_like(x, 12.0)
+        return torch.where(like.unsqueeze(-1), x.new_tensor(FLOOR_RGB), x)
+
+    def ball_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (B, S, S, 3) 0..255 -> (B, 2) ids: codebook + row, codebook + S + 1 + column of the ball's
+        weighted centre (rounded), the row and column S when no pixel looks like the ball."""
+        c = self.c
+        lift, like = self._ball_like(frames.float(), 40.0)
+        w = torch.where(like, lift, torch.zeros_like(lift))
+        total = w.sum((1, 2))
+        present = total > 0
+        y = (w.sum(2) * self.pixel).sum(1) / total.clamp(min=1e-6)
+        x = (w.sum(1) * self.pixel).sum(1) / total.clamp(min=1e-6)
+        none = torch.full_like(y, float(c.size))
+        y = torch.where(present, torch.floor(y + 0.5).clamp(0, c.size - 1), none)
+        x = torch.where(present, torch.floor(x + 0.5).clamp(0, c.size - 1), none)
+        return torch.stack([y, x + (c.size + 1)], 1).long() + c.codebook
+
+    def draw_ball(self, frames: torch.Tensor, ball: torch.Tensor) -> torch.Tensor:
+        """frames (B, 3, S, S) in [0, 1] and the ball's ids (B, 2) -> the frames with the ball drawn as one
+        pixel of its colour (no ball for the 'none' ids, or ids of another slot)."""
+        c = self.c
+        y = (ball[:, 0] - c.codebook).float()
+        x = (ball[:, 1] - c.codebook - (c.size + 1)).float()
+        m = (self.pixel == y[:, None]).float()[:, :, None] * (self.pixel == x[:, None]).float()[:, None, :]
+        m = m.unsqueeze(1)  # (B, 1, S, S)
+        return frames * (1.0 - m) + m * (frames.new_tensor(BALL_RGB) / 255.0).view(1, 3, 1, 1)
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, S, S, 3) -> token ids (B, grid*grid)."""
-        z = self.encoder(frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0)  # (B, D, g, g)
-        return self._nearest(z.permute(0, 2, 3, 1).reshape(frames.shape[0], -1, self.c.code_dim))
+        """uint8 (B, S, S, 3) -> token ids (B, tokens): the grid's codes (of the frame without its ball when
+        `ball`), then the ball's row and column."""
+        x = self.strip_ball(frames) if self.c.ball else frames.float()
+        z = self.encoder(x.permute(0, 3, 1, 2) / 127.5 - 1.0)  # (B, D, g, g)
+        ids = self._nearest(z.permute(0, 2, 3, 1).reshape(frames.shape[0], -1, self.c.code_dim))
+        return torch.cat([ids, self.ball_tokens(frames)], 1) if self.c.ball else ids
 
     def _nearest(self, z: torch.Tensor) -> torch.Tensor:
         d = z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codes.weight.T + self.codes.weight.pow(2).sum(-1)
         return d.argmin(-1)
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """token ids (B, grid*grid) -> frames in [0, 1], (B, 3, S, S)."""
+        """token ids (B, tokens) -> frames in [0, 1], (B, 3, S, S)."""
         B, g = tokens.shape[0], self.c.grid
-        q = self.codes(tokens).view(B, g, g, -1).permute(0, 3, 1, 2)
-        return torch.sigmoid(self.decoder(q))
+        q = self.codes(tokens[:, : g * g]).view(B, g, g, -1).permute(0, 3, 1, 2)
+        frames = torch.sigmoid(self.decoder(q))
+        return self.draw_ball(frames, tokens[:, g * g :]) if self.c.ball else frames
 
     def decode_uint8(self, tokens: torch.Tensor) -> torch.Tensor:
         """token ids (B, grid*grid) -> uint8 frames (B, S, S, 3), what the bundle's graphs return."""
@@ -91,8 +167,9 @@ class ImageTokenizer(nn.Module):
     def loss(self, frames: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """VQ-VAE loss on uint8 frames (B, S, S, 3). `weight` (B, S, S), optional, weights the pixels of
         the reconstruction error (Pong's ball is one pixel of 4096: unweighted, a tokenizer learns to drop it).
-        The returned logs include `ids`, the codes used, for dead-code restarts."""
-        x = frames.permute(0, 3, 1, 2).float() / 255.0
+        The returned logs include `ids`, the codes used, for dead-code restarts. With `ball` the grid learns
+        the frames without their ball (the ball has its own tokens)."""
+        x = (self.strip_ball(frames) if self.c.ball else frames.float()).permute(0, 3, 1, 2) / 255.0
         z = self.encoder(x * 2 - 1).permute(0, 2, 3, 1)  # (B, g, g, D)
         ids = self._nearest(z.reshape(len(x), -1, self.c.code_dim)).view(z.shape[:-1])
         q = self.codes(ids)

@@ -108,3 +108,30 @@ def test_the_tokenizer_ceiling_keeps_most_real_balls(real_pong):
     t = ep.tokenizer_ceiling("Dream-Pong-v0", frames[:200])
     assert t["frames"] > 100
     assert t["keeps_ball_share"] > 0.5 and t["ball_error_median"] < 3.0
+
+
+def test_ball_tokens_are_the_detectors_ball(real_pong):
+    """`ImageTokenizerConfig.ball`: the ball's row and column tokens say where the detector sees it (rounded),
+    or that there is none; the grid's frames have no ball left; the decoded frame shows one ball there."""
+    import torch
+
+    from dreamgym.export.tokenizer import ImageTokenizer, ImageTokenizerConfig
+
+    frames, _ = real_pong
+    tok = ImageTokenizer(ImageTokenizerConfig(ball=True)).eval()
+    with torch.no_grad():
+        ids = tok.encode(torch.from_numpy(frames))
+        stripped = tok.strip_ball(torch.from_numpy(frames)).numpy().astype(np.uint8)
+        drawn = (tok.draw_ball(torch.from_numpy(stripped).permute(0, 3, 1, 2) / 255.0, ids[:, 64:]) * 255.0).round()
+    drawn = drawn.permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    d = ep.detect(frames)
+    y, x = ids[:, 64].numpy() - 512, ids[:, 65].numpy() - 512 - 65
+    one = d["balls"] == 1
+    assert one.mean() > 0.5
+    np.testing.assert_array_equal(y < 64, d["balls"] > 0)
+    np.testing.assert_array_equal(x < 64, d["balls"] > 0)
+    assert np.abs(y[one] - d["ball_y"][one]).max() <= 0.5 and np.abs(x[one] - d["ball_x"][one]).max() <= 0.5
+    assert (ep.detect(stripped)["balls"] == 0).all()
+    back = ep.detect(drawn)
+    assert (back["balls"][one] == 1).all()
+    assert np.hypot(back["ball_y"] - d["ball_y"], back["ball_x"] - d["ball_x"])[one].max() <= 0.75

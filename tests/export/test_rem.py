@@ -146,15 +146,44 @@ def test_step_macs_count_the_decoder(model):
 
 def test_check_family():
     """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit;
-    with `reward_input`, as the shipped recipe has it, so the extra state tensor is exported and checked too."""
+    with `reward_input` and `ball_tokens`, as the shipped recipe has them, so the extra state tensor and the
+    ball's slots are exported and checked too."""
     import dataclasses
 
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    report = check_family(get_family("rem"), dataclasses.replace(TINY, reward_input=True), batch=16)
+    report = check_family(get_family("rem"), dataclasses.replace(TINY, reward_input=True, ball_tokens=True), batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
     assert report["parity"]["step.next_last_reward"] == 0
+
+
+def test_ball_slots_sample_only_their_own_ids():
+    """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column: each slot's logits
+    are confined to its own ids, so even pure noise samples a valid frame, and the loss trains every slot."""
+    import dataclasses
+
+    from dreamgym.export.rem import _random_tokens
+
+    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True)
+    assert c.tokens == c.grid**2 + 2 and c.token_vocab == c.vocab + 2 * 65
+    torch.manual_seed(0)
+    m = REM(c).eval()
+    rng = np.random.default_rng(0)
+    B = 64
+    tok = torch.from_numpy(_random_tokens(c, rng, (B,)))
+    noise = 30.0 * torch.from_numpy(rng.standard_normal((B, c.tokens, c.token_vocab)).astype(np.float32))
+    with torch.no_grad():
+        nxt = m.imagine_step(m.initial_state(B), tok, torch.zeros(B, 1), torch.zeros(B, dtype=torch.long), noise)[1]
+    grid = c.grid**2
+    assert (nxt[:, :grid] < c.vocab).all()
+    assert ((nxt[:, grid] >= c.vocab) & (nxt[:, grid] <= c.vocab + 64)).all()
+    assert ((nxt[:, grid + 1] > c.vocab + 64) & (nxt[:, grid + 1] < c.token_vocab)).all()
+    tokens = torch.from_numpy(_random_tokens(c, rng, (4, 6)))
+    loss, logs = m.loss(tokens, torch.zeros(4, 5, dtype=torch.long), torch.zeros(4, 5), torch.zeros(4, 5))
+    loss.backward()
+    assert np.isfinite(loss.item()) and logs["tokens"] < 20  # no slot is pushed toward a masked id
+    assert m.token_head.weight.grad[c.vocab :].abs().sum() > 0  # the ball's rows and columns learn
 
 
 def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
@@ -209,8 +238,9 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert hman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
     assert hman["metrics"]["recipe"]["rebuilt_from"]["bundle"] == str(out)
     assert hman["metrics"]["recipe"]["stages"] == man["metrics"]["recipe"]["stages"]
-    assert man["metrics"]["history"][-1]["version"] == "rebuilt"  # trained here: a new model
-    assert hman["metrics"]["history"][-1]["version"] == "v1.1"  # the shipped re-export's entry
+    assert man["metrics"]["history"][-1]["version"] == "v2"  # trained from nothing by this recipe
+    assert hman["metrics"]["history"][-1]["version"] == "re-export"
+    assert "temperature 0.5 instead of" in hman["metrics"]["history"][-1]["text"]
     a = dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature)
     b = dreamgym.make_vec(tmp_path / "bundle-hot", 3)
     oa, _ = a.reset(seed=5)
