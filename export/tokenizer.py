@@ -9,6 +9,8 @@ Observations become discrete tokens per modality, as in Simulus:
   patch of Pong floor different codes depending on where the ball and the score were (39 distinct codes in
   a frame that is mostly floor; only 74 % of tokens unchanged from one frame to the next), noise the world
   model would have had to predict;
+- Pong's ball (`ImageTokenizerConfig.ball`): two more tokens per frame, its row and its column, found by colour
+  and taken out of the frame the grid encodes;
 - vectors: symlog, then uniform quantisation into `bins` levels per dimension (no learning needed).
 """
 
@@ -64,8 +66,7 @@ class ImageTokenizerConfig:
         return self.codebook + (2 * (self.size + 1) if self.ball else 0)
 
 
-# Pong's ball at 64x64 (see evaluate_pong): the play field's rows, the floor's and the ball's colours
-BALL_FIELD = (11, 59)
+# Pong's ball at 64x64 (the detector's rule, `evaluate_pong.ball_weight`): the floor's and the ball's colours
 FLOOR_RGB = (144.0, 72.0, 17.0)
 BALL_RGB = (236.0, 236.0, 236.0)
 
@@ -94,6 +95,8 @@ class ImageTokenizer(nn.Module):
         self.codes = nn.Embedding(c.codebook, c.code_dim)
         nn.init.uniform_(self.codes.weight, -1.0 / c.codebook, 1.0 / c.codebook)
         if c.ball:
+            from .evaluate_pong import FIELD as BALL_FIELD  # the play field's rows in a 64-pixel frame
+
             s = c.size / 64.0
             field = torch.zeros(c.size)
             field[int(BALL_FIELD[0] * s) : int(BALL_FIELD[1] * s)] = 1.0
@@ -161,7 +164,7 @@ class ImageTokenizer(nn.Module):
         return self.draw_ball(frames, tokens[:, g * g :]) if self.c.ball else frames
 
     def decode_uint8(self, tokens: torch.Tensor) -> torch.Tensor:
-        """token ids (B, grid*grid) -> uint8 frames (B, S, S, 3), what the bundle's graphs return."""
+        """token ids (B, tokens) -> uint8 frames (B, S, S, 3), what the bundle's graphs return."""
         return (self.decode(tokens).permute(0, 2, 3, 1) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
 
     def loss(self, frames: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
