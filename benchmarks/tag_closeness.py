@@ -3,7 +3,7 @@ bundled policies (issue 14: why the dream's predators tag the prey half as often
 
     python benchmarks/tag_closeness.py [BUNDLE] [--starts 96] [--horizon 100] [--seed 1000]
 
-The starts are `evaluate_joint.policy_returns`'s: a real warm-up of random length, its last C steps as the
+The starts are `evaluate_joint.real_starts`'s (those of `policy_returns`): a real warm-up of random length, its last C steps as the
 dream's context, then `--horizon` steps of the bundled policies on both sides. Printed per side: the first
 predator's and the prey's mean speed, the mean distance between them, the share of steps within 0.125
 (overlapping: a tag), 0.2 and 0.3, the first predator's mean return, and the mean distance at a few steps.
@@ -17,6 +17,7 @@ import numpy as np
 
 import dreamgym
 from dreamgym.export import mpe
+from dreamgym.export.evaluate_joint import real_starts
 
 # adversary observation: own velocity 0:2, own position 2:4, obstacles 4:8, the other predator 8:10, the prey
 # relative to it 10:12, the prey's velocity 12:14; the prey's: own velocity 0:2, own position 2:4, ...
@@ -31,38 +32,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1000)
     a = ap.parse_args(argv)
     b = dreamgym.Bundle.load(dreamgym.resolve(a.bundle))
-    C, agents, n = b.context_length, b.agents, a.starts
+    n = a.starts
     games = dreamgym.make_batched(b, n, autoreset="disabled", noise_scale=0.0, max_episode_steps=10**9)
-    rng = np.random.default_rng(a.seed)
-    real = mpe.make_env(max_cycles=10**6)
-
-    def act(obs):
-        out = games.policy_actions({k: np.asarray(obs[k], np.float32)[None] for k in agents})
-        return {k: v[0] for k, v in out.items()}
-
-    ctx_o, ctx_a = {k: [] for k in agents}, {k: [] for k in agents}
-    real_pred, real_prey, real_rew = (
-        np.zeros((n, a.horizon, 14)),
-        np.zeros((n, a.horizon, 12)),
-        np.zeros((n, a.horizon)),
-    )
-    for i in range(n):
-        obs, _ = real.reset(seed=a.seed + i)
-        warm = int(rng.integers(0, 40))
-        ho = {k: [obs[k]] for k in agents}
-        ha = {k: [np.zeros(b.manifest.agent(k).action_space.shape, np.float32)] for k in agents}
-        for _ in range(warm + C - 1):
-            at = act(obs)
-            obs, *_ = real.step(at)
-            for k in agents:
-                ho[k].append(obs[k]), ha[k].append(at[k])
-        for k in agents:
-            ctx_o[k].append(np.asarray(ho[k][-C:])), ctx_a[k].append(np.asarray(ha[k][-C:]))
-        for t in range(a.horizon):
-            obs, r, *_ = real.step(act(obs))
-            real_pred[i, t], real_prey[i, t], real_rew[i, t] = obs[PRED], obs[PREY], r[PRED]
-    real.close()
-    context = {"obs": {k: np.stack(v) for k, v in ctx_o.items()}, "actions": {k: np.stack(v) for k, v in ctx_a.items()}}
+    context, real_obs, real_rewards = real_starts(games, lambda: mpe.make_env(max_cycles=10**6), n, a.horizon, a.seed)
+    real_pred, real_prey, real_rew = real_obs[PRED], real_obs[PREY], real_rewards[PRED]
     obs, _ = games.reset(seed=a.seed, options={"context": context})
     dream_pred, dream_prey, dream_rew = np.zeros_like(real_pred), np.zeros_like(real_prey), np.zeros_like(real_rew)
     for t in range(a.horizon):

@@ -126,51 +126,65 @@ def fidelity(res: dict, episodes: list[dict]) -> dict:
     return out
 
 
-def policy_returns(bundle_path, make_real, n: int = 16, horizon: int = 100, seed: int = 1000) -> dict:
-    """The bundled policies drive every agent, in the real env (`make_real()`: a PettingZoo parallel env)
-    and in the dream from the same real start (the last C steps of a real warm-up of random length).
-    Per agent: mean real and dream return over `horizon` steps and the relative error."""
-    import dreamgym
+def real_starts(games, make_real, n: int, horizon: int, seed: int = 1000):
+    """Real starts for closed-loop comparisons: for each of `n` games, a real episode (`make_real()`: a
+    PettingZoo parallel env, reset with seed `seed + i`) runs the bundled policies of `games` (a batched dream
+    env) through a warm-up of random length (0-39 steps, drawn from `seed`), then `horizon` more steps.
 
-    b = dreamgym.Bundle.load(bundle_path)
+    Returns `(context, obs, rewards)`: the warm-up's last C steps as a dream context for
+    `games.reset(options={"context": context})`, and the real per-step observations `{agent: [n, horizon, d]}`
+    and rewards `{agent: [n, horizon]}` after it."""
+    b = games.bundle
     C, agents = b.context_length, b.agents
-    games = dreamgym.make_batched(b, n, autoreset="disabled", noise_scale=0.0, max_episode_steps=10**9)
     rng = np.random.default_rng(seed)
     real = make_real()
     ctx_o = {a: [] for a in agents}
     ctx_a = {a: [] for a in agents}
-    real_ret = {a: np.zeros(n) for a in agents}
+    real_obs = {a: np.zeros((n, horizon, *b.manifest.agent(a).observation_space.shape)) for a in agents}
+    real_rew = {a: np.zeros((n, horizon)) for a in agents}
 
     def act(obs):
         out = games.policy_actions({a: np.asarray(obs[a], np.float32)[None] for a in agents})
         return {a: v[0] for a, v in out.items()}
 
-    for i in range(n):
-        obs, _ = real.reset(seed=seed + i)
-        warm = int(rng.integers(0, 40))
-        hist_o = {a: [obs[a]] for a in agents}
-        hist_a = {a: [np.zeros(b.manifest.agent(a).action_space.shape, np.float32)] for a in agents}
-        for _ in range(warm + C - 1):
-            a_t = act(obs)
-            obs, *_ = real.step(a_t)
+    try:
+        for i in range(n):
+            obs, _ = real.reset(seed=seed + i)
+            warm = int(rng.integers(0, 40))
+            hist_o = {a: [obs[a]] for a in agents}
+            hist_a = {a: [np.zeros(b.manifest.agent(a).action_space.shape, np.float32)] for a in agents}
+            for _ in range(warm + C - 1):
+                a_t = act(obs)
+                obs, *_ = real.step(a_t)
+                for a in agents:
+                    hist_o[a].append(obs[a]), hist_a[a].append(a_t[a])
             for a in agents:
-                hist_o[a].append(obs[a]), hist_a[a].append(a_t[a])
-        for a in agents:
-            ctx_o[a].append(np.asarray(hist_o[a][-C:])), ctx_a[a].append(np.asarray(hist_a[a][-C:]))
-        for _ in range(horizon):
-            obs, r, *_ = real.step(act(obs))
-            for a in agents:
-                real_ret[a][i] += r[a]
-    real.close()
-    obs, _ = games.reset(
-        seed=seed,
-        options={
-            "context": {
-                "obs": {a: np.stack(v) for a, v in ctx_o.items()},
-                "actions": {a: np.stack(v) for a, v in ctx_a.items()},
-            }
-        },
-    )
+                ctx_o[a].append(np.asarray(hist_o[a][-C:])), ctx_a[a].append(np.asarray(hist_a[a][-C:]))
+            for t in range(horizon):
+                obs, r, *_ = real.step(act(obs))
+                for a in agents:
+                    real_obs[a][i, t], real_rew[a][i, t] = obs[a], r[a]
+    finally:
+        real.close()
+    context = {
+        "obs": {a: np.stack(v) for a, v in ctx_o.items()},
+        "actions": {a: np.stack(v) for a, v in ctx_a.items()},
+    }
+    return context, real_obs, real_rew
+
+
+def policy_returns(bundle_path, make_real, n: int = 16, horizon: int = 100, seed: int = 1000) -> dict:
+    """The bundled policies drive every agent, in the real env (`make_real()`: a PettingZoo parallel env)
+    and in the dream from the same real start (`real_starts`: the last C steps of a real warm-up of random
+    length). Per agent: mean real and dream return over `horizon` steps and the relative error."""
+    import dreamgym
+
+    b = dreamgym.Bundle.load(bundle_path)
+    agents = b.agents
+    games = dreamgym.make_batched(b, n, autoreset="disabled", noise_scale=0.0, max_episode_steps=10**9)
+    context, _, rewards = real_starts(games, make_real, n, horizon, seed)
+    real_ret = {a: rewards[a].sum(1) for a in agents}
+    obs, _ = games.reset(seed=seed, options={"context": context})
     dream_ret = {a: np.zeros(n) for a in agents}
     for _ in range(horizon):
         obs, r, *_ = games.step(games.policy_actions(obs))

@@ -147,3 +147,27 @@ def test_dreamgym_evaluate_measures_a_multi_agent_dream(tiny_tag, tmp_path):
     assert m.metrics["policy_returns"]["starts"] == 64 and "policy_returns" not in m.metrics["fidelity"]
     assert set(m.metrics["fidelity"]["agents"]) == {"adversary_0", "adversary_1", "agent_0"}
     assert " ± " in (b / "README.md").read_text()
+
+
+def test_real_starts_gives_contexts_the_dream_accepts_and_the_real_steps_after_them():
+    """The real starts of `policy_returns` (and of benchmarks/tag_closeness.py): the same seed gives the same
+    starts; the context opens the shipped dream; the real observations after it are the real env's, in each
+    agent's own space, and the rewards are the real env's (predators share theirs, the prey's is apart)."""
+    from dreamgym.export.evaluate_joint import real_starts
+
+    b = dreamgym.Bundle.load(dreamgym.resolve("Dream-SimpleTag-v0"))
+    games = dreamgym.make_batched(b, 3, autoreset="disabled", noise_scale=0.0, max_episode_steps=10**9)
+    make_real = lambda: mpe.make_env(max_cycles=10**6)  # noqa: E731
+    ctx, obs, rew = real_starts(games, make_real, n=3, horizon=6, seed=7)
+    again = real_starts(games, make_real, n=3, horizon=6, seed=7)
+    for a in b.agents:
+        d = b.manifest.agent(a).observation_space.shape[0]
+        assert ctx["obs"][a].shape == (3, b.context_length, d) and obs[a].shape == (3, 6, d)
+        assert rew[a].shape == (3, 6) and np.isfinite(obs[a]).all()
+        np.testing.assert_array_equal(obs[a], again[1][a])
+        np.testing.assert_array_equal(ctx["actions"][a], again[0]["actions"][a])
+    np.testing.assert_array_equal(rew["adversary_0"], rew["adversary_1"])
+    first, _ = games.reset(seed=0, options={"context": ctx})
+    for a in b.agents:  # the dream starts where the real warm-up ended
+        np.testing.assert_allclose(first[a], ctx["obs"][a][:, -1], atol=1e-5)
+    games.close()
