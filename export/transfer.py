@@ -261,6 +261,12 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
                 )
                 row["real_trained_return"] = float(np.mean(ref["returns"]))
             rows.append(row)
+            if progress:  # each point as it comes: a 100k-step seed runs for most of an hour
+                bar.write(
+                    f"seed {seed}, {p} steps: real {row['real_return']:.0f}, dream {row['dream_return']:.0f}, same "
+                    f"starts real / dream {row['calibration']['real']:.0f} / {row['calibration']['dream']:.0f}"
+                    + (f", real-trained {row['real_trained_return']:.0f}" if "real_trained_return" in row else "")
+                )
             learner.save(out / f"{a.algo}-seed{seed}-dream.zip")
         runs.append({"seed": seed, "points": rows, "wall_s": round(time.time() - t_seed, 1)})
         _write_json(kept, {"key": key, "run": runs[-1]})
