@@ -164,7 +164,8 @@ def vector_batch(cfg, batch: int, rng: np.random.Generator, length: int = 12) ->
 def model_from_bundle(bundle):
     """The torch model behind a bundle's graphs, its weights read from the step graph and then from the
     reset and render graphs (what no graph holds — an RSSM's frame decoder, which the step does not use —
-    stays untrained)."""
+    stays untrained; so does what the exporter folds into other constants: an RSSM ensemble's `reward_std`
+    reads back as 1, and a caller that trains the ensemble again sets it from the data)."""
     import onnx
     import torch
     from onnx import numpy_helper
