@@ -9,7 +9,8 @@ for models, as in MBPO's loop): run the given dream-trained learners in the real
 action noise, also in a kicked body), add those episodes to the recipe's own training data (re-collected
 without frames into --data, resumable), fine-tune the shipped model's dynamics and then its uncertainty
 ensemble on the union with a share `--share` of every batch from the learners' episodes, and export a bundle
-beside the shipped one (same context bank, policy and env defaults). Train a fresh learner in that bundle
+beside the shipped one (same context bank, policy and env defaults; its manifest and card are the
+shipped one's, not measured again). Train a fresh learner in that bundle
 to see whether it is fooled again.
 """
 
@@ -48,6 +49,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="runs/halfcheetah-noframes")
     ap.add_argument("--out", default="runs/learner")
     a = ap.parse_args(argv)
+    bad = [s for s in a.learner if not all(s.partition("=")[::2])]
+    if bad:
+        ap.error(f"--learner takes NAME=PATH (e.g. sac1=runs/sac40k/sac-seed0-dream.zip), got {bad}")
+    if not 0 < a.share < 1:
+        ap.error(f"--share is the learners' share of each batch, between 0 and 1 (exclusive), got {a.share}")
     from stable_baselines3 import SAC
 
     r, data, out = Recipe(), Path(a.data), Path(a.out)
