@@ -117,3 +117,45 @@ def test_summary_reads_gains_over_random():
     assert s["gain_ratio"] == [0.5]
     assert s["largest_calibration_miss"]["miss"] == 500.0 and not s["largest_calibration_miss"]["within"]
     assert s["calibrated_points"] == "0 of 1"
+
+
+def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle, monkeypatch):
+    """benchmarks/halt_trial.py's wrapper: above the limit the episode *terminates* (no bootstrap) and the
+    reward drops by the cost; below it the dream's own step is untouched."""
+    import importlib
+    from pathlib import Path
+
+    import dreamgym
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    halt_trial = importlib.import_module("halt_trial")
+    steps = {}
+    for limit in (0.0, np.inf):
+        env = halt_trial.Halt(dreamgym.make_env(default_bundle, device="cpu", uncertainty_limit=None), limit, 100.0)
+        env.reset(seed=3)
+        steps[limit] = env.step(np.zeros(env.action_space.shape, np.float32))
+        env.close()
+    (_, r0, te0, tr0, info0), (_, r1, te1, tr1, info1) = steps[0.0], steps[np.inf]
+    assert info0["uncertainty"] > 0 and te0 and not tr0 and info0["halted"]
+    assert not te1 and not tr1 and "halted" not in info1
+    assert r0 == pytest.approx(r1 - 100.0)  # the same seed, the same step: only the cost differs
+
+
+def test_the_halt_trials_above_level_penalty_costs_only_the_excess(default_bundle, monkeypatch):
+    """benchmarks/halt_trial.py's softer option: reward minus slope * (uncertainty - level), only above level."""
+    import importlib
+    from pathlib import Path
+
+    import dreamgym
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    halt_trial = importlib.import_module("halt_trial")
+    steps = {}
+    for level in (0.0, np.inf):
+        env = halt_trial.AbovePenalty(dreamgym.make_env(default_bundle, device="cpu"), level, 10.0)
+        env.reset(seed=3)
+        steps[level] = env.step(np.zeros(env.action_space.shape, np.float32))
+        env.close()
+    (_, r0, *_, info0), (_, r1, *_, info1) = steps[0.0], steps[np.inf]
+    assert info0["uncertainty"] == info1["uncertainty"] > 0
+    assert r0 == pytest.approx(r1 - 10.0 * info0["uncertainty"])  # above level 0 all of it costs; above inf none

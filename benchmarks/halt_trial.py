@@ -1,0 +1,135 @@
+"""Does a halt keep an off-the-shelf learner from fooling the HalfCheetah dream?
+
+    python benchmarks/halt_trial.py --limit 0.125 --cost 100 --steps 100000 --out runs/halt
+
+MOReL ends a rollout in an absorbing HALT state with a large negative reward where its ensemble disagrees.
+The bundle's own `uncertainty_limit` *truncates* instead, and Stable-Baselines3 bootstraps through a
+truncation (the value of the state it stopped in counts), so a limit there costs the learner nothing. This
+trial wraps the dream (its penalty as the bundle sets it, its limit off) so that an uncertainty above
+`--limit` *terminates* the episode with reward minus `--cost`, trains SB3 SAC with its defaults only in
+that dream, and measures it at `--evals` points: the real return (10 seeded episodes, as `dreamgym
+transfer` runs them), the dream's return from the same first real steps (penalty on, no halt: what the dream
+says the policy earns), and how often the halt fires in the dream. Results go to OUT/halt-trial.json.
+
+`--above U0 --slope L` adds a second, softer conservatism: reward minus L * max(0, uncertainty - U0), a
+penalty only on the uncertainty above the honest level U0 (the bundled ARS gait's maximum is about 0.083),
+so that a gait the dream knows pays nothing. `--limit inf` turns the halt off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import dreamgym
+from dreamgym.export.transfer import dream_returns, real_returns
+from dreamgym.source import open_source_env
+
+
+class Halt(gym.Wrapper):
+    """Terminate with reward minus `cost` when info["uncertainty"] exceeds `limit` (MOReL's HALT)."""
+
+    def __init__(self, env: gym.Env, limit: float, cost: float):
+        super().__init__(env)
+        self.limit, self.cost = limit, cost
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not terminated and info["uncertainty"] > self.limit:
+            terminated, truncated, reward = True, False, float(reward) - self.cost
+            info["halted"] = True
+        return obs, reward, terminated, truncated, info
+
+
+class AbovePenalty(gym.Wrapper):
+    """Reward minus `slope` * max(0, info["uncertainty"] - `level`): only uncertainty above `level` costs."""
+
+    def __init__(self, env: gym.Env, level: float, slope: float):
+        super().__init__(env)
+        self.level, self.slope = level, slope
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward = float(reward) - self.slope * max(0.0, float(info["uncertainty"]) - self.level)
+        return obs, reward, terminated, truncated, info
+
+
+def halt_rate(path, act, limit: float, episodes: int, steps: int, seed: int) -> dict:
+    """Under `act` in the dream (bank starts, penalty as the bundle sets it, no limit): the share of episodes
+    that would halt, and the mean step of the first halt (steps when none does)."""
+    env = dreamgym.make_vec(
+        path, episodes, autoreset_mode="Disabled", max_episode_steps=steps, device="cpu", uncertainty_limit=None
+    )
+    obs, _ = env.reset(seed=seed)
+    first = np.full(episodes, steps)
+    for t in range(steps):
+        obs, _, term, trunc, info = env.step(act(obs))
+        over = (info["uncertainty"] > limit) & (first == steps)
+        first[over] = t
+    env.close()
+    return {"halted_share": float(np.mean(first < steps)), "first_halt_step_mean": float(first.mean())}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--limit", type=float, default=0.125, help="halt above this uncertainty")
+    ap.add_argument("--cost", type=float, default=100.0, help="reward lost at the halt")
+    ap.add_argument("--above", type=float, default=0.0, help="penalise uncertainty above this level ...")
+    ap.add_argument("--slope", type=float, default=0.0, help="... by this much per unit (0: no such penalty)")
+    ap.add_argument("--steps", type=int, default=100_000)
+    ap.add_argument("--evals", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--out", default="runs/halt")
+    a = ap.parse_args(argv)
+    if not a.limit > 0 or a.cost < 0 or a.above < 0 or a.slope < 0:
+        ap.error(f"--limit must be > 0 (inf: no halt), --cost, --above and --slope >= 0; got {vars(a)}")
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    path = dreamgym.resolve(a.bundle)
+    b = dreamgym.Bundle.load(path)
+    C, T = b.context_length, b.max_episode_steps or 1000
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    src = open_source_env(b.manifest)
+    no_limit = {"uncertainty_limit": None}
+
+    def make():
+        env = Halt(dreamgym.make_env(path, device="cpu", **no_limit), a.limit, a.cost)
+        return AbovePenalty(env, a.above, a.slope) if a.slope > 0 else env
+
+    venv = make_vec_env(make, n_envs=1, seed=a.seed)
+    sac = SAC("MlpPolicy", venv, seed=a.seed, verbose=0, device="cpu")
+    rows, done, t0 = [], 0, time.time()
+    for p in np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist():
+        sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
+        done = p
+        act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
+        real = real_returns(src, act, a.episodes, T, seed=20_000 + 100 * a.seed, context=C)
+        same = dream_returns(path, act, 0, T - C + 1, seed=a.seed, context=real["context"], env_options=no_limit)
+        row = {
+            "steps": p,
+            "real_return": float(np.mean(real["returns"])),
+            "real_return_std": float(np.std(real["returns"])),
+            "calibration": {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(same))},
+            **halt_rate(path, act, a.limit, a.episodes, T, seed=30_000 + a.seed),
+            "wall_s": round(time.time() - t0, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        sac.save(out / f"sac-halt-seed{a.seed}.zip")
+        res = {"bundle": b.id, "args": vars(a), "points": rows}
+        (out / "halt-trial.json").write_text(json.dumps(res, indent=1) + "\n")
+    src.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
