@@ -119,16 +119,21 @@ def test_summary_reads_gains_over_random():
     assert s["calibrated_points"] == "0 of 1"
 
 
-def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle, monkeypatch):
-    """benchmarks/halt_trial.py's wrapper: above the limit the episode *terminates* (no bootstrap) and the
-    reward drops by the cost; below it the dream's own step is untouched."""
+@pytest.fixture
+def halt_trial(monkeypatch):
+    """benchmarks/halt_trial.py, imported as a module (benchmarks/ is not a package)."""
     import importlib
     from pathlib import Path
 
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    return importlib.import_module("halt_trial")
+
+
+def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle, halt_trial):
+    """benchmarks/halt_trial.py's wrapper: above the limit the episode *terminates* (no bootstrap) and the
+    reward drops by the cost; below it the dream's own step is untouched."""
     import dreamgym
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
-    halt_trial = importlib.import_module("halt_trial")
     steps = {}
     for limit in (0.0, np.inf):
         env = halt_trial.Halt(dreamgym.make_env(default_bundle, device="cpu", uncertainty_limit=None), limit, 100.0)
@@ -141,15 +146,10 @@ def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle,
     assert r0 == pytest.approx(r1 - 100.0)  # the same seed, the same step: only the cost differs
 
 
-def test_the_halt_trials_above_level_penalty_costs_only_the_excess(default_bundle, monkeypatch):
+def test_the_halt_trials_above_level_penalty_costs_only_the_excess(default_bundle, halt_trial):
     """benchmarks/halt_trial.py's softer option: reward minus slope * (uncertainty - level), only above level."""
-    import importlib
-    from pathlib import Path
-
     import dreamgym
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
-    halt_trial = importlib.import_module("halt_trial")
     steps = {}
     for level in (0.0, np.inf):
         env = halt_trial.AbovePenalty(dreamgym.make_env(default_bundle, device="cpu"), level, 10.0)
