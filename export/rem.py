@@ -80,6 +80,13 @@ class REMConfig:
     ball_tokens: bool = False
     """Pong's ball as two tokens of its own (row, column or none) after the grid's (`ImageTokenizerConfig.ball`):
     the world model predicts where the ball is, not which patch codes draw it"""
+    contact_weight: float = 1.0
+    """with `ball_tokens`: extra factor on the ball's two tokens in the token loss at the steps where the ball is
+    at or beyond column `contact_col` (near the player's paddle), the steps whose next frame decides a return or
+    a lost point. v3 lost as many balls with the paddle tracking them as with the paddle moving away
+    (benchmarks/pong_contact.py): the contact, a handful of tokens in a sequence, was drowned by the rest"""
+    contact_col: int = 48
+    """the column (of the frame) from which a step counts as contact for `contact_weight`"""
     reward_input: bool = False
     """feed each step's reward back into the next block (a `last_reward` state tensor), so the model knows a
     point was just scored; without it nothing in the frames tells it, and one point repeats for several steps"""
@@ -214,6 +221,13 @@ class REM(nn.Module):
         moving = target != tokens[:, :T]  # tokens that change from one frame to the next
         per_tok = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view_as(target)
         wt = 1.0 + (self.cfg.changed_token_weight - 1.0) * moving.float()
+        if self.cfg.ball_tokens and self.cfg.contact_weight != 1.0:
+            S = self.cfg.frame_size
+            col = tokens[:, :T, -1] - (self.cfg.vocab + S + 1)  # the ball's column in the frame read (S: none)
+            near = (col >= self.cfg.contact_col) & (col < S)
+            ball = torch.zeros_like(wt, dtype=torch.bool)
+            ball[..., -2:] = True
+            wt = torch.where(near[..., None] & ball, wt * self.cfg.contact_weight, wt)
         tok_loss = (per_tok * wt).sum() / wt.sum()
         r_logits, t_logit = self.heads(out[:, :, -1])
         r_cls = reward_class(rewards)

@@ -135,3 +135,22 @@ def test_ball_tokens_are_the_detectors_ball(real_pong):
     back = ep.detect(drawn)
     assert (back["balls"][one] == 1).all()
     assert np.hypot(back["ball_y"] - d["ball_y"], back["ball_x"] - d["ball_x"])[one].max() <= 0.75
+
+
+def test_the_contact_benchmark_loses_every_ball_it_moves_away_from(tmp_path, monkeypatch):
+    """benchmarks/pong_contact.py: its real states have the ball on its way to the player, the paddle that
+    moves away from it loses each of them in reality, the tracker fewer, and the dream's rows are shares."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    contact = importlib.import_module("pong_contact")
+    out = tmp_path / "contact.json"
+    assert contact.main(["Dream-Pong-v0", "--states", "4", "--copies", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["states"] == 4
+    assert res["real"]["away"]["lost"] == 1.0
+    assert res["real"]["track"]["lost"] < 1.0
+    for m in res["dream"]["Dream-Pong-v0"].values():
+        assert 0.0 <= m["lost"] <= 1.0 and 0.0 <= m["won"] <= 1.0

@@ -186,6 +186,36 @@ def test_ball_slots_sample_only_their_own_ids():
     assert m.token_head.weight.grad[c.vocab :].abs().sum() > 0  # the ball's rows and columns learn
 
 
+def test_contact_weight_reweights_only_the_ball_near_the_players_paddle():
+    """`contact_weight` multiplies the ball's two tokens' loss at steps whose frame has the ball at or beyond
+    `contact_col`; with the ball elsewhere (or absent) the loss is that of the unweighted model."""
+    import dataclasses
+
+    from dreamgym.export.rem import _random_tokens
+
+    c = dataclasses.replace(TINY, ball_tokens=True)
+    torch.manual_seed(0)
+    plain = REM(c)
+    weighted = REM(dataclasses.replace(c, contact_weight=10.0, contact_col=48))
+    weighted.load_state_dict(plain.state_dict())
+    rng = np.random.default_rng(1)
+    tokens = torch.from_numpy(_random_tokens(c, rng, (2, 6)))
+    col0 = c.vocab + c.frame_size + 1  # the id of column 0
+    tokens[..., -1] = col0 + 10  # the ball far from the player's paddle in every frame
+    args = (torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 5), torch.zeros(2, 5))
+    with torch.no_grad():
+        assert weighted.loss(tokens, *args)[1]["tokens"] == pytest.approx(plain.loss(tokens, *args)[1]["tokens"])
+        tokens[1, 2, -1] = col0 + 50  # near the paddle in one frame read: its next frame's ball tokens weigh 10x
+        x = plain.embed_blocks(tokens[:, :-1], args[0])
+        logits = plain.token_logits(plain.run(x, plain.initial_state(2))[1])
+        target = tokens[:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none")
+        w = torch.ones_like(ce.view_as(target))
+        w[1, 2, -2:] = 10.0
+        expect = (ce.view_as(target) * w).sum() / w.sum()
+        assert weighted.loss(tokens, *args)[1]["tokens"] == pytest.approx(expect.item(), rel=1e-5)
+
+
 def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     """collect real Pong -> tokenizer -> world model -> export -> evaluate, at toy sizes, then resume."""
     pytest.importorskip("ale_py")
