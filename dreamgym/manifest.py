@@ -143,6 +143,12 @@ class Preview:
     command: str = ""
 
 
+def figure(v: float, digits: int = 2) -> str:
+    """`v` with `digits` decimals, or with two significant digits where those decimals would show a nonzero
+    figure as zero (0.0022, not 0.00)."""
+    return f"{v:.2g}" if 0 < abs(v) < 10.0 ** (1 - digits) else f"{v:.{digits}f}"
+
+
 @dataclass(frozen=True)
 class Summary:
     """The headline of a bundle's fidelity, whatever its family: one figure per horizon (with its name
@@ -159,10 +165,10 @@ class Summary:
     def cell(self) -> str:
         if not self.horizons:
             return "—"
-        return " / ".join(f"{v:.{self.digits}f}{self.unit}" for v in self.horizons.values()) + f" {self.metric}"
+        return " / ".join(figure(v, self.digits) + self.unit for v in self.horizons.values()) + f" {self.metric}"
 
     def headline(self, keys: tuple[str, ...] = ("1", "50")) -> str:
-        parts = [f"h{k} {self.horizons[k]:.{self.digits}f}{self.unit}" for k in keys if k in self.horizons]
+        parts = [f"h{k} {figure(self.horizons[k], self.digits)}{self.unit}" for k in keys if k in self.horizons]
         return f"{self.metric}: " + ", ".join(parts) if parts else "not evaluated"
 
 

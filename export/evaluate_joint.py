@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamgym.manifest import Manifest, Summary
+from dreamgym.manifest import Manifest, Summary, figure
 
 from .evaluate import HORIZONS, VectorEvaluator, _psnr
 
@@ -229,7 +229,7 @@ def card_fidelity(m: Manifest) -> list[str]:
     )
     lines.append("|---|" + "---:|" * (len(hs) + 2 + first))
     for a, row in f["agents"].items():
-        cells = " | ".join(f"{row['horizons'][h]['ratio']:.2f}×" for h in hs)
+        cells = " | ".join(figure(row["horizons"][h]["ratio"]) + "×" for h in hs)
         tail = f" {row['reward_corr_1']:.2f} |" if first else ""
         lines.append(f"| {a} | {cells} | {row['reward_corr_50']:.2f} | {row['reward_rmse_50']:.2f} |{tail}")
     lines += [

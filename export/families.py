@@ -32,6 +32,7 @@ FAMILIES: dict[str, str] = {
     "rem": "dreamgym.export.rem",
     "joint-rssm": "dreamgym.export.joint",
     "joint-gru": "dreamgym.export.joint:GRU_FAMILY",
+    "joint-mlp": "dreamgym.export.joint:MLP_FAMILY",
     "genie": "dreamgym.export.genie",
 }
 """family name (the manifest's `family`) -> the module whose `FAMILY` describes it (or "module:RECORD" when

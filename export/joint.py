@@ -7,6 +7,10 @@ game's), so each agent observes in its real env's own space and policies move be
 unchanged. The frame is drawn from the decoded observations by `SceneDrawer`: discs at entity positions
 that are sums of observation entries (an MPE agent's own position plus a relative one), so the render graph
 needs no training and shows exactly where the dream puts everything.
+
+Two deterministic variants in the same module speak the same contract: `JointGRU` ("joint-gru", the RSSM's
+GRU path alone, stepping in observation space; Dream-SimpleTag-v0 v0) and `JointMLP` ("joint-mlp", a
+memoryless step for envs whose joint observation is their whole state; Dream-SimpleTag-v0 v1).
 """
 
 from __future__ import annotations
@@ -101,32 +105,40 @@ def _entity_matrix(cfg) -> np.ndarray:
 
 class Contacts(nn.Module):
     """Joint observations (..., O) -> (..., 3 · pairs): for every pair of the scene's entities (discs of
-    `scene_radii` at the positions the drawer uses), the overlap p = max(r_i + r_j - |d|, 0) and p · d / |d|,
-    times 10. MPE pushes overlapping bodies apart with a force along d proportional to the overlap, and scores
-    a tag when a predator overlaps the prey: both are sharp functions of these features and smooth nowhere
-    else, which an MLP on raw positions learns poorly (a one-step MLP on observations and actions alone
-    measured 0.58x copy-last on held-out steps; with these features 0.12x)."""
+    `scene_radii` at the positions the drawer uses), the overlap p = max(r_i + r_j - |d|, 0) and the push
+    q · d / |d|, times 10, where q is p, or with a config's `contact_margin` k > 0 MPE's own softened
+    penetration k · log(1 + exp((r_i + r_j - |d|) / k)). MPE pushes overlapping bodies apart with a force
+    along d proportional to the penetration, and scores a tag when a predator overlaps the prey: both are
+    sharp functions of these features and smooth nowhere else, which an MLP on raw positions learns poorly
+    (a one-step MLP on observations and actions alone measured 0.58x copy-last on held-out steps; with these
+    features 0.12x). Every pair's offset is one matrix product of the observation (no gathers: cheaper in
+    onnxruntime, and the graph keeps static shapes)."""
 
     def __init__(self, cfg):
         super().__init__()
         E = len(cfg.scene_positions)
         pairs = [(i, j) for i in range(E) for j in range(i + 1, E)]
         P = torch.from_numpy(_entity_matrix(cfg))
-        self.register_buffer("Px", P[0::2].T.contiguous())  # (O, E): x of every entity
-        self.register_buffer("Py", P[1::2].T.contiguous())
-        self.register_buffer("I", torch.tensor([i for i, _ in pairs], dtype=torch.long))
-        self.register_buffer("J", torch.tensor([j for _, j in pairs], dtype=torch.long))
+        Px, Py = P[0::2].T, P[1::2].T  # (O, E): x and y of every entity
+        I, J = [i for i, _ in pairs], [j for _, j in pairs]
+        self.register_buffer("Dx", (Px[:, I] - Px[:, J]).contiguous())  # (O, pairs): x_i - x_j
+        self.register_buffer("Dy", (Py[:, I] - Py[:, J]).contiguous())
         r = torch.tensor(cfg.scene_radii, dtype=torch.float32)
-        self.register_buffer("reach", r[self.I] + r[self.J])
+        self.register_buffer("reach", r[I] + r[J])
+        self.margin = float(getattr(cfg, "contact_margin", 0.0))
         self.E, self.size = E, 3 * len(pairs)
 
     def forward(self, o: torch.Tensor) -> torch.Tensor:
-        x, y = o @ self.Px, o @ self.Py  # (..., E), no reshapes: the graph keeps static shapes
-        dx = x.index_select(-1, self.I) - x.index_select(-1, self.J)
-        dy = y.index_select(-1, self.I) - y.index_select(-1, self.J)
+        dx, dy = o @ self.Dx, o @ self.Dy
         dist = torch.sqrt(dx * dx + dy * dy + 1e-8)
-        over = torch.relu(self.reach - dist)
-        push = over / dist
+        gap = self.reach - dist
+        over = torch.relu(gap)
+        if self.margin > 0:  # k · softplus(gap / k), written so that no exp overflows
+            k = self.margin
+            pen = over + k * torch.log(1.0 + torch.exp(-torch.abs(gap) / k))
+        else:
+            pen = over
+        push = pen / dist
         return 10.0 * torch.cat([over, push * dx, push * dy], -1)
 
 
@@ -452,6 +464,209 @@ GRU_FAMILY = Family(
     model=JointGRU,
     evaluator=JointEvaluator(),
     card_text=GRU_TEXT,
+    spaces=lambda cfg: (None, None),
+    example_batch=gru_batch,
+    agents=joint_agents,
+)
+
+
+# -- the Markov joint model: one step of observation-space physics, no memory --------------------------
+@dataclass(frozen=True)
+class JointMLPConfig:
+    """A joint model of every agent for an env whose joint observation is its whole state (MPE: every body's
+    position and velocity is in some agent's view): o' = cap(o + [L(x) + MLP(x)] · std(Δ)), x = [std(o),
+    actions, contacts(o)]. No memory: the state is the last joint observation, and the model is fitted one
+    step at a time on real transitions."""
+
+    obs_dim: int = 8
+    act_dim: int = 4
+    agents: tuple = (("a", 4, 2), ("b", 4, 2))
+    """(name, observation size, action size) of every agent, in the graphs' order"""
+    rewards: int = 2
+    """one per agent"""
+    hidden: int = 256
+    """width of the change MLP"""
+    layers: int = 3
+    """hidden layers of the change MLP"""
+    head_hidden: int = 128
+    """width of the reward and continue heads"""
+    speed_slots: tuple = ()
+    """where each 2-D velocity starts in the joint observation: the step caps its length at the largest
+    speed seen in the training data (MPE scales a body's velocity down to its max_speed after the forces
+    act, a division by a norm that ReLU layers fit poorly; the change before the cap is linear in x)"""
+    contacts: bool = True
+    """give the change and reward heads every pair of entities' overlap (`Contacts`)"""
+    contact_margin: float = 0.0
+    """k of the contacts' softened penetration (0: the plain overlap; MPE's contact_margin is 1e-3)"""
+    action_low: float = 0.0
+    action_high: float = 1.0
+    scene_positions: tuple = ((0, 1), (4, 5))
+    scene_colors: tuple = ((0.85, 0.35, 0.35), (0.35, 0.85, 0.35))
+    scene_radii: tuple = (0.075, 0.05)
+    scene_extent: float = 1.5
+    frame_size: int = 64
+
+    def __post_init__(self):
+        JointConfig.__post_init__(self)
+        bad = [i for i in self.speed_slots if not 0 <= i <= self.obs_dim - 2]
+        if bad:
+            raise ValueError(f"speed_slots {bad} do not start a 2-D velocity inside obs_dim {self.obs_dim}")
+
+
+class JointMLP(nn.Module):
+    """(o) -> x = [std(o), actions, contacts(o)], o' = cap(o + (L(x) + MLP(x)) · std(Δ)); rewards and the
+    game's continue logit from [std(o'), contacts(o')]. The linear path L carries what is linear in the
+    physics (positions move by the velocity, velocity decays, pushes and contact forces add), the MLP the
+    rest; `cap` scales each velocity in `speed_slots` down to the fastest seen in training. Fitted on real
+    one-step transitions (teacher forced): on mpe2's simple_tag this measured 0.005x copy-last at h = 1
+    against the GRU's 0.11x (`benchmarks/README.md`)."""
+
+    family = "joint-mlp"
+
+    def __init__(self, cfg: JointMLPConfig):
+        super().__init__()
+        from .layers import mlp
+
+        self.cfg = c = cfg
+        kw = {"norm": "none", "act": "relu"}
+        self.contacts = Contacts(c) if c.contacts else None
+        k = self.contacts.size if c.contacts else 0
+        x = c.obs_dim + c.act_dim + k
+        self.skip = nn.Linear(x, c.obs_dim)
+        self.delta = mlp(x, c.hidden, c.obs_dim, layers=c.layers, **kw)
+        self.reward_head = mlp(c.obs_dim + k, c.head_hidden, c.rewards, layers=2, **kw)
+        self.cont_head = mlp(c.obs_dim + k, c.head_hidden, 1, layers=1, **kw)
+        self.scene = SceneDrawer(c)
+        self.frame_decoder = nn.Module()  # frames are drawn, not decoded
+        for name, size in (("obs_mean", c.obs_dim), ("obs_std", c.obs_dim), ("delta_std", c.obs_dim)):
+            self.register_buffer(name, torch.zeros(size) if name == "obs_mean" else torch.ones(size))
+        self.register_buffer("reward_std", torch.ones(c.rewards))
+        self.register_buffer("speed_max", torch.full((len(c.speed_slots),), 1e3))
+        self.names = [a[0] for a in c.agents]
+        self.obs_sizes = [a[1] for a in c.agents]
+        self.act_sizes = [a[2] for a in c.agents]
+
+    def set_stats(self, episodes: list[dict]) -> None:
+        """Standardisation from the training episodes (observations, their one-step changes, rewards) and
+        the fastest speed of every velocity slot."""
+        JointGRU.set_stats(self, episodes)
+        obs = np.concatenate([e["obs"] for e in episodes])
+        top = [float(np.sqrt((obs[:, i : i + 2].astype(np.float64) ** 2).sum(-1)).max()) for i in self.cfg.speed_slots]
+        self.speed_max.copy_(torch.as_tensor(top, dtype=torch.float32))
+
+    def _std(self, o):
+        return (o - self.obs_mean) / self.obs_std
+
+    def _features(self, o):
+        return torch.cat([self._std(o), self.contacts(o)], -1) if self.contacts is not None else self._std(o)
+
+    def _cap(self, o):
+        if not self.cfg.speed_slots:
+            return o
+        parts, prev = [], 0
+        for j, i in enumerate(self.cfg.speed_slots):
+            v = o[..., i : i + 2]
+            n = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-12)
+            parts += [o[..., prev:i], v * torch.clamp(self.speed_max[j] / n, max=1.0)]
+            prev = i + 2
+        parts.append(o[..., prev:])
+        return torch.cat(parts, -1)
+
+    def cell(self, o, a):
+        """One step: (o, joint action) -> (o', rewards, continue logit)."""
+        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
+        o = self._cap(o + (self.skip(x) + self.delta(x)) * self.delta_std)
+        f = self._features(o)
+        return o, self.reward_head(f) * self.reward_std, self.cont_head(f).squeeze(-1)
+
+    def reward(self, o):
+        """Every agent's reward for arriving at joint observation o."""
+        return self.reward_head(self._features(o)) * self.reward_std
+
+    def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
+        """obs (B, L, O); prev_act (B, L, A) the action before each obs; reward (B, L, R); cont, mask (B, L).
+        Every step from the real observation before it: the change in units of its std, the rewards and the
+        continue flag of the real next observation."""
+        o, o2, a = obs[:, :-1], obs[:, 1:], prev_act[:, 1:]
+        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
+        pred = self._cap(o + (self.skip(x) + self.delta(x)) * self.delta_std)
+        m = mask[:, 1:]
+        n = m.sum().clamp(min=1)
+        step = ((((pred - o2) / self.delta_std) ** 2).mean(-1) * m).sum() / n
+        f = self._features(o2)
+        rerr = (((self.reward_head(f) * self.reward_std - reward[:, 1:]) / self.reward_std) ** 2).sum(-1)
+        rw = (rerr * m).sum() / n
+        bce = F.binary_cross_entropy_with_logits(self.cont_head(f).squeeze(-1), cont[:, 1:], reduction="none")
+        cl = (bce * m).sum() / n
+        total = step + rw + cl
+        return total, {"one_step": step.item(), "reward": rw.item(), "cont": cl.item(), "loss": total.item()}
+
+    # -- the exported functions (io_names order) -----------------------------------------------------
+    def joint_reset(self, *args):
+        """The real context's last joint observation is the state (the earlier steps and the actions are
+        inputs of the contract that a memoryless model reads only to check their shapes)."""
+        n = len(self.names)
+        obs, act = torch.cat(args[:n], -1), torch.cat(args[n : 2 * n], -1)
+        o = obs[:, -1] + 0.0 * act[:, -1, :1]  # keep the actions an input of the graph
+        return (o, *torch.split(o, self.obs_sizes, -1))
+
+    def joint_step(self, o, *actions):
+        o, r, k = self.cell(o, torch.cat(actions, -1))
+        terminated = k < 0
+        n = len(self.names)
+        terms = [terminated] + [terminated.clone() for _ in range(n - 1)]
+        return (o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *terms)
+
+    def render_frame(self, o):
+        return self.scene(o)
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.joint_reset, "step": self.joint_step, "render": self.render_frame}
+
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(self.names)
+
+    def state_spec(self) -> tuple[TensorSpec, ...]:
+        return (TensorSpec("o", (self.cfg.obs_dim,)),)
+
+    def noise_spec(self, context_length: int) -> tuple:
+        return ()  # deterministic: nothing to draw
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.obs_dim
+
+    def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        u = lambda *s: rng.uniform(c.action_low, c.action_high, s).astype(np.float32)  # noqa: E731
+        ctx_o, ctx_a = f(batch, context_length, c.obs_dim), u(batch, context_length, c.act_dim)
+        reset = {f"context_obs.{a}": x for a, x in zip(self.names, np.split(ctx_o, _cuts(self.obs_sizes), -1))}
+        reset |= {f"context_actions.{a}": x for a, x in zip(self.names, np.split(ctx_a, _cuts(self.act_sizes), -1))}
+        o = f(batch, c.obs_dim)
+        step = {"o": o}
+        step |= {f"action.{a}": x for a, x in zip(self.names, np.split(u(batch, c.act_dim), _cuts(self.act_sizes), -1))}
+        return {"reset": reset, "step": step, "render": {"o": o}}
+
+    def step_macs(self) -> int:
+        mods = [self.skip, self.delta, self.reward_head, self.cont_head]
+        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+
+
+MLP_TEXT = dict(
+    JOINT_TEXT,
+    obs="each agent's observation, stepped by the joint model in the real env's own space for that agent "
+    "(the last joint observation plus a predicted change, each velocity capped at the fastest seen in training)",
+    reset="takes its last joint observation as the state (the model has no memory)",
+)
+
+MLP_FAMILY = Family(
+    name="joint-mlp",
+    description="joint MLP: a memoryless step over every agent, residual in observation space, speeds capped",
+    config=JointMLPConfig,
+    model=JointMLP,
+    evaluator=JointEvaluator(),
+    card_text=MLP_TEXT,
     spaces=lambda cfg: (None, None),
     example_batch=gru_batch,
     agents=joint_agents,

@@ -28,6 +28,11 @@ ENV_ID = "mpe2.simple_tag_v3"
 BEHAVIOURS = ("scripted", "scripted:0.2", "scripted:0.5", "random", "ou", "still", "switch")
 """the collector's mix: each agent's behaviour per game is drawn from these (see `behaviour`)"""
 PREY_OFFSET = 28  # where the prey's observation starts in the joint vector
+SPEED_SLOTS = (0, 12, 14, 26, 28)
+"""every velocity in the joint observation: each predator's own and its view of the prey's, the prey's own
+(MPE caps a predator's speed at 1.0 and the prey's at 1.3)"""
+CONTACT_MARGIN = 1e-3
+"""MPE's contact_margin: bodies push apart with force 100 · k · log(1 + exp((r_i + r_j - |d|) / k))"""
 
 
 def make_env(render_mode: str | None = None, **overrides):

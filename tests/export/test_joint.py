@@ -5,12 +5,21 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 import dreamgym
 from dreamgym.export import mpe
 from dreamgym.export.families import family_of, get_family
-from dreamgym.export.joint import Contacts, JointConfig, JointGRU, JointGRUConfig, SceneDrawer
+from dreamgym.export.joint import (
+    Contacts,
+    JointConfig,
+    JointGRU,
+    JointGRUConfig,
+    JointMLP,
+    JointMLPConfig,
+    SceneDrawer,
+)
 from dreamgym.export.rssm import RSSMConfig
 from dreamgym.export.testing import check_family
 
@@ -50,6 +59,70 @@ def test_the_joint_gru_steps_in_observation_space():
     acts = torch.rand(3, 15).split([5, 5, 5], -1)
     out = m.joint_step(torch.zeros(3, 8), o, *acts)
     assert torch.equal(out[1], o) and torch.equal(torch.cat(out[2:5], -1), o)
+
+
+MLP = JointMLPConfig(
+    obs_dim=40,
+    act_dim=15,
+    rewards=3,
+    agents=mpe.AGENTS,
+    hidden=16,
+    head_hidden=8,
+    frame_size=24,
+    speed_slots=mpe.SPEED_SLOTS,
+    **mpe.scene(),
+)
+
+
+def test_joint_mlp_family_passes_check_family():
+    report = check_family(get_family("joint-mlp"), MLP)
+    assert "step.obs.agent_0" in report["parity"] and "step.next_o" in report["parity"]
+    assert family_of(MLP).name == "joint-mlp"
+
+
+def _still_mlp(speed_max: float) -> JointMLP:
+    """A joint MLP whose change is zero: only the speed cap acts."""
+    m = JointMLP(MLP).eval()
+    for lin in (m.skip, m.delta[-1]):
+        torch.nn.init.zeros_(lin.weight), torch.nn.init.zeros_(lin.bias)
+    m.speed_max.fill_(speed_max)
+    return m
+
+
+def test_the_joint_mlp_holds_an_observation_whose_change_is_zero():
+    m = _still_mlp(10.0)
+    o = torch.randn(3, 40)
+    acts = torch.rand(3, 15).split([5, 5, 5], -1)
+    out = m.joint_step(o, *acts)
+    assert torch.equal(out[0], o) and torch.equal(torch.cat(out[1:4], -1), o)
+
+
+def test_the_joint_mlp_caps_every_velocity_at_the_fastest_seen_and_nothing_else():
+    m = _still_mlp(1.0)
+    o = torch.zeros(2, 40)
+    o[0, 0:2] = torch.tensor([3.0, 4.0])  # adversary_0 at speed 5: scaled to 1 along the same direction
+    o[0, 28:30] = torch.tensor([0.3, 0.4])  # the prey at 0.5: untouched
+    o[:, 2:12] = 7.0  # positions and offsets are no velocities: never capped
+    out = m.joint_step(o, *torch.zeros(2, 15).split([5, 5, 5], -1))[0]
+    assert torch.allclose(out[0, 0:2], torch.tensor([0.6, 0.8]), atol=1e-6)
+    assert torch.equal(out[0, 28:30], o[0, 28:30]) and torch.equal(out[:, 2:12], o[:, 2:12])
+
+
+def test_the_joint_mlp_learns_its_speed_caps_from_the_data():
+    eps = [
+        {"obs": 0.1 * np.random.default_rng(i).normal(size=(20, 40)).astype(np.float32), "reward": np.zeros((20, 3))}
+        for i in range(3)
+    ]
+    eps[1]["obs"][5, 28:30] = [1.2, 0.5]  # the prey's fastest: 1.3
+    m = JointMLP(MLP)
+    m.set_stats(eps)
+    prey = MLP.speed_slots.index(28)
+    assert abs(float(m.speed_max[prey]) - 1.3) < 1e-5
+
+
+def test_a_speed_slot_outside_the_observation_is_refused():
+    with pytest.raises(ValueError, match="speed_slots"):
+        dataclasses.replace(MLP, speed_slots=(39,))
 
 
 def test_contacts_are_the_overlap_of_every_pair_of_discs():
