@@ -40,7 +40,9 @@ def test_the_contract_names_every_agents_tensors(tiny_tag):
     m = dreamgym.Bundle.load(tiny_tag).manifest
     ins, outs = io_names(m, "step")
     assert [i for i in ins if i.startswith("action.")] == [f"action.{a}" for a in AGENTS]
-    assert outs[2:] == [f"{k}.{a}" for k in ("obs", "reward", "terminated") for a in AGENTS]
+    n = len(m.state)  # the next state first (the tiny tag model's: the joint observation)
+    assert outs[:n] == [f"next_{s.name}" for s in m.state]
+    assert outs[n:] == [f"{k}.{a}" for k in ("obs", "reward", "terminated") for a in AGENTS]
     assert io_names(m, "policy") == ([f"obs.{a}" for a in AGENTS], [f"action.{a}" for a in AGENTS])
     assert m.format_version == 4 and m.observation_space is None
     assert m.agent("agent_0").observation_space.shape == (12,)
