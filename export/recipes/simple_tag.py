@@ -13,7 +13,7 @@
    body's position and velocity, and simple_tag is deterministic given the actions, so one step needs no
    memory. Earlier builds: a joint RSSM with a Gaussian latent (`JointRSSM`) measured 1.43x copy-last at
    h = 1 (worse than holding the last observation), the RSSM's GRU path without the overlaps 0.53x, with
-   them (`JointGRU`, v0) 0.11x; this model 0.005x;
+   them (`JointGRU`, v0) 0.11x; this model (v1) 0.0022x;
 3. the exporter writes the bundle: one step graph for every agent, the scene drawer as render graph,
    the scripted policies as policy.onnx, 256 held-out context windows;
 4. the joint evaluator measures each agent's fidelity and the policies' returns, and writes the card
