@@ -263,6 +263,64 @@ FAMILY = Family(
 )
 
 
+class _ObsSpaceJoint(nn.Module):
+    """What the observation-space joint models (`JointGRU`, `JointMLP`) share: standardisation, the contact
+    features, the reward read from the observation arrived at, and the contract's plumbing. Subclasses set
+    `cfg`, `contacts`, `reward_head`, `scene`, `names`, `obs_sizes`, `act_sizes` and the stats buffers."""
+
+    def set_stats(self, episodes: list[dict]) -> None:
+        """Standardisation from the training episodes: observations, their one-step changes, rewards."""
+        obs = np.concatenate([e["obs"] for e in episodes])
+        d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes])
+        r = np.concatenate([e["reward"][1:] for e in episodes])
+        self.obs_mean.copy_(torch.as_tensor(obs.mean(0), dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(np.maximum(obs.std(0), 1e-3), dtype=torch.float32))
+        self.delta_std.copy_(torch.as_tensor(np.maximum(d.std(0), 1e-4), dtype=torch.float32))
+        self.reward_std.copy_(torch.as_tensor(np.maximum(r.std(0), 1e-3), dtype=torch.float32))
+
+    def _std(self, o):
+        return (o - self.obs_mean) / self.obs_std
+
+    def _features(self, o):
+        """The standardised observation, with the entities' overlaps when the config asks for them."""
+        return torch.cat([self._std(o), self.contacts(o)], -1) if self.contacts is not None else self._std(o)
+
+    def _inputs(self, o, a):
+        """A step's input x = [std(o), actions, overlaps(o)]."""
+        return torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
+
+    def reward(self, o):
+        """Every agent's reward for arriving at joint observation o."""
+        return self.reward_head(self._features(o)) * self.reward_std
+
+    def _terms(self, terminated):
+        return [terminated] + [terminated.clone() for _ in range(len(self.names) - 1)]
+
+    def graph_functions(self) -> dict:
+        return {"reset": self.joint_reset, "step": self.joint_step, "render": self.render_frame}
+
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(self.names)
+
+    def noise_spec(self, context_length: int) -> tuple:
+        return ()  # deterministic: nothing to draw
+
+    def _example_inputs(self, batch: int, context_length: int, rng: np.random.Generator, state: dict) -> dict:
+        """Random reset and step feeds around the given example `state` tensors (also the render's)."""
+        c = self.cfg
+        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        u = lambda *s: rng.uniform(c.action_low, c.action_high, s).astype(np.float32)  # noqa: E731
+        ctx_o, ctx_a = f(batch, context_length, c.obs_dim), u(batch, context_length, c.act_dim)
+        reset = {f"context_obs.{a}": x for a, x in zip(self.names, np.split(ctx_o, _cuts(self.obs_sizes), -1))}
+        reset |= {f"context_actions.{a}": x for a, x in zip(self.names, np.split(ctx_a, _cuts(self.act_sizes), -1))}
+        step = dict(state)
+        step |= {f"action.{a}": x for a, x in zip(self.names, np.split(u(batch, c.act_dim), _cuts(self.act_sizes), -1))}
+        return {"reset": reset, "step": step, "render": dict(state)}
+
+    def _macs(self, *mods) -> int:
+        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+
+
 # -- the deterministic joint model: RSSM's GRU path, residual in observation space ------------------------
 @dataclass(frozen=True)
 class JointGRUConfig:
@@ -299,7 +357,7 @@ class JointGRUConfig:
         JointConfig.__post_init__(self)
 
 
-class JointGRU(nn.Module):
+class JointGRU(_ObsSpaceJoint):
     """(h, o) -> x = [std(o), actions, contacts(o)], h' = GRU(h, x), o' = o + Δ(h', x) · std(Δ), rewards
     from [std(o'), contacts(o')] alone, the game's continue logit from h'. No stochastic latent: mpe2's
     simple_tag is deterministic given the actions (a Gaussian latent's decoding noise was worse than
@@ -333,33 +391,12 @@ class JointGRU(nn.Module):
         self.obs_sizes = [a[1] for a in c.agents]
         self.act_sizes = [a[2] for a in c.agents]
 
-    def set_stats(self, episodes: list[dict]) -> None:
-        """Standardisation from the training episodes: observations, their one-step changes, rewards."""
-        obs = np.concatenate([e["obs"] for e in episodes])
-        d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes])
-        r = np.concatenate([e["reward"][1:] for e in episodes])
-        self.obs_mean.copy_(torch.as_tensor(obs.mean(0), dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(np.maximum(obs.std(0), 1e-3), dtype=torch.float32))
-        self.delta_std.copy_(torch.as_tensor(np.maximum(d.std(0), 1e-4), dtype=torch.float32))
-        self.reward_std.copy_(torch.as_tensor(np.maximum(r.std(0), 1e-3), dtype=torch.float32))
-
-    def _std(self, o):
-        return (o - self.obs_mean) / self.obs_std
-
-    def _features(self, o):
-        """The standardised observation, with the entities' overlaps when the config asks for them."""
-        return torch.cat([self._std(o), self.contacts(o)], -1) if self.contacts is not None else self._std(o)
-
     def cell(self, h, o, a):
         """One step: (h, o, joint action) -> (h', o', rewards, continue logit)."""
-        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
+        x = self._inputs(o, a)
         h = self.gru(self.inp(x), h)
         o = o + self.delta(torch.cat([h, x], -1)) * self.delta_std
         return h, o, self.reward(o), self.cont_head(h).squeeze(-1)
-
-    def reward(self, o):
-        """Every agent's reward for arriving at joint observation o."""
-        return self.reward_head(self._features(o)) * self.reward_std
 
     def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
         """obs (B, L, O); prev_act (B, L, A) the action before each obs; reward (B, L, R); cont, mask (B, L).
@@ -405,45 +442,26 @@ class JointGRU(nn.Module):
 
     def joint_step(self, h, o, *actions):
         h, o, r, k = self.cell(h, o, torch.cat(actions, -1))
-        terminated = k < 0
-        n = len(self.names)
-        terms = [terminated] + [terminated.clone() for _ in range(n - 1)]
-        return (h, o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *terms)
+        return (h, o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *self._terms(k < 0))
 
     def render_frame(self, h, o):
         return self.scene(o)
 
-    def graph_functions(self) -> dict:
-        return {"reset": self.joint_reset, "step": self.joint_step, "render": self.render_frame}
-
-    def agent_names(self) -> tuple[str, ...]:
-        return tuple(self.names)
-
     def state_spec(self) -> tuple[TensorSpec, ...]:
         return TensorSpec("h", (self.cfg.deter,)), TensorSpec("o", (self.cfg.obs_dim,))
-
-    def noise_spec(self, context_length: int) -> tuple:
-        return ()  # deterministic: nothing to draw
 
     @property
     def latent_dim(self) -> int:
         return self.cfg.deter
 
     def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
-        c = self.cfg
-        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-        u = lambda *s: rng.uniform(c.action_low, c.action_high, s).astype(np.float32)  # noqa: E731
-        ctx_o, ctx_a = f(batch, context_length, c.obs_dim), u(batch, context_length, c.act_dim)
-        reset = {f"context_obs.{a}": x for a, x in zip(self.names, np.split(ctx_o, _cuts(self.obs_sizes), -1))}
-        reset |= {f"context_actions.{a}": x for a, x in zip(self.names, np.split(ctx_a, _cuts(self.act_sizes), -1))}
-        h, o = np.tanh(f(batch, c.deter)), f(batch, c.obs_dim)
-        step = {"h": h, "o": o}
-        step |= {f"action.{a}": x for a, x in zip(self.names, np.split(u(batch, c.act_dim), _cuts(self.act_sizes), -1))}
-        return {"reset": reset, "step": step, "render": {"h": h, "o": o}}
+        f = lambda *sh: rng.standard_normal(sh).astype(np.float32)  # noqa: E731
+        return self._example_inputs(
+            batch, context_length, rng, {"h": np.tanh(f(batch, self.cfg.deter)), "o": f(batch, self.cfg.obs_dim)}
+        )
 
     def step_macs(self) -> int:
-        mods = [self.inp, self.gru, self.delta, self.reward_head, self.cont_head]
-        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+        return self._macs(self.inp, self.gru, self.delta, self.reward_head, self.cont_head)
 
 
 def gru_batch(cfg: JointGRUConfig, batch: int, rng: np.random.Generator, length: int = 12) -> tuple:
@@ -513,7 +531,7 @@ class JointMLPConfig:
             raise ValueError(f"speed_slots {bad} do not start a 2-D velocity inside obs_dim {self.obs_dim}")
 
 
-class JointMLP(nn.Module):
+class JointMLP(_ObsSpaceJoint):
     """(o) -> x = [std(o), actions, contacts(o)], o' = cap(o + (L(x) + MLP(x)) · std(Δ)); rewards and the
     game's continue logit from [std(o'), contacts(o')]. The linear path L carries what is linear in the
     physics (positions move by the velocity, velocity decays, pushes and contact forces add), the MLP the
@@ -549,16 +567,10 @@ class JointMLP(nn.Module):
     def set_stats(self, episodes: list[dict]) -> None:
         """Standardisation from the training episodes (observations, their one-step changes, rewards) and
         the fastest speed of every velocity slot."""
-        JointGRU.set_stats(self, episodes)
+        super().set_stats(episodes)
         obs = np.concatenate([e["obs"] for e in episodes])
         top = [float(np.sqrt((obs[:, i : i + 2].astype(np.float64) ** 2).sum(-1)).max()) for i in self.cfg.speed_slots]
         self.speed_max.copy_(torch.as_tensor(top, dtype=torch.float32))
-
-    def _std(self, o):
-        return (o - self.obs_mean) / self.obs_std
-
-    def _features(self, o):
-        return torch.cat([self._std(o), self.contacts(o)], -1) if self.contacts is not None else self._std(o)
 
     def _cap(self, o):
         if not self.cfg.speed_slots:
@@ -572,24 +584,23 @@ class JointMLP(nn.Module):
         parts.append(o[..., prev:])
         return torch.cat(parts, -1)
 
+    def _next(self, o, a):
+        """The next joint observation o' = cap(o + (L(x) + MLP(x)) · std(Δ))."""
+        x = self._inputs(o, a)
+        return self._cap(o + (self.skip(x) + self.delta(x)) * self.delta_std)
+
     def cell(self, o, a):
         """One step: (o, joint action) -> (o', rewards, continue logit)."""
-        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
-        o = self._cap(o + (self.skip(x) + self.delta(x)) * self.delta_std)
+        o = self._next(o, a)
         f = self._features(o)
         return o, self.reward_head(f) * self.reward_std, self.cont_head(f).squeeze(-1)
-
-    def reward(self, o):
-        """Every agent's reward for arriving at joint observation o."""
-        return self.reward_head(self._features(o)) * self.reward_std
 
     def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
         """obs (B, L, O); prev_act (B, L, A) the action before each obs; reward (B, L, R); cont, mask (B, L).
         Every step from the real observation before it: the change in units of its std, the rewards and the
         continue flag of the real next observation."""
-        o, o2, a = obs[:, :-1], obs[:, 1:], prev_act[:, 1:]
-        x = torch.cat([self._std(o), a] + ([self.contacts(o)] if self.contacts is not None else []), -1)
-        pred = self._cap(o + (self.skip(x) + self.delta(x)) * self.delta_std)
+        o2 = obs[:, 1:]
+        pred = self._next(obs[:, :-1], prev_act[:, 1:])
         m = mask[:, 1:]
         n = m.sum().clamp(min=1)
         step = ((((pred - o2) / self.delta_std) ** 2).mean(-1) * m).sum() / n
@@ -612,45 +623,25 @@ class JointMLP(nn.Module):
 
     def joint_step(self, o, *actions):
         o, r, k = self.cell(o, torch.cat(actions, -1))
-        terminated = k < 0
-        n = len(self.names)
-        terms = [terminated] + [terminated.clone() for _ in range(n - 1)]
-        return (o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *terms)
+        return (o, *torch.split(o, self.obs_sizes, -1), *r.unbind(-1), *self._terms(k < 0))
 
     def render_frame(self, o):
         return self.scene(o)
 
-    def graph_functions(self) -> dict:
-        return {"reset": self.joint_reset, "step": self.joint_step, "render": self.render_frame}
-
-    def agent_names(self) -> tuple[str, ...]:
-        return tuple(self.names)
-
     def state_spec(self) -> tuple[TensorSpec, ...]:
         return (TensorSpec("o", (self.cfg.obs_dim,)),)
-
-    def noise_spec(self, context_length: int) -> tuple:
-        return ()  # deterministic: nothing to draw
 
     @property
     def latent_dim(self) -> int:
         return self.cfg.obs_dim
 
     def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
-        c = self.cfg
-        f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-        u = lambda *s: rng.uniform(c.action_low, c.action_high, s).astype(np.float32)  # noqa: E731
-        ctx_o, ctx_a = f(batch, context_length, c.obs_dim), u(batch, context_length, c.act_dim)
-        reset = {f"context_obs.{a}": x for a, x in zip(self.names, np.split(ctx_o, _cuts(self.obs_sizes), -1))}
-        reset |= {f"context_actions.{a}": x for a, x in zip(self.names, np.split(ctx_a, _cuts(self.act_sizes), -1))}
-        o = f(batch, c.obs_dim)
-        step = {"o": o}
-        step |= {f"action.{a}": x for a, x in zip(self.names, np.split(u(batch, c.act_dim), _cuts(self.act_sizes), -1))}
-        return {"reset": reset, "step": step, "render": {"o": o}}
+        return self._example_inputs(
+            batch, context_length, rng, {"o": rng.standard_normal((batch, self.cfg.obs_dim)).astype(np.float32)}
+        )
 
     def step_macs(self) -> int:
-        mods = [self.skip, self.delta, self.reward_head, self.cont_head]
-        return sum(m.in_features * m.out_features for mod in mods for m in mod.modules() if isinstance(m, nn.Linear))
+        return self._macs(self.skip, self.delta, self.reward_head, self.cont_head)
 
 
 MLP_TEXT = dict(
