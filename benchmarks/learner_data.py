@@ -17,8 +17,6 @@ to see whether it is fooled again.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -26,13 +24,12 @@ import numpy as np
 
 import dreamgym
 from dreamgym.export import exporter
-from dreamgym.export.ars import LinearPolicy, train_ars
 from dreamgym.export.card import model_card
 from dreamgym.export.collect import CollectConfig, collect
 from dreamgym.export.data import SequenceSampler, load_folder
 from dreamgym.export.families import model_from_bundle
 from dreamgym.export.fit import FitConfig, fit
-from dreamgym.export.recipes.halfcheetah_rssm import SKILL_EVERY, Recipe, _t
+from dreamgym.export.recipes.halfcheetah_rssm import Recipe, _t, frameless_data
 
 KEYS = ("obs", "prev_act", "reward", "cont", "mask")
 LEARNER_BEHAVIOURS = ("policy@{n}:0.0", "policy@{n}:0.1", "policy@{n}:0.3", "policy@{n}:0.6", "kick+policy@{n}:0.1")
@@ -59,20 +56,7 @@ def main(argv=None) -> int:
     r, data, out = Recipe(), Path(a.data), Path(a.out)
     t0 = time.time()
     # the recipe's ARS search (its snapshots drive part of the wide data) and its training data, without frames
-    pol_path = data / "ars_policy.json"
-    if not pol_path.exists():
-        snaps: dict = {}
-        pol = train_ars(r.ars, snapshots=snaps, every=SKILL_EVERY)
-        data.mkdir(parents=True, exist_ok=True)
-        pol_path.write_text(json.dumps({**pol.to_dict(), "snapshots": snaps}))
-    pol_d = json.loads(pol_path.read_text())
-    policy = LinearPolicy.from_dict(pol_d)
-    policies = {f"s{k}": LinearPolicy.from_dict(v).act for k, v in pol_d["snapshots"].items()}
-    for split, cfg in (("train", r.train_data), ("wide", r.wide_data)):
-        cfg = dataclasses.replace(cfg, frame_size=0)
-        if len(list((data / split).glob("episode_*.npz"))) < cfg.episodes:
-            collect(cfg, data / split, policy.act, True, policies)
-    base = load_folder(data / "train") + load_folder(data / "wide")
+    policy, base = frameless_data(data, ("train", "wide"), r)
     # the learners in the real env
     learners = {}
     for spec in a.learner:

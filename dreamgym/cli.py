@@ -192,6 +192,10 @@ def cmd_info(args: InfoArgs) -> int:
         print(f"  action space:      {b.action_space}")
     print(f"  obs modes:         {', '.join(b.obs_modes)}   frame {tuple(m.frame_shape)}")
     print(f"  context length:    {b.context_length}   max episode steps: {b.max_episode_steps}   fps: {b.render_fps}")
+    if b.manifest.env_defaults.max_episode_steps:
+        print(
+            f"  training horizon:  {b.manifest.env_defaults.max_episode_steps} steps (the env's default; whole episodes: max_episode_steps={b.max_episode_steps})"
+        )
     print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
     print(
         "  noise:             "

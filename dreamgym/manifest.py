@@ -194,6 +194,11 @@ class EnvDefaults:
     """reward minus this times info["uncertainty"] (needs an `uncertainty` output)"""
     uncertainty_limit: float | None = None
     """truncate an episode when info["uncertainty"] exceeds this (None: never)"""
+    max_episode_steps: int | None = None
+    """truncate the episodes a learner sees after this many steps: short dreams from the bank's real states,
+    as MBPO and MOPO branch their model rollouts from real data (None: the manifest's `max_episode_steps`,
+    the real env's). Tools that show or measure whole episodes (play, record, evaluate, transfer) keep the
+    manifest's horizon."""
 
 
 @dataclass(frozen=True)
@@ -429,6 +434,10 @@ class Manifest:
             )
         if d.uncertainty_penalty < 0 or not np.isfinite(d.uncertainty_penalty):
             raise BundleError(f"{where}: env_defaults.uncertainty_penalty must be a finite number >= 0")
+        if d.max_episode_steps is not None and d.max_episode_steps < 1:
+            raise BundleError(
+                f"{where}: env_defaults.max_episode_steps must be positive or null, got {d.max_episode_steps}"
+            )
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise BundleError(f"{where}: max_episode_steps must be positive or null, got {self.max_episode_steps}")
 

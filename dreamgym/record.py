@@ -120,9 +120,9 @@ def record(
     if b.is_multi_agent:
         return _record_games(b, out, steps, num_envs, policy, seed, fps, scale, compare, progress, env_options)
     act = make_policy(policy, b, rng)
-    env = DreamVectorEnv(
-        b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP, **(env_options or {})
-    )
+    # whole episodes, as the real env runs them (not the bundle's short training horizon, if it has one)
+    opts = {"max_episode_steps": b.max_episode_steps, **(env_options or {})}
+    env = DreamVectorEnv(b, num_envs, render_mode="rgb_array", autoreset_mode=AutoresetMode.SAME_STEP, **opts)
     fps = fps or b.render_fps
     bar = Progress(steps, f"record {b.id}", progress)
     with VideoWriter(out, fps, background=True) as w:  # the encoder in a thread Ctrl-C never interrupts

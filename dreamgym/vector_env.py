@@ -180,7 +180,9 @@ class DreamVectorEnv(Lifecycle, VectorEnv):
         device: "auto" (CUDA when onnxruntime offers it, else CPU), "cpu" or "cuda".
         autoreset_mode: NEXT_STEP (Gymnasium's default), SAME_STEP or DISABLED (then reset finished
             envs with ``reset(options={"reset_mask": mask})``).
-        max_episode_steps: truncation horizon; the manifest's by default.
+        max_episode_steps: truncation horizon. None (the default): the bundle's training horizon when its
+            manifest sets one (``env_defaults.max_episode_steps``: short dreams branched from real states),
+            else the manifest's ``max_episode_steps`` (the real env's); pass the latter to dream whole episodes.
         threads: onnxruntime intra-op threads. None (the default) picks the CPU schedule from the work
             per step: one thread for small steps, else one block of rows per core run side by side,
             or onnxruntime's own threads when the state is large (see ``dreamgym.engine``).
@@ -256,7 +258,9 @@ class DreamVectorEnv(Lifecycle, VectorEnv):
             "autoreset_mode": self.autoreset_mode,
         }
         self.noise_scale = float(noise_scale)
-        self.max_episode_steps = b.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
+        if max_episode_steps is None:
+            max_episode_steps = b.manifest.env_defaults.max_episode_steps or b.max_episode_steps
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.uncertainty_penalty, self.uncertainty_limit = _uncertainty_options(
             b, uncertainty_penalty, uncertainty_limit
         )

@@ -34,6 +34,7 @@ FAMILIES: dict[str, str] = {
     "joint-gru": "dreamgym.export.joint:GRU_FAMILY",
     "joint-mlp": "dreamgym.export.joint:MLP_FAMILY",
     "genie": "dreamgym.export.genie",
+    "step-ensemble": "dreamgym.export.ensemble",
 }
 """family name (the manifest's `family`) -> the module whose `FAMILY` describes it (or "module:RECORD" when
 a module holds more than one family)"""

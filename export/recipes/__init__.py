@@ -29,6 +29,10 @@ RECIPES: dict[str, tuple[str, str]] = {
         "dreamgym.export.recipes.halfcheetah_tssm",
         "Dream-HalfCheetah-TSSM-v0: a TSSM (transformer, KV-cache step) of the same data",
     ),
+    "halfcheetah_ensemble": (
+        "dreamgym.export.recipes.halfcheetah_ensemble",
+        "Dream-HalfCheetah-Ensemble-v0: five memoryless steps of the same data (MBPO/MOPO), short dreams from real states",
+    ),
     "simple_tag": (
         "dreamgym.export.recipes.simple_tag",
         "Dream-SimpleTag-v0: a joint RSSM of mpe2 simple_tag (two predators, one prey), a PettingZoo dream",

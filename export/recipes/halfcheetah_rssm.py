@@ -45,7 +45,9 @@ ENV_ID = "HalfCheetah-v5"
 FAMILY_TEXT = {
     "rssm": "an RSSM (PlaNet/Dreamer) world model",
     "tssm": "a TSSM (TransDreamer) world model, a causal transformer with a KV-cache step,",
+    "step-ensemble": "an ensemble of memoryless one-step models (MBPO/MOPO) in observation space",
 }
+RECIPE_OF = {"rssm": "halfcheetah_rssm", "tssm": "halfcheetah_tssm", "step-ensemble": "halfcheetah_ensemble"}
 MIX = ("random", "policy:0.1", "mixed", "policy:0.3", "sine", "policy:0.0")
 # the wide data: what learners visit on their way from flailing to running. Random and correlated noise,
 # saturated actions, gaits, the ARS search's own policies of rising skill (s15 ... s90, the iterations
@@ -129,13 +131,19 @@ class Recipe:
     uncertainty_limit_quantile: float = 0.999
     """the bundle's default τ is this quantile of the uncertainty on held-out real data ..."""
     uncertainty_limit_scale: float = 2.0
-    """... times this"""
+    """... times this (0: no limit)"""
+    horizon: int | None = None
+    """the bundle's training horizon (env_defaults.max_episode_steps: short dreams from the bank's real
+    states); None: whole episodes"""
     seq_len: int = 50
     """steps per training sequence"""
     context_length: int = 10
     """C: real steps a reset filters"""
     context_windows: int = 512
     """real context windows in the bundle's bank"""
+    context_source: str = "heldout"
+    """where the bank's windows come from: "heldout" episodes, or the "train"ing data (every state a dream
+    may start from is then one the model was fitted on)"""
     eval_policy: bool = True
     """measure the bundled policy's return in dream and reality"""
 
@@ -292,6 +300,32 @@ def upgrade_checkpoint(run: Path) -> None:
         )
 
 
+def frameless_data(
+    data: str | Path, splits: tuple[str, ...] = ("train", "wide"), r: Recipe | None = None, progress: bool = True
+) -> tuple[LinearPolicy, list[dict]]:
+    """The recipe's ARS policy (with its skill snapshots) and its episodes of `splits`, collected again without
+    frames into `data` (each part resumes from what is there): for experiments that need the dynamics' data
+    but not the frame decoder's. Returns the final policy and the episodes, split after split."""
+    r, data = r or Recipe(), Path(data)
+    pol_path = data / "ars_policy.json"
+    if not pol_path.exists():
+        snaps: dict = {}
+        pol = train_ars(r.ars, snapshots=snaps, every=SKILL_EVERY)
+        data.mkdir(parents=True, exist_ok=True)
+        pol_path.write_text(json.dumps({**pol.to_dict(), "snapshots": snaps}))
+    pol_d = json.loads(pol_path.read_text())
+    policy = LinearPolicy.from_dict(pol_d)
+    policies = {f"s{k}": LinearPolicy.from_dict(v).act for k, v in pol_d["snapshots"].items()}
+    configs = {"train": r.train_data, "heldout": r.heldout_data, "wide": r.wide_data}
+    episodes = []
+    for split in splits:
+        cfg = dataclasses.replace(configs[split], frame_size=0)
+        if len(list((data / split).glob("episode_*.npz"))) < cfg.episodes:
+            collect(cfg, data / split, policy.act, progress, policies)
+        episodes += load_folder(data / split)
+    return policy, episodes
+
+
 def build(r: Recipe, progress: bool = True) -> dict:
     """Every stage of the recipe; returns the fidelity and the rest of what goes into the manifest."""
     data, run, out = Path(r.data), Path(r.run), Path(r.out)
@@ -339,6 +373,8 @@ def build(r: Recipe, progress: bool = True) -> dict:
         all_obs = np.concatenate([e["obs"] for e in train_eps])
         rewards = np.concatenate([e["reward"][1:] for e in train_eps])
         model.set_obs_stats(all_obs.mean(0), all_obs.std(0), reward_std=rewards.std())
+    elif hasattr(model, "set_stats"):
+        model.set_stats(train_eps)
     train(model, train_eps, held_eps, r, stages, progress)
     model.eval()
 
@@ -368,7 +404,10 @@ def build(r: Recipe, progress: bool = True) -> dict:
         keymap=KEYMAP,
         action_meanings=ACTION_MEANINGS,
     )
-    ctx = exporter.context_windows(held_eps, C, r.context_windows, np.random.default_rng(0))
+    if r.context_source not in ("heldout", "train"):
+        raise ValueError(f"context_source must be 'heldout' or 'train', got {r.context_source!r}")
+    bank_eps = held_eps if r.context_source == "heldout" else train_eps
+    ctx = exporter.context_windows(bank_eps, C, r.context_windows, np.random.default_rng(0))
     pgraph = exporter.LinearPolicyGraph(policy.M, policy.mean, policy.var)
     stages(
         "export",
@@ -403,7 +442,7 @@ def build(r: Recipe, progress: bool = True) -> dict:
             ),
         },
         "recipe": {
-            "command": f"dreamgym train halfcheetah_{model.family}",
+            "command": f"dreamgym train {RECIPE_OF[model.family]}",
             "stages": timings,
             "wall_s": total,
             "wall_time_text": f"{total / 60:.1f} min",
@@ -421,7 +460,7 @@ def build(r: Recipe, progress: bool = True) -> dict:
     write_metrics(out, metrics, extra)
     if "uncertainty" in extra:
         u = extra["uncertainty"]
-        set_env_defaults(out, EnvDefaults(u["penalty"], u["limit"]))
+        set_env_defaults(out, EnvDefaults(u["penalty"], u["limit"], r.horizon))
     make_preview(out)
     return {"fidelity": metrics, **extra}
 
@@ -433,12 +472,12 @@ def uncertainty_defaults(out: Path, probe_eps: list[dict], held_eps: list[dict],
     it left what it knows."""
     q = r.uncertainty_limit_quantile
     rep = uncertainty_report(out, probe_eps, held_eps, quantiles=(0.5, 0.9, 0.99, q))
-    limit = float(r.uncertainty_limit_scale * rep["heldout_quantiles"][str(q)])
+    limit = float(r.uncertainty_limit_scale * rep["heldout_quantiles"][str(q)]) if r.uncertainty_limit_scale else None
     rep.update(
         penalty=round(float(r.uncertainty_penalty_scale * reward_std), 3),
         penalty_rule=f"{r.uncertainty_penalty_scale} x the training rewards' standard deviation ({reward_std:.3f})",
-        limit=round(limit, 4),
-        limit_rule=f"{r.uncertainty_limit_scale} x the {q} quantile on held-out real data",
+        limit=None if limit is None else round(limit, 4),
+        limit_rule=f"{r.uncertainty_limit_scale} x the {q} quantile on held-out real data" if limit else "none",
         probe_behaviours=list(r.probe_data.behaviours),
     )
     print(

@@ -160,3 +160,53 @@ def test_record_and_play_take_the_options(tmp_path, uncertain):
     app.advance()
     assert app.env.uncertainty_penalty == 0.5 and "uncertainty" in app.extra and "model_reward" in app.extra
     app.frame()  # the HUD draws the uncertainty
+
+
+def _with_horizon(src, dst, horizon):
+    shutil.copytree(src, dst)
+    m = Manifest.read(dst / MANIFEST)
+    d = m.env_defaults
+    m.replace(env_defaults=EnvDefaults(d.uncertainty_penalty, d.uncertainty_limit, horizon)).write(dst / MANIFEST)
+    return dst
+
+
+def test_training_horizon_is_the_default_and_whole_episodes_stay_at_hand(tmp_path, default_bundle):
+    path = _with_horizon(default_bundle, tmp_path / "short", 3)
+    b = dreamgym.Bundle.load(path)
+    assert b.manifest.env_defaults.max_episode_steps == 3 and b.max_episode_steps == 1000
+    env = dreamgym.make_vec(path, num_envs=2, device="cpu")
+    env.reset(seed=0)
+    truncs = [env.step(np.zeros((2, 6), np.float32))[3] for _ in range(3)]
+    assert not truncs[0].any() and not truncs[1].any() and truncs[2].all()
+    single = gym.make(dreamgym.register_bundle(path, "Dream-HorizonTest-v0"))
+    single.reset(seed=0)
+    assert [single.step(np.zeros(6, np.float32))[3] for _ in range(3)] == [False, False, True]
+    whole = dreamgym.make_vec(path, num_envs=2, device="cpu", max_episode_steps=b.max_episode_steps)
+    assert whole.max_episode_steps == 1000
+
+
+def test_record_dreams_whole_episodes(tmp_path, default_bundle, monkeypatch):
+    pytest.importorskip("imageio")
+    from dreamgym import record as rec
+
+    path = _with_horizon(default_bundle, tmp_path / "short", 2)
+    seen = []
+    real_init = rec.DreamVectorEnv.__init__
+
+    def spy(self, *a, **k):
+        real_init(self, *a, **k)
+        seen.append(self.max_episode_steps)
+
+    monkeypatch.setattr(rec.DreamVectorEnv, "__init__", spy)
+    rec.record(path, tmp_path / "r.gif", steps=3, num_envs=1, scale=1, progress=False)
+    assert seen == [1000]
+
+
+def test_bad_training_horizon_is_refused(tmp_path, default_bundle):
+    path = tmp_path / "bad"
+    shutil.copytree(default_bundle, path)
+    raw = json.loads((path / MANIFEST).read_text())
+    raw["env_defaults"]["max_episode_steps"] = 0
+    (path / MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(dreamgym.BundleError, match="max_episode_steps must be positive"):
+        dreamgym.Bundle.load(path, verify_hashes=False)

@@ -1,0 +1,107 @@
+"""The step-ensemble family: check_family, the random member, the disagreement, standardisation and refusals."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dreamgym.export.ensemble import EnsembleConfig, StepEnsemble  # noqa: E402
+from dreamgym.export.families import get_family  # noqa: E402
+from dreamgym.export.testing import check_family  # noqa: E402
+
+TINY = EnsembleConfig(obs_dim=5, act_dim=2, members=3, hidden=16, layers=2, frame_size=16, frame_channels=4)
+
+
+def _episodes(n=3, T=20, seed=0, O=5, A=2):
+    """Episodes of a deterministic linear system (o' = 0.9 o + B a, r = sum(a)): learnable, like a simulator."""
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((A, O)).astype(np.float32)
+    eps = []
+    for _ in range(n):
+        act = rng.uniform(-1, 1, (T + 1, A)).astype(np.float32)
+        act[0] = 0
+        obs = [rng.standard_normal(O).astype(np.float32)]
+        for t in range(1, T + 1):
+            obs.append(0.9 * obs[-1] + act[t] @ B)
+        rew = act.sum(1).astype(np.float32)
+        eps.append(
+            {
+                "obs": np.stack(obs),
+                "prev_act": act,
+                "reward": rew,
+                "cont": np.ones(T + 1, np.float32),
+                "mask": np.ones(T + 1),
+            }
+        )
+    return eps
+
+
+def test_check_family():
+    report = check_family(get_family("step-ensemble"), TINY)
+    assert report["fit"]["last_loss"] < report["fit"]["first_loss"]
+
+
+def test_step_uses_the_member_the_noise_picks():
+    torch.manual_seed(0)
+    m = StepEnsemble(TINY).eval()
+    o, a = torch.randn(4, 5), torch.rand(4, 2) * 2 - 1
+    y = m.members(o, a)
+    for k in range(TINY.members):
+        u = torch.full((4,), (k + 0.5) / TINY.members)
+        nxt, obs, reward, term, latent, unc = m.step_graph(o, a, u)
+        torch.testing.assert_close(nxt, o + y[k, :, :5] * m.delta_std + m.delta_mean)
+        torch.testing.assert_close(reward, y[k, :, 5] * m.reward_std + m.reward_mean)
+        assert not term.any()
+        torch.testing.assert_close(unc, y[:, :, :5].std(0).norm(dim=-1))
+    # different members give different steps, so the noise matters
+    first = m.step_graph(o, a, torch.zeros(4))[0]
+    last = m.step_graph(o, a, torch.full((4,), 0.999))[0]
+    assert not torch.allclose(first, last)
+
+
+def test_members_that_agree_have_no_uncertainty():
+    m = StepEnsemble(TINY).eval()
+    with torch.no_grad():
+        for w, b in zip(m.w, m.b):
+            w.copy_(w[:1].expand_as(w)), b.copy_(b[:1].expand_as(b))
+    unc = m.step_graph(torch.randn(3, 5), torch.zeros(3, 2), torch.rand(3))[-1]
+    assert torch.all(unc.abs() < 1e-6)
+
+
+def test_set_stats_standardises_and_refuses_terminations():
+    eps = _episodes()
+    m = StepEnsemble(TINY)
+    m.set_stats(eps)
+    d = np.concatenate([np.diff(e["obs"], axis=0) for e in eps])
+    np.testing.assert_allclose(m.delta_mean.numpy(), d.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m.delta_std.numpy(), d.std(0), rtol=1e-4)
+    eps[1]["cont"][-1] = 0.0
+    with pytest.raises(ValueError, match="no termination head"):
+        m.set_stats(eps)
+
+
+def test_loss_falls_and_bootstrap_gives_each_member_its_own_share():
+    torch.manual_seed(0)
+    eps = _episodes()
+    m = StepEnsemble(TINY)
+    m.set_stats(eps)
+    batch = tuple(
+        torch.from_numpy(np.stack([e[k] for e in eps]).astype(np.float32))
+        for k in ("obs", "prev_act", "reward", "cont", "mask")
+    )
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    first = m.loss(*batch)[0].item()
+    for _ in range(150):
+        loss, logs = m.loss(*batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert logs["loss"] < 0.5 * first
+    assert set(logs) >= {"one_step", "reward"}
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="members must be >= 2"):
+        EnsembleConfig(members=1)
+    with pytest.raises(ValueError, match="bootstrap"):
+        EnsembleConfig(bootstrap=0.0)
