@@ -75,7 +75,11 @@ def soak(
     else:
         from .vector_env import DreamVectorEnv
 
-        env = DreamVectorEnv(b, num_envs, device=device, autoreset_mode=AutoresetMode.NEXT_STEP)
+        # whole episodes (the real env's horizon), not a bundle's short training horizon: a soak looks for
+        # what goes wrong late in an episode
+        env = DreamVectorEnv(
+            b, num_envs, device=device, autoreset_mode=AutoresetMode.NEXT_STEP, max_episode_steps=b.max_episode_steps
+        )
         env.action_space.seed(seed)
         obs, _ = env.reset(seed=seed)
         real = {"": b.contexts["obs"]}

@@ -56,6 +56,18 @@ def reward_events_table(f: dict) -> str:
     return "\n".join(rows)
 
 
+def _horizon_text(m) -> str:
+    """The truncation sentence: the real env's horizon, or the bundle's shorter training horizon."""
+    short = m.env_defaults.max_episode_steps
+    if not short:
+        return f"truncation after {m.max_episode_steps} steps"
+    return (
+        f"truncation after **{short} steps** by default: the training horizon, short dreams from real states as "
+        f"MBPO and MOPO train their learners (a truncation, which learners bootstrap through); "
+        f"`max_episode_steps={m.max_episode_steps}` gives whole episodes, as play, record, evaluate and transfer run them"
+    )
+
+
 def model_card(m: Manifest) -> str:
     if m.agents:
         return parallel_card(m)
@@ -94,9 +106,9 @@ def model_card(m: Manifest) -> str:
         "",
         "## Episode End",
         "",
-        f"{txt['term']}; truncation after {m.max_episode_steps} steps. A reset draws "
+        f"{txt['term']}; {_horizon_text(m)}. A reset draws "
         f"one of {m.contexts.windows} real context windows of C = {m.context_length} "
-        f"steps from held-out episodes and {txt['reset']}.",
+        f"steps from {m.metrics.get('data', {}).get('bank', 'held-out episodes')} and {txt['reset']}.",
         "",
         "## Model",
         "",

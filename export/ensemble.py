@@ -201,6 +201,8 @@ ENSEMBLE_TEXT = {
     "reward": "Predicted by the same member with the change (regression on the real reward).",
     "reset": "takes its last observation as the state (the model has no memory)",
     "term": "No termination (the family is for envs that never terminate)",
+    "mean": "member 0 of the ensemble at every step (noise_scale=0)",
+    "samples": "a random member per step, as the learner's dream",
 }
 
 FAMILY = Family(

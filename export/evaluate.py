@@ -387,7 +387,12 @@ def evaluate(bundle_path, episodes: list[dict], samples: bool = False, with_poli
     t0 = time.time()
     res = open_loop(bundle_path, episodes, noise_scale=1.0 if samples else 0.0)
     m = fidelity(res, std)
-    m["imagination"] = "prior samples" if samples else "prior mean (noise_scale=0)"
+    from .families import get_family
+
+    text = get_family(Manifest.read(Path(bundle_path) / MANIFEST).family).card_text
+    m["imagination"] = (
+        text.get("samples", "prior samples") if samples else text.get("mean", "prior mean (noise_scale=0)")
+    )
     m["heldout_episodes"] = len(episodes)
     import dreamgym
 

@@ -109,7 +109,7 @@ def real_returns(source, act, episodes: int, steps: int, seed: int, context: int
                 break
         rets.append(ret), after.append(tail), lengths.append(t)
         if context:
-            a_hist[0] = np.zeros_like(np.asarray(a_hist[1], np.float32))
+            a_hist[0] = np.zeros(np.shape(a), np.float32)  # no action before the first observation
             ctx_o.append(np.stack(o_hist[:context])), ctx_a.append(np.stack(a_hist[:context]))
     out = {"returns": rets, "returns_after_context": after, "lengths": lengths}
     if context:

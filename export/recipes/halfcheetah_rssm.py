@@ -431,6 +431,7 @@ def build(r: Recipe, progress: bool = True) -> dict:
             "frame_episodes": len(frame_eps),
             "behaviours": sorted(set(r.train_data.behaviours) | set(r.wide_data.behaviours)),
             "heldout_episodes": len(held_eps),
+            "bank": "held-out episodes" if r.context_source == "heldout" else "the training data",
             "text": (
                 f"{len(train_eps)} training episodes ({n_steps} steps) and {len(held_eps)} held-out "
                 f"episodes of {ENV_ID}: {len(frame_eps)} with frames, behaviours {list(r.train_data.behaviours)} "

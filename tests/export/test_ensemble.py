@@ -105,3 +105,38 @@ def test_bad_configs_are_refused():
         EnsembleConfig(members=1)
     with pytest.raises(ValueError, match="bootstrap"):
         EnsembleConfig(bootstrap=0.0)
+
+
+def test_tiny_recipe_sets_up_short_dreams_from_the_training_data(tmp_path):
+    """collect -> train -> export -> card through the real recipe at toy sizes: the bundle's bank holds
+    single steps of the training data, gym.make's default horizon is the recipe's, whole episodes stay at hand."""
+    import dataclasses
+    import json
+
+    import dreamgym
+    from dreamgym.export.recipes import halfcheetah_ensemble as recipe
+    from dreamgym.testing import check_bundle
+
+    out = tmp_path / "bundle"
+    tiny = dataclasses.replace(
+        recipe.TINY, run=str(tmp_path / "w" / "run"), data=str(tmp_path / "w"), out=str(out), id="Dream-EnsTiny-v0"
+    )
+    res = recipe.build(tiny, progress=False)
+    assert max(v for k, v in res["parity"].items() if not k.startswith("render")) <= 1e-4
+    check_bundle(out)
+    man = json.loads((out / "dreamgym.json").read_text())
+    assert man["family"] == "step-ensemble" and man["context_length"] == 1
+    assert man["env_defaults"] == {
+        "uncertainty_penalty": man["metrics"]["uncertainty"]["penalty"],
+        "max_episode_steps": 5,
+    }
+    assert man["metrics"]["data"]["bank"] == "the training data"
+    assert man["metrics"]["recipe"]["command"] == "dreamgym train halfcheetah_ensemble"
+    card = (out / "README.md").read_text()
+    assert "truncation after **5 steps** by default" in card and "from the training data" in card
+    env = dreamgym.make_vec(out, 3)
+    assert env.max_episode_steps == 5 and env.uncertainty_limit is None
+    env.reset(seed=0)
+    for _ in range(5):
+        *_, trunc, info = env.step(env.action_space.sample())
+    assert trunc.all() and np.isfinite(info["uncertainty"]).all() and (info["uncertainty"] >= 0).all()

@@ -95,6 +95,14 @@ def test_real_returns_keeps_the_context_and_the_return_after_it():
     np.testing.assert_array_equal(res["context"]["actions"][0, 0], 0)  # nothing came before the first obs
 
 
+def test_real_returns_with_a_one_step_context():
+    """A memoryless dream (C = 1) starts from the first real observation alone, with no action before it."""
+    res = real_returns(_Scripted(), lambda o: np.ones(3, np.float32), episodes=2, steps=100, seed=0, context=1)
+    assert res["returns_after_context"] == [5.0, 5.0]
+    assert res["context"]["obs"].shape == (2, 1, 2) and res["context"]["actions"].shape == (2, 1, 3)
+    np.testing.assert_array_equal(res["context"]["actions"], 0)
+
+
 def test_summary_reads_gains_over_random():
     res = {
         "random_real_return": -100.0,
