@@ -100,7 +100,8 @@ class Family:
     evaluator: Evaluator
     """how its dreams are measured and how that reads in the card"""
     card_text: Mapping[str, str]
-    """the card's family-specific sentences: action, obs, reward, reset, term (see `card.model_card`)"""
+    """the card's family-specific sentences: action, obs, reward, reset, term (see `card.model_card`); optional:
+    action_space, and mean / samples (what the vector evaluator's noise_scale 0 / 1 imagine)"""
     spaces: Callable[[Any], tuple[Any, Any]]
     """config -> (observation space, action space) of a bundle of it"""
     example_batch: Callable[[Any, int, np.random.Generator], tuple]

@@ -17,7 +17,8 @@ def test_every_family_has_its_record(name):
     fam = get_family(name)
     assert fam.name == name and fam.model.family == name and family_of(fam.config()) is fam
     needed = {"action", "obs", "reward", "reset", "term"}
-    assert needed <= set(fam.card_text) <= needed | {"action_space"}  # action_space: optional wording
+    # optional wording: action_space; mean and samples, what noise_scale 0 and 1 imagine (vector evaluator)
+    assert needed <= set(fam.card_text) <= needed | {"action_space", "mean", "samples"}
     for method in ("heldout", "load", "evaluate", "card_fidelity", "card_parity"):
         assert callable(getattr(fam.evaluator, method))
 
