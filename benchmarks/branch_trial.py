@@ -32,7 +32,7 @@ import dreamgym
 from dreamgym.bundle import sha256_file
 from dreamgym.export import exporter
 from dreamgym.export.recipes.halfcheetah_rssm import frameless_data
-from dreamgym.export.transfer import dream_returns, real_returns
+from dreamgym.export.transfer import measure_point
 from dreamgym.manifest import MANIFEST
 from dreamgym.source import open_source_env
 
@@ -97,13 +97,9 @@ def main(argv=None) -> int:
         sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
         done = p
         act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
-        real = real_returns(src, act, a.episodes, T, seed=20_000 + 100 * a.seed, context=C)
-        same = dream_returns(shipped, act, 0, T - C + 1, seed=a.seed, context=real["context"])
         row = {
             "steps": p,
-            "real_return": float(np.mean(real["returns"])),
-            "real_return_std": float(np.std(real["returns"])),
-            "calibration": {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(same))},
+            **measure_point(src, shipped, act, a.episodes, T, C, a.seed),
             "wall_s": round(time.time() - t0, 1),
         }
         rows.append(row)

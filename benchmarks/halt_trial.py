@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 import dreamgym
-from dreamgym.export.transfer import dream_returns, real_returns
+from dreamgym.export.transfer import measure_point
 from dreamgym.source import open_source_env
 
 
@@ -112,13 +112,9 @@ def main(argv=None) -> int:
         sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
         done = p
         act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
-        real = real_returns(src, act, a.episodes, T, seed=20_000 + 100 * a.seed, context=C)
-        same = dream_returns(path, act, 0, T - C + 1, seed=a.seed, context=real["context"], env_options=no_limit)
         row = {
             "steps": p,
-            "real_return": float(np.mean(real["returns"])),
-            "real_return_std": float(np.std(real["returns"])),
-            "calibration": {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(same))},
+            **measure_point(src, path, act, a.episodes, T, C, a.seed, env_options=no_limit),
             **halt_rate(path, act, a.limit, a.episodes, T, seed=30_000 + a.seed),
             "wall_s": round(time.time() - t0, 1),
         }

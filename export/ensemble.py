@@ -10,9 +10,10 @@ standard deviation on the standardised change: MOPO's penalty signal, MOReL's ha
 from the same outboard decoder of the observation as the RSSM's. There is no termination head: a member
 ensemble is for envs that never terminate (HalfCheetah); `set_stats` refuses data that does.
 
-Why it exists: `benchmarks/README.md`, "An ensemble of memoryless steps". SAC trained with its defaults in the
-RSSM dream scored near random in reality, whatever the horizon of its episodes; in this family's dream,
-from states of the training data with 5-step episodes and the disagreement penalty, it ran.
+Why it exists (`benchmarks/README.md`, "Short dreams from real states, and an ensemble of memoryless
+steps"): SAC trained with its defaults in the RSSM dream scored near random in reality, whatever the horizon
+of its episodes; in this family's dream, from states of the training data with 5-step episodes and the
+disagreement penalty, it ran (4,135 and 3,267 real after 100k steps, seeds 0 and 1).
 """
 
 from __future__ import annotations

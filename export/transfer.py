@@ -142,6 +142,21 @@ def dream_returns(
     return ret.tolist()
 
 
+def measure_point(
+    source, bundle, act, episodes: int, T: int, C: int, seed: int, env_options: dict | None = None
+) -> dict:
+    """What the benchmark trials record of a policy at one point: its real return over `episodes` seeded episodes
+    of at most T steps (the seeds `run` uses), and the calibration pair (the real return after the first C steps,
+    and the dream's from those same C real steps, with `env_options`)."""
+    real = real_returns(source, act, episodes, T, seed=20_000 + 100 * seed, context=C)
+    same = dream_returns(bundle, act, 0, T - C + 1, seed=seed, context=real["context"], env_options=env_options)
+    return {
+        "real_return": float(np.mean(real["returns"])),
+        "real_return_std": float(np.std(real["returns"])),
+        "calibration": {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(same))},
+    }
+
+
 def _same_starts(path, real: dict, act, T: int, C: int, env_options: dict) -> dict:
     """A fixed policy's real return after its episodes' first C steps, and its dream return from those same C
     real steps (`real`: what `real_returns(..., context=C)` gave)."""
