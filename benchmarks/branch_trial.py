@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import dreamgym
 from dreamgym.bundle import sha256_file
 from dreamgym.export import exporter
 from dreamgym.export.recipes.halfcheetah_rssm import frameless_data
-from dreamgym.export.transfer import measure_point
+from dreamgym.export.transfer import measure_point, sac_trial
 from dreamgym.manifest import MANIFEST
 from dreamgym.source import open_source_env
 
@@ -70,8 +69,6 @@ def main(argv=None) -> int:
     if a.horizon < 1 or a.bank < 0 or a.steps < a.evals or a.evals < 1:
         ap.error(f"need --horizon >= 1, --bank >= 0 and --steps >= --evals >= 1; got {vars(a)}")
     import torch
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.env_util import make_vec_env
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -88,25 +85,16 @@ def main(argv=None) -> int:
     src = open_source_env(b.manifest)
     threads = {"threads": a.threads} if a.threads else {}
 
-    venv = make_vec_env(
-        lambda: dreamgym.make_env(path, device="cpu", max_episode_steps=a.horizon, **threads), n_envs=1, seed=a.seed
+    sac_trial(
+        lambda: dreamgym.make_env(path, device="cpu", max_episode_steps=a.horizon, **threads),
+        a.seed,
+        a.steps,
+        a.evals,
+        lambda act: measure_point(src, shipped, act, a.episodes, T, C, a.seed),
+        out,
+        "branch",
+        {"bundle": b.id, "args": vars(a)},
     )
-    sac = SAC("MlpPolicy", venv, seed=a.seed, verbose=0, device="cpu")
-    rows, done, t0 = [], 0, time.time()
-    for p in np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist():
-        sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
-        done = p
-        act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
-        row = {
-            "steps": p,
-            **measure_point(src, shipped, act, a.episodes, T, C, a.seed),
-            "wall_s": round(time.time() - t0, 1),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        sac.save(out / f"sac-branch-seed{a.seed}.zip")
-        res = {"bundle": b.id, "args": vars(a), "points": rows}
-        (out / "branch-trial.json").write_text(json.dumps(res, indent=1) + "\n")
     src.close()
     return 0
 

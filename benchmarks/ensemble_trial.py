@@ -24,57 +24,34 @@ after C = 10 steps (the calibration pair). Results go to OUT/ensemble-trial.json
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn as nn
 
+from dreamgym.export.ensemble import EnsembleConfig, StepEnsemble
 from dreamgym.export.recipes.halfcheetah_rssm import frameless_data
-from dreamgym.export.transfer import real_returns
+from dreamgym.export.transfer import real_returns, sac_trial
 from dreamgym.source import open_source_env
 
 C, T = 10, 1000
 
 
-class Ensemble(nn.Module):
-    """K MLPs evaluated together: x [K, B, din] -> [K, B, dout]."""
-
-    def __init__(self, k: int, din: int, dout: int, hidden: int, layers: int):
-        super().__init__()
-        dims = [din] + [hidden] * layers + [dout]
-        self.w = nn.ParameterList(
-            nn.Parameter(torch.randn(k, i, o) * (1.0 / i) ** 0.5) for i, o in zip(dims[:-1], dims[1:], strict=True)
-        )
-        self.b = nn.ParameterList(nn.Parameter(torch.zeros(k, 1, o)) for o in dims[1:])
-
-    def forward(self, x):
-        for i, (w, b) in enumerate(zip(self.w, self.b, strict=True)):
-            x = torch.baddbmm(b, x, w)
-            if i < len(self.w) - 1:
-                x = torch.nn.functional.silu(x)
-        return x
-
-
 class Dynamics:
-    """The fitted ensemble with its standardisation: predict(o, a) -> (next obs [K, B, 17], reward [K, B])."""
+    """The fitted ensemble (the `step-ensemble` family's model, its standardisation in its buffers):
+    predict(o, a) -> (every member's next obs [K, B, 17], reward [K, B], disagreement [B])."""
 
-    def __init__(self, model: Ensemble, stats: dict):
-        self.model, self.s = model, {k: torch.as_tensor(v, dtype=torch.float32) for k, v in stats.items()}
+    def __init__(self, model: StepEnsemble):
+        self.model = model.eval()
 
     @torch.no_grad()
     def predict(self, o: np.ndarray, a: np.ndarray):
-        s = self.s
-        x = torch.cat(
-            [(torch.as_tensor(o, dtype=torch.float32) - s["om"]) / s["os"], torch.as_tensor(a, dtype=torch.float32)], -1
-        )
-        y = self.model(x.expand(len(self.model.w[0]), *x.shape))
-        nxt = torch.as_tensor(o, dtype=torch.float32) + y[..., :17] * s["ds"] + s["dm"]
-        rew = y[..., 17] * s["rs"] + s["rm"]
-        return nxt.numpy(), rew.numpy(), y[..., :17].std(0).norm(dim=-1).numpy()
+        m, o = self.model, torch.as_tensor(o, dtype=torch.float32)
+        y = m.members(o, torch.as_tensor(a, dtype=torch.float32))
+        nxt = o + y[..., :17] * m.delta_std + m.delta_mean
+        return nxt.numpy(), (y[..., 17] * m.reward_std + m.reward_mean).numpy(), m.disagreement(y).numpy()
 
 
 def transitions(eps: list[dict]) -> tuple[np.ndarray, ...]:
@@ -86,32 +63,30 @@ def transitions(eps: list[dict]) -> tuple[np.ndarray, ...]:
 
 
 def fit_ensemble(eps: list[dict], k: int, hidden: int, layers: int, updates: int, batch: int, seed: int, log):
+    """Each member on its own random batches of the transitions (so the family's bootstrap share is not used)."""
     torch.manual_seed(seed)
-    o0, a, o1, r = transitions(eps)
-    d = o1 - o0
-    stats = {
-        "om": o0.mean(0), "os": np.maximum(o0.std(0), 1e-3), "dm": d.mean(0), "ds": np.maximum(d.std(0), 1e-4),
-        "rm": np.float32(r.mean()), "rs": np.float32(max(r.std(), 1e-3)),
-    }  # fmt: skip
-    X = torch.from_numpy(np.concatenate([(o0 - stats["om"]) / stats["os"], a], 1))
-    Y = torch.from_numpy(
-        np.concatenate([(d - stats["dm"]) / stats["ds"], ((r - stats["rm"]) / stats["rs"])[:, None]], 1)
+    model = StepEnsemble(EnsembleConfig(members=k, hidden=hidden, layers=layers, bootstrap=1.0))
+    model.set_stats(eps)
+    o0, a, o1, r = (torch.from_numpy(x) for x in transitions(eps))
+    X = torch.cat([(o0 - model.obs_mean) / model.obs_std, a], 1)
+    Y = torch.cat(
+        [(o1 - o0 - model.delta_mean) / model.delta_std, ((r - model.reward_mean) / model.reward_std)[:, None]], 1
     )
-    model = Ensemble(k, X.shape[1], Y.shape[1], hidden, layers)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    params = [*model.w, *model.b]
+    opt = torch.optim.Adam(params, 1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, updates)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
     for i in range(updates):
         idx = torch.randint(len(X), (k, batch), generator=g)
-        loss = ((model(X[idx]) - Y[idx]) ** 2).mean()
+        loss = ((model.layers(X[idx]) - Y[idx]) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if i % 2000 == 0 or i == updates - 1:
             log(f"fit {i:6d} loss {loss.item():.4f} {time.time() - t0:.0f} s")
-    return Dynamics(model.eval(), stats)
+    return Dynamics(model)
 
 
 def open_loop(dyn: Dynamics, eps: list[dict], horizons=(1, 10, 50, 100), every: int = 50) -> dict:
@@ -119,7 +94,7 @@ def open_loop(dyn: Dynamics, eps: list[dict], horizons=(1, 10, 50, 100), every: 
     H = max(horizons)
     err = {h: [] for h in horizons}
     base = {h: [] for h in horizons}
-    s = dyn.s["os"].numpy()
+    s = dyn.model.obs_std.numpy()
     starts = [(e, t) for e in eps for t in range(C, len(e["obs"]) - H, every)]
     o = np.stack([e["obs"][t] for e, t in starts])
     for h in range(1, H + 1):
@@ -186,9 +161,6 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="runs/halfcheetah-noframes")
     ap.add_argument("--out", default="runs/ens")
     a = ap.parse_args(argv)
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.env_util import make_vec_env
-
     if a.threads:
         torch.set_num_threads(a.threads)
     out = Path(a.out)
@@ -198,13 +170,12 @@ def main(argv=None) -> int:
     _, held = frameless_data(a.data, ("heldout",), progress=False)
     ck = out / "ensemble.pt"
     if ck.exists():
-        saved = torch.load(ck, weights_only=True)
-        model = Ensemble(a.members, 23, 18, a.hidden, a.layers)
-        model.load_state_dict(saved["model"])
-        dyn = Dynamics(model.eval(), {k: v.numpy() for k, v in saved["stats"].items()})
+        model = StepEnsemble(EnsembleConfig(members=a.members, hidden=a.hidden, layers=a.layers, bootstrap=1.0))
+        model.load_state_dict(torch.load(ck, weights_only=True))
+        dyn = Dynamics(model)
     else:
         dyn = fit_ensemble(eps, a.members, a.hidden, a.layers, a.updates, a.batch, a.seed, log)
-        torch.save({"model": dyn.model.state_dict(), "stats": dyn.s}, ck)
+        torch.save(dyn.model.state_dict(), ck)
     fid = open_loop(dyn, held)
     o0, a0, _, _ = transitions(held)
     u_held = dyn.predict(o0, a0)[2]
@@ -213,29 +184,29 @@ def main(argv=None) -> int:
     )
     starts = np.concatenate([e["obs"][:-1] for e in eps])
     first = np.stack([e["obs"][0] for e in eps])
-    venv = make_vec_env(lambda: EnsembleDream(dyn, starts, first, a.horizon, a.penalty), n_envs=1, seed=a.seed)
-    sac = SAC("MlpPolicy", venv, seed=a.seed, verbose=0, device="cpu")
     src = open_source_env_for_cheetah()
-    rows, done, t0 = [], 0, time.time()
-    res = {"args": vars(a), "open_loop": fid, "heldout_disagreement_median": float(np.median(u_held)), "points": rows}
-    for p in np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist():
-        sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
-        done = p
-        act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
+
+    def measure(act):
         real = real_returns(src, act, a.episodes, T, seed=20_000 + 100 * a.seed, context=C)
         dream, unc = dream_from(dyn, real["context"]["obs"], act, T - C + 1)
-        row = {
-            "steps": p,
+        return {
             "real_return": float(np.mean(real["returns"])),
             "real_return_std": float(np.std(real["returns"])),
             "calibration": {"real": float(np.mean(real["returns_after_context"])), "dream": float(np.mean(dream))},
             "dream_disagreement": float(unc.mean()),
-            "wall_s": round(time.time() - t0, 1),
         }
-        rows.append(row)
-        log(json.dumps(row))
-        sac.save(out / f"sac-ens-seed{a.seed}.zip")
-        (out / "ensemble-trial.json").write_text(json.dumps(res, indent=1) + "\n")
+
+    header = {"args": vars(a), "open_loop": fid, "heldout_disagreement_median": float(np.median(u_held))}
+    sac_trial(
+        lambda: EnsembleDream(dyn, starts, first, a.horizon, a.penalty),
+        a.seed,
+        a.steps,
+        a.evals,
+        measure,
+        out,
+        "ensemble",
+        header,
+    )
     src.close()
     return 0
 

@@ -19,15 +19,13 @@ so that a gait the dream knows pays nothing. `--limit inf` turns the halt off.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import dreamgym
-from dreamgym.export.transfer import measure_point
+from dreamgym.export.transfer import measure_point, sac_trial
 from dreamgym.source import open_source_env
 
 
@@ -90,9 +88,6 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not a.limit > 0 or a.cost < 0 or a.above < 0 or a.slope < 0:
         ap.error(f"--limit must be > 0 (inf: no halt), --cost, --above and --slope >= 0; got {vars(a)}")
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.env_util import make_vec_env
-
     path = dreamgym.resolve(a.bundle)
     b = dreamgym.Bundle.load(path)
     C, T = b.context_length, b.max_episode_steps or 1000
@@ -105,24 +100,19 @@ def main(argv=None) -> int:
         env = Halt(dreamgym.make_env(path, device="cpu", **no_limit), a.limit, a.cost)
         return AbovePenalty(env, a.above, a.slope) if a.slope > 0 else env
 
-    venv = make_vec_env(make, n_envs=1, seed=a.seed)
-    sac = SAC("MlpPolicy", venv, seed=a.seed, verbose=0, device="cpu")
-    rows, done, t0 = [], 0, time.time()
-    for p in np.linspace(a.steps / a.evals, a.steps, a.evals).round().astype(int).tolist():
-        sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
-        done = p
-        act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
-        row = {
-            "steps": p,
+    sac_trial(
+        make,
+        a.seed,
+        a.steps,
+        a.evals,
+        lambda act: {
             **measure_point(src, path, act, a.episodes, T, C, a.seed, env_options=no_limit),
             **halt_rate(path, act, a.limit, a.episodes, T, seed=30_000 + a.seed),
-            "wall_s": round(time.time() - t0, 1),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        sac.save(out / f"sac-halt-seed{a.seed}.zip")
-        res = {"bundle": b.id, "args": vars(a), "points": rows}
-        (out / "halt-trial.json").write_text(json.dumps(res, indent=1) + "\n")
+        },
+        out,
+        "halt",
+        {"bundle": b.id, "args": vars(a)},
+    )
     src.close()
     return 0
 

@@ -98,7 +98,10 @@ class StepEnsemble(nn.Module):
     def members(self, o, a):
         """(o (B, O), a (B, A)) -> every member's standardised [change, reward], (K, B, O + 1)."""
         x = torch.cat([(o - self.obs_mean) / self.obs_std, a], -1)
-        x = x.unsqueeze(0).expand(self.cfg.members, *x.shape)
+        return self.layers(x.unsqueeze(0).expand(self.cfg.members, *x.shape))
+
+    def layers(self, x):
+        """Every member's MLP on its own standardised inputs: x (K, B, O + A) -> (K, B, O + 1)."""
         for i, (w, b) in enumerate(zip(self.w, self.b, strict=True)):
             x = torch.baddbmm(b, x, w)
             if i < len(self.w) - 1:

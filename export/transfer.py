@@ -157,6 +157,27 @@ def measure_point(
     }
 
 
+def sac_trial(make, seed: int, steps: int, evals: int, measure, out: Path, name: str, header: dict) -> list[dict]:
+    """The benchmark trials' loop: SB3 SAC with its defaults on one `make()` env, measured at `evals` evenly
+    spaced points. Each row is {"steps", **measure(act), "wall_s"} (act: the deterministic policy on a batch or
+    one observation); every row is printed, the rows go to OUT/NAME-trial.json after `header`, and the learner
+    to OUT/sac-NAME-seedK.zip."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    sac = SAC("MlpPolicy", make_vec_env(make, n_envs=1, seed=seed), seed=seed, verbose=0, device="cpu")
+    rows, done, t0 = [], 0, time.time()
+    for p in np.linspace(steps / evals, steps, evals).round().astype(int).tolist():
+        sac.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
+        done = p
+        act = lambda o: sac.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
+        rows.append({"steps": p, **measure(act), "wall_s": round(time.time() - t0, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+        sac.save(out / f"sac-{name}-seed{seed}.zip")
+        _write_json(out / f"{name}-trial.json", {**header, "points": rows})
+    return rows
+
+
 def _same_starts(path, real: dict, act, T: int, C: int, env_options: dict) -> dict:
     """A fixed policy's real return after its episodes' first C steps, and its dream return from those same C
     real steps (`real`: what `real_returns(..., context=C)` gave)."""
