@@ -55,7 +55,7 @@ def with_bank(src: Path, out: Path, episodes: list[dict], n: int, seed: int) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--bundle", default="Dream-HalfCheetah-RSSM-v0")
     ap.add_argument("--horizon", type=int, default=10, help="steps per dream episode the learner sees")
     ap.add_argument("--bank", type=int, default=4096, help="real windows to start from (0: the bundle's own)")
     ap.add_argument("--steps", type=int, default=100_000)

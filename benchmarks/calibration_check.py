@@ -9,6 +9,11 @@ states, under several settings of `uncertainty_penalty` and `uncertainty_limit`.
 Prints a markdown table: per policy, the real return after the C context steps and the dream's return from
 the same C steps under each setting, and whether it is within the transfer benchmark's tolerance (20 %, or
 ±300 for small returns). `bundle` is the bundle's own defaults, `raw` no penalty and no limit.
+
+With `raw` and a setting that only penalises (no limit, so the dreams are the same dreams), it also prints each
+policy's λ window: the penalties λ for which raw − λ·U (U: the summed uncertainty of its dreams) is within that
+tolerance, and the window every policy shares, if any. An empty common window means no choice of λ calibrates
+the dream for all these policies at once.
 """
 
 from __future__ import annotations
@@ -79,7 +84,50 @@ def main() -> None:
         tol = max(0.2 * abs(r["real"]), 300.0)
         cells = [f"{r[s]:.0f}{'' if abs(r[s] - r['real']) <= tol else ' ✗'}" for s in settings]
         print(f"| {r['policy']} | {r['real']:.0f} | {' | '.join(cells)} |")
-    print(json.dumps({"bundle": str(path), "episodes": a.episodes, "rows": rows}))
+    windows = lambda_windows(rows, settings, b.manifest.env_defaults)
+    if windows:
+        print("\n| policy | summed uncertainty U | λ window |\n|---|---:|---|")
+        for name, (u, lo, hi) in windows["policies"].items():
+            print(f"| {name} | {u:.1f} | {_window_text(lo, hi)} |")
+        print(f"| **all** | | {_window_text(*windows['common'])} |")
+    print(json.dumps({"bundle": str(path), "episodes": a.episodes, "rows": rows, "lambda_windows": windows}))
+
+
+def _window_text(lo: float, hi: float) -> str:
+    return "empty" if lo > hi else f"{lo:.2f} … {'∞' if hi == float('inf') else f'{hi:.2f}'}"
+
+
+def lambda_windows(rows: list[dict], settings: list[str], defaults) -> dict | None:
+    """Per policy, the λ for which its penalised dream return is calibrated, from a raw run and a penalty-only
+    run of the same dreams (λ ≥ 0); None without such a pair."""
+    pen = None
+    for s in settings:
+        opts = (
+            parse_setting(s)
+            if s != "bundle"
+            else {
+                "uncertainty_penalty": defaults.uncertainty_penalty,
+                "uncertainty_limit": defaults.uncertainty_limit,
+            }
+        )
+        if s != "raw" and opts["uncertainty_limit"] is None and opts["uncertainty_penalty"] > 0:
+            pen = (s, opts["uncertainty_penalty"])
+            break
+    if "raw" not in settings or pen is None:
+        return None
+    s, lam = pen
+    out, common = {}, [0.0, float("inf")]
+    for r in rows:
+        u = (r["raw"] - r[s]) / lam  # the dreams are the same with and without the penalty
+        tol = max(0.2 * abs(r["real"]), 300.0)
+        lo, hi = r["raw"] - r["real"] - tol, r["raw"] - r["real"] + tol  # λ·U must lie in [lo, hi]
+        if u > 1e-9:
+            lo, hi = max(lo / u, 0.0), hi / u
+        else:
+            lo, hi = (0.0, float("inf")) if lo <= 0 <= hi else (1.0, 0.0)
+        out[r["policy"]] = (float(u), float(lo), float(hi))
+        common = [max(common[0], lo), min(common[1], hi)]
+    return {"from": s, "policies": out, "common": common}
 
 
 if __name__ == "__main__":

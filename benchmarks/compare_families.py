@@ -15,7 +15,7 @@ import dreamgym
 from dreamgym.bench import measure_vector, step_flops
 from dreamgym.manifest import MANIFEST, Manifest
 
-IDS = ("Dream-HalfCheetah-v0", "Dream-HalfCheetah-TSSM-v0")
+IDS = ("Dream-HalfCheetah-RSSM-v0", "Dream-HalfCheetah-TSSM-v0")
 
 
 def main():

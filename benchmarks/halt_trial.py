@@ -75,7 +75,7 @@ def halt_rate(path, act, limit: float, episodes: int, steps: int, seed: int) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--bundle", default="Dream-HalfCheetah-RSSM-v0")
     ap.add_argument("--limit", type=float, default=0.125, help="halt above this uncertainty")
     ap.add_argument("--cost", type=float, default=100.0, help="reward lost at the halt")
     ap.add_argument("--above", type=float, default=0.0, help="penalise uncertainty above this level ...")

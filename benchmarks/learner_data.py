@@ -37,7 +37,7 @@ LEARNER_BEHAVIOURS = ("policy@{n}:0.0", "policy@{n}:0.1", "policy@{n}:0.3", "pol
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--bundle", default="Dream-HalfCheetah-RSSM-v0")
     ap.add_argument("--learner", action="append", required=True, help="NAME=PATH of an SB3 SAC .zip; repeatable")
     ap.add_argument("--episodes", type=int, default=20, help="real episodes per learner")
     ap.add_argument("--steps", type=int, default=2000, help="dynamics updates (the ensemble gets half)")

@@ -1,7 +1,7 @@
 """Where a dream-trained learner fools a HalfCheetah dream: what the real cheetah does under it, what the
 dream makes of the same actions from the same first real steps, and the dream's uncertainty on both.
 
-    python benchmarks/learner_diag.py runs/sac40k/sac-seed0-dream.zip [--bundle Dream-HalfCheetah-v0] [--episodes 4]
+    python benchmarks/learner_diag.py runs/sac40k/sac-seed0-dream.zip [--bundle Dream-HalfCheetah-RSSM-v0] [--episodes 4]
     python benchmarks/learner_diag.py bundle    # the bundle's own policy (the ARS gait), for reference
 
 Prints, per real episode, the real and the raw dream return (no penalty, no limit), the mean forward
@@ -39,7 +39,7 @@ def _policy(spec: str, b):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("policy", help="an SB3 SAC .zip, or 'bundle' for the bundle's own policy")
-    ap.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--bundle", default="Dream-HalfCheetah-RSSM-v0")
     ap.add_argument("--episodes", type=int, default=4)
     a = ap.parse_args(argv)
     from scipy.stats import spearmanr

@@ -1,6 +1,6 @@
 """RLlib (new API stack) PPO on the dream and on the real env, 1 and 2 env runners, in one run.
 
-    python benchmarks/rllib_speed.py [--bundle Dream-HalfCheetah-v0] [--envs-per-runner 64] [--iterations 4]
+    python benchmarks/rllib_speed.py [--bundle Dream-HalfCheetah-RSSM-v0] [--envs-per-runner 64] [--iterations 4]
                                      [--json runs/rllib_speed.json]
 
 For each of {dream, real} × {1, 2} runners: PPO with the same configuration (`dreamgym.export.rllib.ppo_config`:
@@ -122,7 +122,7 @@ def paper_estimate(bundle_id: str, rows: list[dict], alone: dict) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bundle", default="Dream-HalfCheetah-v0")
+    p.add_argument("--bundle", default="Dream-HalfCheetah-RSSM-v0")
     p.add_argument("--envs-per-runner", type=int, default=64)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--runners", type=int, nargs="*", default=[1, 2])

@@ -2,7 +2,7 @@
 rows per core (each a single-threaded run on its own thread), and rows stepped in cache-sized tiles, in
 one run.
 
-    python benchmarks/shards.py [--id Dream-HalfCheetah-v0] [--seconds 2] [--json]
+    python benchmarks/shards.py [--id Dream-HalfCheetah-RSSM-v0] [--seconds 2] [--json]
 
 Rows: env-steps/s through the vector API for 1 thread, 2 intra-op threads, 2 shards of rows (each in
 one call), 2 shards stepped in tiles of at most TILE_ROWS rows, and the engine's own choice.
@@ -35,7 +35,7 @@ def rate(bundle, n, seconds, **kw) -> tuple[float, str]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--id", default="Dream-HalfCheetah-v0")
+    ap.add_argument("--id", default="Dream-HalfCheetah-RSSM-v0")
     ap.add_argument("--sizes", default="16,32,64,128,256,1024,4096")
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--json", action="store_true")

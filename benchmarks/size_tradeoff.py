@@ -1,4 +1,4 @@
-"""Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-v0.
+"""Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-RSSM-v0.
 
     python benchmarks/size_tradeoff.py [--train large|small|layer|rms|lean|lean96]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~15 / ~22 min)
 
@@ -71,7 +71,7 @@ def main():
     a = ap.parse_args()
     if a.train:
         build_variant(a.train)
-    shipped = dreamgym.resolve("Dream-HalfCheetah-v0")
+    shipped = dreamgym.resolve("Dream-HalfCheetah-RSSM-v0")
     config = lambda p: Manifest.read(Path(p) / MANIFEST).model.config  # noqa: E731
     # every variant built, except one with the shipped model's config (the shipped bundle stands for it)
     paths = [

@@ -10,7 +10,7 @@ import pygame
 import dreamgym
 from dreamgym.play.app import PlayApp
 
-app = PlayApp(dreamgym.resolve("Dream-HalfCheetah-v0"), seed=3)
+app = PlayApp(dreamgym.resolve("Dream-HalfCheetah-RSSM-v0"), seed=3)
 app.control("tab")
 for _ in range(70):
     app.frame()

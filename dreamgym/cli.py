@@ -196,6 +196,13 @@ def cmd_info(args: InfoArgs) -> int:
         print(
             f"  training horizon:  {b.manifest.env_defaults.max_episode_steps} steps (the env's default; whole episodes: max_episode_steps={b.max_episode_steps})"
         )
+    if any(o.name == "uncertainty" for o in m.outputs):
+        d = m.env_defaults
+        limit = "none" if d.uncertainty_limit is None else f"{d.uncertainty_limit:g}"
+        print(
+            f"  uncertainty:       info['uncertainty'] each step; defaults: penalty λ={d.uncertainty_penalty:g}, "
+            f"limit τ={limit} (uncertainty_penalty=0, uncertainty_limit=None: the raw dream)"
+        )
     print("  state:             " + ", ".join(f"{s.name}{list(s.shape)}" for s in b.state))
     print(
         "  noise:             "
@@ -235,7 +242,10 @@ def cmd_rollout(args: RolloutArgs) -> int:
     n = args.num_envs * args.steps
     returns = done_returns or ret.tolist()
     what = "finished episodes" if done_returns else f"{args.steps}-step partial episodes"
-    print(f"{env.bundle.id}: {args.num_envs} envs x {args.steps} steps, random actions, device {env.device}")
+    print(
+        f"{env.bundle.id}: {args.num_envs} envs x {args.steps} steps, random actions, episodes of at most "
+        f"{env.max_episode_steps} steps, device {env.device}"
+    )
     print(f"mean return {np.mean(returns):.2f} over {len(returns)} {what}")
     print(f"{n / dt:,.0f} env-steps/s ({dt:.2f} s)")
     return 0

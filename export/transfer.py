@@ -233,7 +233,7 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
         kept = out / f"transfer-{a.algo}-seed{seed}.json"
         if kept.exists():
             old = json.loads(kept.read_text())
-            if old.get("key") == key:
+            if _same_key(old.get("key"), key):
                 runs.append(old["run"])
                 bar.update(a.steps * (2 if a.real else 1))
                 continue
@@ -330,7 +330,8 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
 
 def _seed_key(a: TransferArgs, b) -> dict:
     """What a kept seed must share with this run to be reused: every setting that changes its curve, and
-    the model (the hashes of the bundle's graphs and context bank; not of its card, which --write changes)."""
+    the model (the hashes of the bundle's graphs and context bank; not of its card, which --write changes, nor
+    its id, a name that a bundle can change, as Dream-HalfCheetah-v0 passed from one model to another)."""
     d = asdict(a)
     for k in ("bundle", "seeds", "first_seed", "out", "write"):
         d.pop(k)
@@ -338,10 +339,14 @@ def _seed_key(a: TransferArgs, b) -> dict:
     model = {name: g.sha256 for name, g in sorted(m.graphs.items())}
     return {
         "args": d,
-        "id": b.id,
         "model": {**model, "contexts": m.contexts.sha256},
         "env_defaults": asdict(m.env_defaults),
     }
+
+
+def _same_key(kept: dict | None, key: dict) -> bool:
+    """Whether a kept seed's key is this run's (keys written before ids left the key still hold one)."""
+    return kept is not None and {k: v for k, v in kept.items() if k != "id"} == key
 
 
 def _write_json(path: Path, obj: dict) -> None:

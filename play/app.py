@@ -77,6 +77,8 @@ class PlayApp:
         self.bundle = Bundle.load(bundle)
         b = self.bundle
         self.env_options = dict(env_options or {})  # more keyword arguments of the dreams (uncertainty options)
+        # a person plays whole episodes, as the real env runs them, not a bundle's short training horizon
+        self.env_options.setdefault("max_episode_steps", b.max_episode_steps)
         self.env = DreamVectorEnv(
             b, 1, render_mode="rgb_array", autoreset_mode=AutoresetMode.DISABLED, device=device, **self.env_options
         )
@@ -123,8 +125,7 @@ class PlayApp:
                 autoreset_mode=AutoresetMode.DISABLED,
                 device=self.env.device,
                 noise_scale=0.0,
-                max_episode_steps=2**62,
-                **self.env_options,
+                **{**self.env_options, "max_episode_steps": 2**62},
             )
             self.palette.reset(seed=seed)
         self._resize()

@@ -18,13 +18,18 @@ def run(*args):
 def test_list_shows_the_zoo():
     out = run("list")
     assert out.returncode == 0, out.stderr
-    assert "Dream-HalfCheetah-v0" in out.stdout and "rssm" in out.stdout and "HalfCheetah-v5" in out.stdout
+    assert "Dream-HalfCheetah-v0" in out.stdout and "step-ensemble" in out.stdout and "HalfCheetah-v5" in out.stdout
+    assert "Dream-HalfCheetah-RSSM-v0" in out.stdout and "rssm" in out.stdout
 
 
 def test_info():
     out = run("info", "Dream-HalfCheetah-v0")
     assert out.returncode == 0, out.stderr
-    assert "Box(-1.0, 1.0, (6,), float32)" in out.stdout and "context length:    10" in out.stdout
+    assert "Box(-1.0, 1.0, (6,), float32)" in out.stdout and "context length:    1 " in out.stdout
+    # the trustworthy dream's defaults are said where a user looks first
+    assert "training horizon:  5 steps" in out.stdout and "penalty λ=4.996, limit τ=none" in out.stdout
+    out = run("info", "Dream-HalfCheetah-RSSM-v0")
+    assert out.returncode == 0 and "context length:    10" in out.stdout and "training horizon" not in out.stdout
 
 
 def test_rollout_prints_return_and_speed():

@@ -23,7 +23,7 @@ from typing import Any
 RECIPES: dict[str, tuple[str, str]] = {
     "halfcheetah_rssm": (
         "dreamgym.export.recipes.halfcheetah_rssm",
-        "Dream-HalfCheetah-v0: an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
+        "Dream-HalfCheetah-RSSM-v0: an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
     ),
     "halfcheetah_tssm": (
         "dreamgym.export.recipes.halfcheetah_tssm",
@@ -31,7 +31,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     ),
     "halfcheetah_ensemble": (
         "dreamgym.export.recipes.halfcheetah_ensemble",
-        "Dream-HalfCheetah-Ensemble-v0: five memoryless steps of the same data (MBPO/MOPO), short dreams from real states",
+        "Dream-HalfCheetah-v0 (the default): five memoryless steps of the same data (MBPO/MOPO), short dreams from real states",
     ),
     "simple_tag": (
         "dreamgym.export.recipes.simple_tag",

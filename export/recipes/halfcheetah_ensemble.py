@@ -1,4 +1,4 @@
-"""Rebuild Dream-HalfCheetah-Ensemble-v0 from nothing on a 2-core CPU:
+"""Rebuild Dream-HalfCheetah-v0 from nothing on a 2-core CPU:
 
     dreamgym train halfcheetah_ensemble [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
 
@@ -32,7 +32,7 @@ class Recipe(RSSMRecipe):
     """folder of the model's checkpoints, training log and stage timings (stages resume from it)"""
     out: str = "assets/halfcheetah-ensemble"
     """the bundle folder written"""
-    id: str = "Dream-HalfCheetah-Ensemble-v0"
+    id: str = "Dream-HalfCheetah-v0"
     """the bundle's id"""
     model: EnsembleConfig = EnsembleConfig(members=5, hidden=200, layers=4)
     """the world model"""

@@ -1,4 +1,4 @@
-"""Rebuild the shipped Dream-HalfCheetah-v0 from nothing on a 2-core CPU:
+"""Rebuild the shipped Dream-HalfCheetah-RSSM-v0 from nothing on a 2-core CPU:
 
     dreamgym train halfcheetah_rssm [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
 
@@ -89,7 +89,7 @@ class Recipe:
     """folder of the ARS policy and the episodes, shared by the HalfCheetah recipes"""
     out: str = "assets/halfcheetah-rssm"
     """the bundle folder written"""
-    id: str = "Dream-HalfCheetah-v0"
+    id: str = "Dream-HalfCheetah-RSSM-v0"
     """the bundle's id"""
     ars: ARSConfig = ARSConfig()
     """the ARS search for the running policy"""

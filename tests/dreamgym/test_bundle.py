@@ -26,11 +26,13 @@ def test_shipped_bundles_pass_check_bundle(bundle_id):
 
 def test_loads_and_exposes_manifest(default_bundle):
     b = Bundle.load(default_bundle)
-    assert b.id == "Dream-HalfCheetah-v0" and b.family == "rssm"
+    assert b.id == "Dream-HalfCheetah-v0" and b.family == "step-ensemble"
     assert b.observation_space == spaces.Box(-np.inf, np.inf, (17,), np.float64)
     assert b.action_space == spaces.Box(-1, 1, (6,), np.float32)
     assert len(b.contexts["obs"]) >= 256
-    assert b.contexts["obs"].shape[1] == b.context_length == 10
+    assert b.contexts["obs"].shape[1] == b.context_length == 1
+    rssm = Bundle.load(dreamgym.resolve("Dream-HalfCheetah-RSSM-v0"))
+    assert rssm.family == "rssm" and rssm.context_length == 10
 
 
 def test_missing_folder_and_manifest(tmp_path):
@@ -81,10 +83,11 @@ def test_declared_io_must_match_contract(bundle_copy):
 def test_graph_io_must_match_manifest(bundle_copy):
     # rename a state tensor in the manifest and in the declared io: the graph file no longer agrees
     def fn(m):
+        s = m["state"][0]["name"]
         m["state"][0]["name"] = "hidden"
         for g in m["graphs"].values():
-            g["inputs"] = ["hidden" if x == "h" else x for x in g["inputs"]]
-            g["outputs"] = [{"h": "hidden", "next_h": "next_hidden"}.get(x, x) for x in g["outputs"]]
+            g["inputs"] = ["hidden" if x == s else x for x in g["inputs"]]
+            g["outputs"] = [{s: "hidden", f"next_{s}": "next_hidden"}.get(x, x) for x in g["outputs"]]
 
     _edit(bundle_copy, fn)
     with pytest.raises(BundleError, match="has inputs .* but the manifest says"):

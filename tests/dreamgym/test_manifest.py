@@ -55,7 +55,7 @@ def test_damaged_manifest_names_the_key(edit, words):
 
 
 def test_io_names_come_from_the_manifest_alone():
-    m = Manifest.from_json(_raw())
+    m = Manifest.from_json(_raw("Dream-HalfCheetah-RSSM-v0"))  # a latent state, noise and a declared output
     assert io_names(m, "step") == (
         ["h", "z", "action", "noise_z"],
         ["next_h", "next_z", "obs", "reward", "terminated", "latent", "uncertainty"],  # a declared output last

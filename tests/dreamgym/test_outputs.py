@@ -1,6 +1,6 @@
 """Optional per-step outputs of the step graph, and the uncertainty options that act on one.
 
-The bundle under test is the shipped HalfCheetah dream with an `uncertainty` output grafted onto its step
+The bundle under test is the shipped HalfCheetah RSSM with an `uncertainty` output grafted onto its step
 graph with onnx (the mean |next_z|, a stand-in whose value the test can recompute from the state): the
 runtime must surface it and act on it without knowing what it means.
 """
@@ -27,7 +27,7 @@ def graft_uncertainty(src, dst, penalty: float = 0.0, limit: float | None = None
     shutil.copytree(src, dst)
     model = onnx.load(str(dst / "step.onnx"))
     g = model.graph
-    # a bundle that gives an uncertainty of its own (the shipped HalfCheetah's ensemble) loses it: this test's
+    # a bundle that gives an uncertainty of its own (the shipped RSSM's ensemble of heads) loses it: this test's
     # output is one whose value it can compute
     for node in g.node:
         node.output[:] = ["_own_uncertainty" if o == "uncertainty" else o for o in node.output]
@@ -56,8 +56,13 @@ def graft_uncertainty(src, dst, penalty: float = 0.0, limit: float | None = None
 
 
 @pytest.fixture
-def uncertain(tmp_path, default_bundle):
-    return graft_uncertainty(default_bundle, tmp_path / "uncertain")
+def rssm_bundle():
+    return dreamgym.shipped_bundles()["Dream-HalfCheetah-RSSM-v0"]  # a stochastic latent z to read the stand-in from
+
+
+@pytest.fixture
+def uncertain(tmp_path, rssm_bundle):
+    return graft_uncertainty(rssm_bundle, tmp_path / "uncertain")
 
 
 def test_written_as_format_3_and_checked(uncertain):
@@ -99,8 +104,8 @@ def test_penalty_and_limit(uncertain):
     assert cut > 0, "the limit never truncated: pick a lower limit for this test"
 
 
-def test_bundle_defaults_apply_unless_overridden(tmp_path, default_bundle):
-    path = graft_uncertainty(default_bundle, tmp_path / "b", penalty=1.5, limit=None)
+def test_bundle_defaults_apply_unless_overridden(tmp_path, rssm_bundle):
+    path = graft_uncertainty(rssm_bundle, tmp_path / "b", penalty=1.5, limit=None)
     env = gym.make(dreamgym.register_bundle(path, "Dream-UncertainTest-v0"))
     assert env.unwrapped.venv.uncertainty_penalty == 1.5
     env.reset(seed=0)

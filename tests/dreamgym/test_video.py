@@ -63,7 +63,9 @@ def test_record_uses_an_onnx_policy(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     a = read_video(record(ID, tmp_path / "a.mp4", steps=10, num_envs=2, policy=str(path), progress=False))
     z = read_video(record(ID, tmp_path / "z.mp4", steps=10, num_envs=2, policy="zero", progress=False))
-    env = dreamgym.make_vec(ID, 2, render_mode="rgb_array", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    env = dreamgym.make_vec(  # record dreams whole episodes, not the bundle's short training horizon
+        ID, 2, render_mode="rgb_array", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, max_episode_steps=1000
+    )
     env.reset(seed=0)
     for _ in range(10):
         env.step(np.repeat(const, 2, 0))
@@ -132,7 +134,7 @@ def test_gymnasium_record_video_on_dream_envs(tmp_path):
     assert read_video(f).shape[1:] == (H, W, 3)
 
     venv = VecRecordVideo(
-        gym.make_vec(ID, num_envs=3, render_mode="rgb_array"),
+        gym.make_vec(ID, num_envs=3, render_mode="rgb_array", max_episode_steps=1000),  # one episode, one video
         str(tmp_path / "vec"),
         episode_trigger=lambda e: True,
         video_length=6,

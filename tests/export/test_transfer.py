@@ -65,6 +65,10 @@ def test_tiny_ppo_run_writes_curves_and_the_bundle(tmp_path, default_bundle):
     again = run(a, progress=False)
     assert again["runs"][0]["points"][-1]["real_return"] == 12345.0
     assert again["summary"]["final_real_return"] == [12345.0]
+    # a new id for the same model keeps it too: the id is a name
+    m = Manifest.read(bundle / MANIFEST)
+    m.replace(id="Dream-Renamed-v0").write(bundle / MANIFEST)
+    assert run(a, progress=False)["runs"][0]["points"][-1]["real_return"] == 12345.0
     # other settings: the seed runs again, and its new curve replaces the kept one
     fewer = run(dataclasses.replace(a, evals=1), progress=False)
     assert [p["steps"] for p in fewer["runs"][0]["points"]] == [128]

@@ -76,6 +76,15 @@ def test_pause_single_step_and_rewind(app):
     np.testing.assert_array_equal(app.obs, obs_before)
 
 
+def test_a_person_plays_whole_episodes(app):
+    """The default dream trains learners in 5-step episodes (its env_defaults); play keeps the real env's 1000."""
+    assert app.bundle.manifest.env_defaults.max_episode_steps == 5
+    assert app.env.max_episode_steps == app.bundle.max_episode_steps == 1000
+    for _ in range(12):
+        app.advance()
+    assert app.t == 12
+
+
 def test_rewind_holds_at_least_ten_seconds(app):
     assert app.history.maxlen >= 10 * app.fps
     for _ in range(12 * app.fps):
