@@ -1,6 +1,10 @@
 """What the uncertainty output costs: a bundle whose step graph gives `uncertainty` against its twin without
 the ensemble (the same weights otherwise), stepped at each batch size in turn, in one run.
 
+The twin of an RSSM drops its ensemble of heads. A step ensemble (`step-ensemble`) *is* its ensemble, so its
+twin is one of its members alone (member 0, the mean dream's): the model a learner would get with no
+disagreement to measure, and what computing the uncertainty costs is running the other K − 1 members.
+
     python benchmarks/uncertainty_cost.py [BUNDLE] [--sizes 1,64,1024,4096] [--rounds 3] [--seconds 1.0]
 
 The twin is written to runs/uncertainty-twin (never shipped). Both are stepped through `DreamVectorEnv`
@@ -30,6 +34,8 @@ def write_twin(bundle: Path, out: Path) -> Path:
 
     b = Bundle.load(bundle)
     model = model_from_bundle(b)
+    if b.family == "step-ensemble":
+        return _write_one_member(b, model, out)
     fam = get_family(b.family)
     cfg = dataclasses.replace(model.cfg, ensemble=0)
     twin = fam.build(cfg)
@@ -43,6 +49,46 @@ def write_twin(bundle: Path, out: Path) -> Path:
         env_defaults=EnvDefaults(),
         model=dataclasses.replace(b.manifest.model, config=dataclasses.asdict(cfg)),
     )
+    exporter.write_bundle(out, model=twin, manifest=m, contexts=ctx)
+    return out
+
+
+def _write_one_member(b: Bundle, model, out: Path) -> Path:
+    """Member 0 of a step ensemble alone, with no noise and no uncertainty output."""
+    import torch
+
+    from dreamgym.export import exporter
+    from dreamgym.export.ensemble import StepEnsemble
+
+    class OneMember(StepEnsemble):
+        def step_graph(self, o, action):
+            c = self.cfg
+            x = torch.cat([(o - self.obs_mean) / self.obs_std, action], -1)
+            for i, (w, bias) in enumerate(zip(self.w, self.b, strict=True)):
+                x = torch.addmm(bias[0], x, w[0])
+                if i < len(self.w) - 1:
+                    x = torch.nn.functional.silu(x)
+            nxt = o + x[:, : c.obs_dim] * self.delta_std + self.delta_mean
+            reward = x[:, c.obs_dim] * self.reward_std + self.reward_mean
+            return nxt, nxt, reward, torch.zeros_like(reward) > 1.0, nxt
+
+        def noise_spec(self, context_length):
+            return ()
+
+        def output_spec(self):
+            return ()
+
+        def example_inputs(self, batch, context_length, rng):
+            ex = super().example_inputs(batch, context_length, rng)
+            ex["step"].pop("noise_member")
+            return ex
+
+    twin = OneMember(model.cfg)
+    twin.load_state_dict(model.state_dict())
+    twin.eval()
+    with np.load(b.path / b.manifest.contexts.file, allow_pickle=False) as z:
+        ctx = {k: z[k] for k in z.files}
+    m = b.manifest.replace(noise=(), outputs=(), env_defaults=EnvDefaults())
     exporter.write_bundle(out, model=twin, manifest=m, contexts=ctx)
     return out
 

@@ -24,6 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from . import _human  # at import, not in close(): an env closed by the GC at exit finds no import system
 from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
@@ -341,8 +342,6 @@ class BatchedParallelDreamEnv(Lifecycle):
 
     def close(self) -> None:
         """Release the sessions; a second `close()` does nothing."""
-        from . import _human
-
         if self.closed:
             return
         _human.close(self)

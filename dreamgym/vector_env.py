@@ -17,6 +17,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from . import _human  # at import, not in close(): an env closed by the GC at exit finds no import system
 from .bundle import Bundle
 from .engine import Engine
 from .errors import ActionError
@@ -565,8 +566,6 @@ class DreamVectorEnv(Lifecycle, VectorEnv):
 
     def close_extras(self, **kwargs):
         """Release the sessions; `close()` a second time does nothing (Gymnasium's `closed` flag)."""
-        from . import _human
-
         self._live = False
         _human.close(self)
         self.engine.close()

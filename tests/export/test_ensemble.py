@@ -140,3 +140,60 @@ def test_tiny_recipe_sets_up_short_dreams_from_the_training_data(tmp_path):
     for _ in range(5):
         *_, trunc, info = env.step(env.action_space.sample())
     assert trunc.all() and np.isfinite(info["uncertainty"]).all() and (info["uncertainty"] >= 0).all()
+
+
+def _benchmark(name):
+    """A script of benchmarks/, imported as a module (benchmarks/ is not a package)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_the_uncertainty_cost_twin_is_member_zero_alone(tmp_path, default_bundle):
+    """benchmarks/uncertainty_cost.py measures the shipped ensemble against member 0 alone (no noise, no
+    uncertainty): that twin dreams exactly what the ensemble dreams when the noise picks member 0."""
+    import dreamgym
+
+    twin = _benchmark("uncertainty_cost").write_twin(default_bundle, tmp_path / "twin")
+    b = dreamgym.Bundle.load(twin)
+    assert b.manifest.noise == () and b.manifest.outputs == () and b.manifest.env_defaults.uncertainty_penalty == 0
+    raw = {"uncertainty_penalty": 0.0, "uncertainty_limit": None, "max_episode_steps": 50, "device": "cpu"}
+    full = dreamgym.make_vec(default_bundle, 3, noise_scale=0.0, **raw)
+    one = dreamgym.make_vec(twin, 3, **raw)
+    oa, _ = full.reset(seed=2)
+    ob, _ = one.reset(seed=2)
+    np.testing.assert_array_equal(oa, ob)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        act = rng.uniform(-1, 1, (3, 6)).astype(np.float32)
+        (oa, ra, *_), (ob, rb, *_) = full.step(act), one.step(act)
+        np.testing.assert_allclose(oa, ob, atol=1e-4)
+        np.testing.assert_allclose(ra, rb, atol=1e-4)
+    full.close(), one.close()
+
+
+def test_lambda_windows_of_the_calibration_check():
+    """benchmarks/calibration_check.py: the penalties λ that put raw − λ·U within 20 % (or ±300) of the real
+    return, per policy, and the window they share."""
+    from dreamgym.manifest import EnvDefaults
+
+    cc = _benchmark("calibration_check")
+    rows = [
+        {"policy": "flat", "real": -200.0, "raw": -180.0, "bundle": -180.0},  # no uncertainty: any λ
+        {"policy": "fast", "real": 3000.0, "raw": 4000.0, "bundle": 3000.0},  # U = 250 at λ = 4
+        {"policy": "slow", "real": 0.0, "raw": 100.0, "bundle": -700.0},  # U = 200
+    ]
+    w = cc.lambda_windows(rows, ["raw", "bundle"], EnvDefaults(uncertainty_penalty=4.0))
+    assert w["policies"]["flat"] == (0.0, 0.0, float("inf"))
+    u, lo, hi = w["policies"]["fast"]
+    assert u == 250.0 and lo == pytest.approx(400 / 250) and hi == pytest.approx(1600 / 250)
+    u, lo, hi = w["policies"]["slow"]
+    assert u == 200.0 and lo == 0.0 and hi == pytest.approx(400 / 200)
+    assert w["common"] == [pytest.approx(1.6), pytest.approx(2.0)]
+    assert cc.lambda_windows(rows, ["bundle"], EnvDefaults(uncertainty_penalty=4.0)) is None  # no raw run
