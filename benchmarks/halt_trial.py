@@ -13,7 +13,11 @@ says the policy earns), and how often the halt fires in the dream. Results go to
 
 `--above U0 --slope L` adds a second, softer conservatism: reward minus L * max(0, uncertainty - U0), a
 penalty only on the uncertainty above the honest level U0 (the bundled ARS gait's maximum is about 0.083),
-so that a gait the dream knows pays nothing. `--limit inf` turns the halt off.
+so that a gait the dream knows pays nothing. `--limit inf` turns the halt off. `--penalty λ` replaces the
+bundle's own linear penalty (0: only the penalty above U0). With `--above`, the calibration pair's dream
+return is the reward the learner trained on (the penalty above U0 included).
+
+    python benchmarks/halt_trial.py --bundle Dream-HalfCheetah-v0 --limit inf --penalty 0 --above 0.6 --slope 300
 """
 
 from __future__ import annotations
@@ -57,11 +61,16 @@ class AbovePenalty(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def halt_rate(path, act, limit: float, episodes: int, steps: int, seed: int) -> dict:
-    """Under `act` in the dream (bank starts, penalty as the bundle sets it, no limit): the share of episodes
-    that would halt, and the mean step of the first halt (steps when none does)."""
+def halt_rate(path, act, limit: float, episodes: int, steps: int, seed: int, options: dict | None = None) -> dict:
+    """Under `act` in the dream (bank starts, the trial's penalty, no limit): the share of episodes that would
+    halt, and the mean step of the first halt (steps when none does)."""
     env = dreamgym.make_vec(
-        path, episodes, autoreset_mode="Disabled", max_episode_steps=steps, device="cpu", uncertainty_limit=None
+        path,
+        episodes,
+        autoreset_mode="Disabled",
+        max_episode_steps=steps,
+        device="cpu",
+        **(options or {"uncertainty_limit": None}),
     )
     obs, _ = env.reset(seed=seed)
     first = np.full(episodes, steps)
@@ -80,6 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cost", type=float, default=100.0, help="reward lost at the halt")
     ap.add_argument("--above", type=float, default=0.0, help="penalise uncertainty above this level ...")
     ap.add_argument("--slope", type=float, default=0.0, help="... by this much per unit (0: no such penalty)")
+    ap.add_argument("--penalty", default="bundle", help="the dream's linear λ ('bundle': the bundle's own)")
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--evals", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -95,6 +105,11 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     src = open_source_env(b.manifest)
     no_limit = {"uncertainty_limit": None}
+    if a.penalty != "bundle":
+        no_limit["uncertainty_penalty"] = float(a.penalty)
+
+    def above(r, info):  # AbovePenalty on a batch, for the calibration pair
+        return r - a.slope * np.maximum(0.0, info["uncertainty"] - a.above)
 
     def make():
         env = Halt(dreamgym.make_env(path, device="cpu", **no_limit), a.limit, a.cost)
@@ -106,8 +121,10 @@ def main(argv=None) -> int:
         a.steps,
         a.evals,
         lambda act: {
-            **measure_point(src, path, act, a.episodes, T, C, a.seed, env_options=no_limit),
-            **halt_rate(path, act, a.limit, a.episodes, T, seed=30_000 + a.seed),
+            **measure_point(
+                src, path, act, a.episodes, T, C, a.seed, env_options=no_limit, shape=above if a.slope > 0 else None
+            ),
+            **halt_rate(path, act, a.limit, a.episodes, T, seed=30_000 + a.seed, options=no_limit),
         },
         out,
         "halt",

@@ -118,11 +118,19 @@ def real_returns(source, act, episodes: int, steps: int, seed: int, context: int
 
 
 def dream_returns(
-    bundle, act, episodes: int, steps: int, seed: int, context: dict | None = None, env_options: dict | None = None
+    bundle,
+    act,
+    episodes: int,
+    steps: int,
+    seed: int,
+    context: dict | None = None,
+    env_options: dict | None = None,
+    shape=None,
 ) -> list[float]:
     """The policy's return in `episodes` dreams of at most `steps` steps, stepped together; from the bank
     (context None) or from the given real contexts. An episode ends where the dream ends it (termination,
-    or truncation for uncertainty)."""
+    or truncation for uncertainty). `shape(reward, info)`: the reward a wrapper would give instead (a trial's
+    own penalty), so that the calibration pair measures the dream the learner trained in."""
     import dreamgym
 
     n = episodes if context is None else len(context["obs"])
@@ -133,7 +141,9 @@ def dream_returns(
     obs, _ = env.reset(seed=seed, options=opts)
     ret, alive = np.zeros(n), np.ones(n, bool)
     for _ in range(steps):
-        obs, r, term, trunc, _ = env.step(act(obs))
+        obs, r, term, trunc, info = env.step(act(obs))
+        if shape is not None:
+            r = shape(r, info)
         ret += np.where(alive, r, 0.0)
         alive &= ~(term | trunc)
         if not alive.any():
@@ -143,13 +153,15 @@ def dream_returns(
 
 
 def measure_point(
-    source, bundle, act, episodes: int, T: int, C: int, seed: int, env_options: dict | None = None
+    source, bundle, act, episodes: int, T: int, C: int, seed: int, env_options: dict | None = None, shape=None
 ) -> dict:
     """What the benchmark trials record of a policy at one point: its real return over `episodes` seeded episodes
     of at most T steps (the seeds `run` uses), and the calibration pair (the real return after the first C steps,
-    and the dream's from those same C real steps, with `env_options`)."""
+    and the dream's from those same C real steps, with `env_options` and the reward `shape`d as in training)."""
     real = real_returns(source, act, episodes, T, seed=20_000 + 100 * seed, context=C)
-    same = dream_returns(bundle, act, 0, T - C + 1, seed=seed, context=real["context"], env_options=env_options)
+    same = dream_returns(
+        bundle, act, 0, T - C + 1, seed=seed, context=real["context"], env_options=env_options, shape=shape
+    )
     return {
         "real_return": float(np.mean(real["returns"])),
         "real_return_std": float(np.std(real["returns"])),
