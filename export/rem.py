@@ -80,6 +80,9 @@ class REMConfig:
     ball_tokens: bool = False
     """Pong's ball as two tokens of its own (row, column or none) after the grid's (`ImageTokenizerConfig.ball`):
     the world model predicts where the ball is, not which patch codes draw it"""
+    paddle_token: bool = False
+    """with `ball_tokens`: the player's paddle's row as one more token after the ball's
+    (`ImageTokenizerConfig.paddle`), so that the contact is read from three tokens"""
     contact_weight: float = 1.0
     """with `ball_tokens`: extra factor on the ball's two tokens in the token loss at the steps where the ball is
     at or beyond column `contact_col` (near the player's paddle), the steps whose next frame decides a return or
@@ -110,6 +113,7 @@ class REMConfig:
             code_dim=self.code_dim,
             channels=self.tok_channels,
             ball=self.ball_tokens,
+            paddle=self.paddle_token,
         )
 
     @property
@@ -131,12 +135,14 @@ class REM(nn.Module):
         self.pos = nn.Parameter(0.02 * torch.randn(c.tokens + 1, c.d_model))  # place within a block
         self.pop = nn.Parameter(0.02 * torch.randn(c.tokens, c.d_model))  # prediction embeddings X^u
         self.token_head = nn.Linear(c.d_model, c.token_vocab)
-        if c.ball_tokens:  # each slot predicts its own kind of id: a code, a ball row or a ball column
-            S, V = c.frame_size, c.vocab
+        if c.ball_tokens:  # each slot predicts its own kind of id: a code, a ball row or column, a paddle row
+            S, V, G = c.frame_size, c.vocab, c.grid * c.grid
             allowed = torch.zeros(c.tokens, c.token_vocab, dtype=torch.bool)
-            allowed[: c.grid * c.grid, :V] = True
-            allowed[-2, V : V + S + 1] = True
-            allowed[-1, V + S + 1 :] = True
+            allowed[:G, :V] = True
+            allowed[G, V : V + S + 1] = True
+            allowed[G + 1, V + S + 1 : V + 2 * (S + 1)] = True
+            if c.paddle_token:
+                allowed[G + 2, V + 2 * (S + 1) :] = True
             self.register_buffer("slot_mask", torch.where(allowed, 0.0, -1e9), persistent=False)
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
         if c.reward_input:  # the previous reward's class, added to the action token (zero at first: no effect)
@@ -222,11 +228,11 @@ class REM(nn.Module):
         per_tok = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view_as(target)
         wt = 1.0 + (self.cfg.changed_token_weight - 1.0) * moving.float()
         if self.cfg.ball_tokens and self.cfg.contact_weight != 1.0:
-            S = self.cfg.frame_size
-            col = tokens[:, :T, -1] - (self.cfg.vocab + S + 1)  # the ball's column in the frame read (S: none)
+            S, G = self.cfg.frame_size, self.cfg.grid * self.cfg.grid
+            col = tokens[:, :T, G + 1] - (self.cfg.vocab + S + 1)  # the ball's column in the frame read (S: none)
             near = (col >= self.cfg.contact_col) & (col < S)
             ball = torch.zeros_like(wt, dtype=torch.bool)
-            ball[..., -2:] = True
+            ball[..., G : G + 2] = True
             wt = torch.where(near[..., None] & ball, wt * self.cfg.contact_weight, wt)
         tok_loss = (per_tok * wt).sum() / wt.sum()
         r_logits, t_logit = self.heads(out[:, :, -1])
@@ -351,12 +357,15 @@ class REM(nn.Module):
 
 
 def _random_tokens(c: REMConfig, rng: np.random.Generator, shape: tuple) -> np.ndarray:
-    """Random token ids (*shape, K), each slot's from its own range (codes; the ball's row and column)."""
+    """Random token ids (*shape, K), each slot's from its own range (codes; the ball's row and column; the
+    paddle's row)."""
     tok = rng.integers(c.vocab, size=(*shape, c.tokens))
     if c.ball_tokens:
-        S = c.frame_size
-        tok[..., -2] = c.vocab + rng.integers(S + 1, size=shape)
-        tok[..., -1] = c.vocab + S + 1 + rng.integers(S + 1, size=shape)
+        S, G = c.frame_size, c.grid * c.grid
+        tok[..., G] = c.vocab + rng.integers(S + 1, size=shape)
+        tok[..., G + 1] = c.vocab + S + 1 + rng.integers(S + 1, size=shape)
+        if c.paddle_token:
+            tok[..., G + 2] = c.vocab + 2 * (S + 1) + rng.integers(S + 1, size=shape)
     return tok.astype(np.int64)
 
 

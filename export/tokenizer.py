@@ -10,7 +10,8 @@ Observations become discrete tokens per modality, as in Simulus:
   a frame that is mostly floor; only 74 % of tokens unchanged from one frame to the next), noise the world
   model would have had to predict;
 - Pong's ball (`ImageTokenizerConfig.ball`): two more tokens per frame, its row and its column, found by colour
-  and taken out of the frame the grid encodes;
+  and taken out of the frame the grid encodes; and the player's paddle (`paddle`): one more, its row, found
+  by colour and left in the frame (the grid draws it);
 - vectors: symlog, then uniform quantisation into `bins` levels per dimension (no learning needed).
 """
 
@@ -50,6 +51,16 @@ class ImageTokenizerConfig:
     found by colour (the rule of `evaluate_pong.ball_weight`), painted over with the floor before the grid is
     encoded, and drawn back as one pixel on the decoded grid. A one- or two-pixel ball inside an 8x8 patch is
     what a patch code rounds away (v0 and v1 kept 83 % and 46 % of real balls); as a position it is exact"""
+    paddle: bool = False
+    """with `ball`: the player's paddle gets one token of its own after the ball's, its row (or "no paddle"),
+    found by colour (the rule of `evaluate_pong.detect`). The grid still draws the paddle; the token is for the
+    world model, which then reads the paddle's place as exactly as the ball's: whether a point is lost is a
+    function of three tokens, not of patch codes (v3 to v5 lost as many balls with the paddle under them as
+    with it at the far wall, benchmarks/README.md)"""
+
+    def __post_init__(self):
+        if self.paddle and not self.ball:
+            raise ValueError("paddle needs ball: the paddle's token follows the ball's two")
 
     @property
     def grid_tokens(self) -> int:
@@ -57,13 +68,14 @@ class ImageTokenizerConfig:
 
     @property
     def tokens(self) -> int:
-        """tokens per frame: the grid's, then the ball's row and column when `ball`"""
-        return self.grid_tokens + (2 if self.ball else 0)
+        """tokens per frame: the grid's, then the ball's row and column when `ball`, then the paddle's row"""
+        return self.grid_tokens + (2 if self.ball else 0) + (1 if self.paddle else 0)
 
     @property
     def vocab(self) -> int:
-        """token ids per frame: the codes, then (with `ball`) S + 1 row ids and S + 1 column ids (S: none)"""
-        return self.codebook + (2 * (self.size + 1) if self.ball else 0)
+        """token ids per frame: the codes, then (with `ball`) S + 1 row ids and S + 1 column ids, then (with
+        `paddle`) S + 1 paddle rows (S: none)"""
+        return self.codebook + (2 * (self.size + 1) if self.ball else 0) + (self.size + 1 if self.paddle else 0)
 
 
 # Pong's ball at 64x64 (the detector's rule, `evaluate_pong.ball_weight`): the floor's and the ball's colours
@@ -102,6 +114,13 @@ class ImageTokenizer(nn.Module):
             field[int(BALL_FIELD[0] * s) : int(BALL_FIELD[1] * s)] = 1.0
             self.register_buffer("field", field.view(1, -1, 1), persistent=False)
             self.register_buffer("pixel", torch.arange(c.size, dtype=torch.float32), persistent=False)
+        if c.paddle:
+            from .evaluate_pong import PLAYER_COLS
+
+            s = c.size / 64.0
+            cols = torch.zeros(c.size)
+            cols[int(PLAYER_COLS[0] * s) : int(PLAYER_COLS[1] * s)] = 1.0
+            self.register_buffer("player_cols", cols.view(1, 1, -1), persistent=False)
 
     # -- the ball's own tokens (`ball`) ----------------------------------------------------------------
     def _ball_like(self, x: torch.Tensor, lift_min: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,6 +153,19 @@ class ImageTokenizer(nn.Module):
         x = torch.where(present, torch.floor(x + 0.5).clamp(0, c.size - 1), none)
         return torch.stack([y, x + (c.size + 1)], 1).long() + c.codebook
 
+    def paddle_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (B, S, S, 3) 0..255 -> (B, 1) ids: codebook + 2 (S + 1) + the row of the green centre of the
+        player's paddle in its columns of the field (rounded), the row S when too little green is seen; the
+        rule of `evaluate_pong.detect`."""
+        c = self.c
+        x = frames.float()
+        green = torch.clamp(x[..., 1] - x[..., 0] - 10.0, min=0.0) * self.field * self.player_cols  # (B, S, S)
+        per_row = green.sum(2)
+        total = per_row.sum(1)
+        y = (per_row * self.pixel).sum(1) / total.clamp(min=1e-6)
+        y = torch.where(total > 20.0, torch.floor(y + 0.5).clamp(0, c.size - 1), torch.full_like(y, float(c.size)))
+        return (y + c.codebook + 2 * (c.size + 1)).long().unsqueeze(1)
+
     def draw_ball(self, frames: torch.Tensor, ball: torch.Tensor) -> torch.Tensor:
         """frames (B, 3, S, S) in [0, 1] and the ball's ids (B, 2) -> the frames with the ball drawn as one
         pixel of its colour (no ball for the 'none' ids, or ids of another slot)."""
@@ -146,11 +178,14 @@ class ImageTokenizer(nn.Module):
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (B, S, S, 3) -> token ids (B, tokens): the grid's codes (of the frame without its ball when
-        `ball`), then the ball's row and column."""
+        `ball`), then the ball's row and column, then the paddle's row (`paddle`)."""
         x = self.strip_ball(frames) if self.c.ball else frames.float()
         z = self.encoder(x.permute(0, 3, 1, 2) / 127.5 - 1.0)  # (B, D, g, g)
         ids = self._nearest(z.permute(0, 2, 3, 1).reshape(frames.shape[0], -1, self.c.code_dim))
-        return torch.cat([ids, self.ball_tokens(frames)], 1) if self.c.ball else ids
+        if not self.c.ball:
+            return ids
+        extra = [self.ball_tokens(frames)] + ([self.paddle_tokens(frames)] if self.c.paddle else [])
+        return torch.cat([ids, *extra], 1)
 
     def _nearest(self, z: torch.Tensor) -> torch.Tensor:
         d = z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codes.weight.T + self.codes.weight.pow(2).sum(-1)

@@ -419,7 +419,8 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
         model,
         id=id,
         description=f"ALE Pong imagined by a Simulus/REM world model: {r.model.grid}x{r.model.grid} VQ tokens per "
-        f"{S}x{S} frame{' and two for the ball (its row and column)' if r.model.ball_tokens else ''}, a RetNet with "
+        f"{S}x{S} frame{' and two for the ball (its row and column)' if r.model.ball_tokens else ''}"
+        f"{' and one for the paddle (its row)' if r.model.paddle_token else ''}, a RetNet with "
         "parallel observation prediction, reward and termination heads.",
         source=Source(
             env_id="ALE/Pong-v5",

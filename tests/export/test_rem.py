@@ -144,29 +144,33 @@ def test_step_macs_count_the_decoder(model):
     assert model.step_macs() > decoder_macs(model.tokenizer)
 
 
-def test_check_family():
+@pytest.mark.parametrize("paddle", [False, True], ids=["ball", "ball+paddle"])
+def test_check_family(paddle):
     """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit;
     with `reward_input` and `ball_tokens`, as the shipped recipe has them, so the extra state tensor and the
-    ball's slots are exported and checked too."""
+    ball's slots are exported and checked too (and the paddle's slot, `paddle_token`)."""
     import dataclasses
 
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    report = check_family(get_family("rem"), dataclasses.replace(TINY, reward_input=True, ball_tokens=True), batch=16)
+    c = dataclasses.replace(TINY, reward_input=True, ball_tokens=True, paddle_token=paddle)
+    report = check_family(get_family("rem"), c, batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
     assert report["parity"]["step.next_last_reward"] == 0
 
 
-def test_ball_slots_sample_only_their_own_ids():
-    """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column: each slot's logits
-    are confined to its own ids, so even pure noise samples a valid frame, and the loss trains every slot."""
+@pytest.mark.parametrize("paddle", [False, True], ids=["ball", "ball+paddle"])
+def test_ball_slots_sample_only_their_own_ids(paddle):
+    """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column (and with
+    `paddle_token` the paddle's row): each slot's logits are confined to its own ids, so even pure noise samples
+    a valid frame, and the loss trains every slot."""
     import dataclasses
 
     from dreamgym.export.rem import _random_tokens
 
-    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True)
-    assert c.tokens == c.grid**2 + 2 and c.token_vocab == c.vocab + 2 * 65
+    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True, paddle_token=paddle)
+    assert c.tokens == c.grid**2 + 2 + paddle and c.token_vocab == c.vocab + (2 + paddle) * 65
     torch.manual_seed(0)
     m = REM(c).eval()
     rng = np.random.default_rng(0)
@@ -178,12 +182,43 @@ def test_ball_slots_sample_only_their_own_ids():
     grid = c.grid**2
     assert (nxt[:, :grid] < c.vocab).all()
     assert ((nxt[:, grid] >= c.vocab) & (nxt[:, grid] <= c.vocab + 64)).all()
-    assert ((nxt[:, grid + 1] > c.vocab + 64) & (nxt[:, grid + 1] < c.token_vocab)).all()
+    assert ((nxt[:, grid + 1] > c.vocab + 64) & (nxt[:, grid + 1] < c.vocab + 2 * 65)).all()
+    if paddle:
+        assert ((nxt[:, grid + 2] >= c.vocab + 2 * 65) & (nxt[:, grid + 2] < c.token_vocab)).all()
     tokens = torch.from_numpy(_random_tokens(c, rng, (4, 6)))
     loss, logs = m.loss(tokens, torch.zeros(4, 5, dtype=torch.long), torch.zeros(4, 5), torch.zeros(4, 5))
     loss.backward()
     assert np.isfinite(loss.item()) and logs["tokens"] < 20  # no slot is pushed toward a masked id
     assert m.token_head.weight.grad[c.vocab :].abs().sum() > 0  # the ball's rows and columns learn
+
+
+def test_paddle_token_is_where_the_evaluator_sees_the_paddle():
+    """On real Pong frames (the shipped dream's context bank), the paddle's token is the row of the player's
+    paddle that `evaluate_pong.detect` finds, rounded; the ball's tokens are unchanged by it, and the paddle
+    needs the ball's slots."""
+    import dreamgym
+    from dreamgym.export.evaluate_pong import detect
+    from dreamgym.export.tokenizer import ImageTokenizer, ImageTokenizerConfig
+
+    with np.load(dreamgym.resolve("Dream-Pong-v0") / "contexts.npz", allow_pickle=False) as z:
+        frames = z["obs"].reshape(-1, 64, 64, 3)[:400]
+    both = ImageTokenizer(ImageTokenizerConfig(codebook=32, code_dim=8, channels=8, ball=True, paddle=True))
+    ball = ImageTokenizer(ImageTokenizerConfig(codebook=32, code_dim=8, channels=8, ball=True))
+    ball.load_state_dict(both.state_dict())  # the same weights: the paddle's token adds none
+    x = torch.from_numpy(frames)
+    with torch.no_grad():
+        tok = both.encode(x)
+        np.testing.assert_array_equal(tok[:, :-1].numpy(), ball.encode(x).numpy())
+    row = tok[:, -1].numpy() - (32 + 2 * 65)
+    want = detect(frames)["paddle_y"]
+    seen = ~np.isnan(want)
+    assert seen.mean() > 0.9  # the player's paddle is in most frames
+    np.testing.assert_array_equal(row[seen], np.floor(want[seen] + 0.5))
+    floor = np.broadcast_to(np.array([144, 72, 17], np.uint8), (1, 64, 64, 3)).copy()  # a field with no paddle
+    with torch.no_grad():
+        assert both.encode(torch.from_numpy(floor))[0, -1].item() == 32 + 2 * 65 + 64  # "no paddle"
+    with pytest.raises(ValueError, match="paddle needs ball"):
+        ImageTokenizerConfig(paddle=True)
 
 
 def test_contact_weight_reweights_only_the_ball_near_the_players_paddle():
