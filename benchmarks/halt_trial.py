@@ -48,6 +48,11 @@ class Halt(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def above_penalty(reward, uncertainty, level: float, slope: float):
+    """Reward minus `slope` * max(0, uncertainty - `level`), one env's or a batch's."""
+    return reward - slope * np.maximum(0.0, uncertainty - level)
+
+
 class AbovePenalty(gym.Wrapper):
     """Reward minus `slope` * max(0, info["uncertainty"] - `level`): only uncertainty above `level` costs."""
 
@@ -57,7 +62,7 @@ class AbovePenalty(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        reward = float(reward) - self.slope * max(0.0, float(info["uncertainty"]) - self.level)
+        reward = float(above_penalty(float(reward), float(info["uncertainty"]), self.level, self.slope))
         return obs, reward, terminated, truncated, info
 
 
@@ -109,7 +114,7 @@ def main(argv=None) -> int:
         no_limit["uncertainty_penalty"] = float(a.penalty)
 
     def above(r, info):  # AbovePenalty on a batch, for the calibration pair
-        return r - a.slope * np.maximum(0.0, info["uncertainty"] - a.above)
+        return above_penalty(r, info["uncertainty"], a.above, a.slope)
 
     def make():
         env = Halt(dreamgym.make_env(path, device="cpu", **no_limit), a.limit, a.cost)

@@ -61,15 +61,10 @@ def _write_one_member(b: Bundle, model, out: Path) -> Path:
     from dreamgym.export.ensemble import StepEnsemble
 
     class OneMember(StepEnsemble):
+        """Its weights cut to member 0's: `layers` then runs that member alone."""
+
         def step_graph(self, o, action):
-            c = self.cfg
-            x = torch.cat([(o - self.obs_mean) / self.obs_std, action], -1)
-            for i, (w, bias) in enumerate(zip(self.w, self.b, strict=True)):
-                x = torch.addmm(bias[0], x, w[0])
-                if i < len(self.w) - 1:
-                    x = torch.nn.functional.silu(x)
-            nxt = o + x[:, : c.obs_dim] * self.delta_std + self.delta_mean
-            reward = x[:, c.obs_dim] * self.reward_std + self.reward_mean
+            nxt, reward = self.outcome(o, self.layers(self.inputs(o, action).unsqueeze(0))[0])
             return nxt, nxt, reward, torch.zeros_like(reward) > 1.0, nxt
 
         def noise_spec(self, context_length):
@@ -85,6 +80,9 @@ def _write_one_member(b: Bundle, model, out: Path) -> Path:
 
     twin = OneMember(model.cfg)
     twin.load_state_dict(model.state_dict())
+    for params in (twin.w, twin.b):
+        for i, w in enumerate(params):
+            params[i] = torch.nn.Parameter(w.data[:1].clone())
     twin.eval()
     with np.load(b.path / b.manifest.contexts.file, allow_pickle=False) as z:
         ctx = {k: z[k] for k in z.files}

@@ -95,10 +95,19 @@ class StepEnsemble(nn.Module):
         self.delta_mean.copy_(t(d.mean(0))), self.delta_std.copy_(t(np.maximum(d.std(0), 1e-4)))
         self.reward_mean.copy_(t(r.mean())), self.reward_std.copy_(t(max(r.std(), 1e-3)))
 
+    def inputs(self, o, a):
+        """(o (B, O), a (B, A)) -> the members' standardised input [std(o), a], (B, O + A)."""
+        return torch.cat([(o - self.obs_mean) / self.obs_std, a], -1)
+
     def members(self, o, a):
         """(o (B, O), a (B, A)) -> every member's standardised [change, reward], (K, B, O + 1)."""
-        x = torch.cat([(o - self.obs_mean) / self.obs_std, a], -1)
+        x = self.inputs(o, a)
         return self.layers(x.unsqueeze(0).expand(self.cfg.members, *x.shape))
+
+    def outcome(self, o, y):
+        """o (B, O) and one standardised [change, reward] per env (B, O + 1) -> (next observation, reward)."""
+        d = self.cfg.obs_dim
+        return o + y[:, :d] * self.delta_std + self.delta_mean, y[:, d] * self.reward_std + self.reward_mean
 
     def layers(self, x):
         """Every member's MLP on its own standardised inputs: x (K, B, O + A) -> (K, B, O + 1)."""
@@ -149,9 +158,7 @@ class StepEnsemble(nn.Module):
         y = self.members(o, action)  # (K, B, O + 1)
         k = torch.clamp(torch.floor(noise_member * c.members), 0, c.members - 1)
         pick = (k.unsqueeze(0) == torch.arange(c.members, dtype=k.dtype).unsqueeze(1)).to(y.dtype)  # (K, B)
-        sel = (y * pick.unsqueeze(-1)).sum(0)
-        nxt = o + sel[:, : c.obs_dim] * self.delta_std + self.delta_mean
-        reward = sel[:, c.obs_dim] * self.reward_std + self.reward_mean
+        nxt, reward = self.outcome(o, (y * pick.unsqueeze(-1)).sum(0))
         terminated = torch.zeros_like(reward) > 1.0
         return nxt, nxt, reward, terminated, nxt, self.disagreement(y)
 

@@ -136,13 +136,11 @@ class REM(nn.Module):
         self.pop = nn.Parameter(0.02 * torch.randn(c.tokens, c.d_model))  # prediction embeddings X^u
         self.token_head = nn.Linear(c.d_model, c.token_vocab)
         if c.ball_tokens:  # each slot predicts its own kind of id: a code, a ball row or column, a paddle row
-            S, V, G = c.frame_size, c.vocab, c.grid * c.grid
+            G = c.grid * c.grid
             allowed = torch.zeros(c.tokens, c.token_vocab, dtype=torch.bool)
-            allowed[:G, :V] = True
-            allowed[G, V : V + S + 1] = True
-            allowed[G + 1, V + S + 1 : V + 2 * (S + 1)] = True
-            if c.paddle_token:
-                allowed[G + 2, V + 2 * (S + 1) :] = True
+            allowed[:G, : c.vocab] = True
+            for i, (first, n) in enumerate(c.tokenizer_config.slots):
+                allowed[G + i, first : first + n] = True
             self.register_buffer("slot_mask", torch.where(allowed, 0.0, -1e9), persistent=False)
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
         if c.reward_input:  # the previous reward's class, added to the action token (zero at first: no effect)
@@ -229,7 +227,7 @@ class REM(nn.Module):
         wt = 1.0 + (self.cfg.changed_token_weight - 1.0) * moving.float()
         if self.cfg.ball_tokens and self.cfg.contact_weight != 1.0:
             S, G = self.cfg.frame_size, self.cfg.grid * self.cfg.grid
-            col = tokens[:, :T, G + 1] - (self.cfg.vocab + S + 1)  # the ball's column in the frame read (S: none)
+            col = tokens[:, :T, G + 1] - self.cfg.tokenizer_config.slots[1][0]  # the ball's column (S: none)
             near = (col >= self.cfg.contact_col) & (col < S)
             ball = torch.zeros_like(wt, dtype=torch.bool)
             ball[..., G : G + 2] = True
@@ -360,12 +358,9 @@ def _random_tokens(c: REMConfig, rng: np.random.Generator, shape: tuple) -> np.n
     """Random token ids (*shape, K), each slot's from its own range (codes; the ball's row and column; the
     paddle's row)."""
     tok = rng.integers(c.vocab, size=(*shape, c.tokens))
-    if c.ball_tokens:
-        S, G = c.frame_size, c.grid * c.grid
-        tok[..., G] = c.vocab + rng.integers(S + 1, size=shape)
-        tok[..., G + 1] = c.vocab + S + 1 + rng.integers(S + 1, size=shape)
-        if c.paddle_token:
-            tok[..., G + 2] = c.vocab + 2 * (S + 1) + rng.integers(S + 1, size=shape)
+    G = c.grid * c.grid
+    for i, (first, n) in enumerate(c.tokenizer_config.slots):
+        tok[..., G + i] = first + rng.integers(n, size=shape)
     return tok.astype(np.int64)
 
 

@@ -69,13 +69,19 @@ class ImageTokenizerConfig:
     @property
     def tokens(self) -> int:
         """tokens per frame: the grid's, then the ball's row and column when `ball`, then the paddle's row"""
-        return self.grid_tokens + (2 if self.ball else 0) + (1 if self.paddle else 0)
+        return self.grid_tokens + len(self.slots)
+
+    @property
+    def slots(self) -> tuple[tuple[int, int], ...]:
+        """(first id, ids) of each token after the grid's, in order: the ball's row and column (`ball`), the
+        paddle's row (`paddle`); each has S + 1 ids, S meaning none"""
+        n = (2 if self.ball else 0) + (1 if self.paddle else 0)
+        return tuple((self.codebook + i * (self.size + 1), self.size + 1) for i in range(n))
 
     @property
     def vocab(self) -> int:
-        """token ids per frame: the codes, then (with `ball`) S + 1 row ids and S + 1 column ids, then (with
-        `paddle`) S + 1 paddle rows (S: none)"""
-        return self.codebook + (2 * (self.size + 1) if self.ball else 0) + (self.size + 1 if self.paddle else 0)
+        """token ids per frame: the codes, then each slot's ids"""
+        return self.codebook + sum(n for _, n in self.slots)
 
 
 # Pong's ball at 64x64 (the detector's rule, `evaluate_pong.ball_weight`): the floor's and the ball's colours
@@ -151,10 +157,11 @@ class ImageTokenizer(nn.Module):
         none = torch.full_like(y, float(c.size))
         y = torch.where(present, torch.floor(y + 0.5).clamp(0, c.size - 1), none)
         x = torch.where(present, torch.floor(x + 0.5).clamp(0, c.size - 1), none)
-        return torch.stack([y, x + (c.size + 1)], 1).long() + c.codebook
+        (row0, _), (col0, _) = c.slots[:2]
+        return torch.stack([y + row0, x + col0], 1).long()
 
     def paddle_tokens(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames (B, S, S, 3) 0..255 -> (B, 1) ids: codebook + 2 (S + 1) + the row of the green centre of the
+        """frames (B, S, S, 3) 0..255 -> (B, 1) ids: the paddle slot's first id + the row of the green centre of the
         player's paddle in its columns of the field (rounded), the row S when too little green is seen; the
         rule of `evaluate_pong.detect`."""
         c = self.c
@@ -164,14 +171,15 @@ class ImageTokenizer(nn.Module):
         total = per_row.sum(1)
         y = (per_row * self.pixel).sum(1) / total.clamp(min=1e-6)
         y = torch.where(total > 20.0, torch.floor(y + 0.5).clamp(0, c.size - 1), torch.full_like(y, float(c.size)))
-        return (y + c.codebook + 2 * (c.size + 1)).long().unsqueeze(1)
+        return (y + c.slots[2][0]).long().unsqueeze(1)
 
     def draw_ball(self, frames: torch.Tensor, ball: torch.Tensor) -> torch.Tensor:
         """frames (B, 3, S, S) in [0, 1] and the ball's ids (B, 2) -> the frames with the ball drawn as one
         pixel of its colour (no ball for the 'none' ids, or ids of another slot)."""
         c = self.c
-        y = (ball[:, 0] - c.codebook).float()
-        x = (ball[:, 1] - c.codebook - (c.size + 1)).float()
+        (row0, _), (col0, _) = c.slots[:2]
+        y = (ball[:, 0] - row0).float()
+        x = (ball[:, 1] - col0).float()
         m = (self.pixel == y[:, None]).float()[:, :, None] * (self.pixel == x[:, None]).float()[:, None, :]
         m = m.unsqueeze(1)  # (B, 1, S, S)
         return frames * (1.0 - m) + m * (frames.new_tensor(BALL_RGB) / 255.0).view(1, 3, 1, 1)

@@ -270,35 +270,10 @@ def run(a: TransferArgs, progress: bool = True) -> dict:
                 real_learner.learn(total_timesteps=p - done, reset_num_timesteps=done == 0)
             bar.update((p - done) * (2 if a.real else 1))
             done = p
-            act_one = lambda o, m=learner: m.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
-            real = real_returns(source, act_one, a.episodes, T, seed=20_000 + 100 * seed, context=C)
-            same_start = dream_returns(
-                path,
-                lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
-                a.episodes,
-                T - C + 1,
-                seed=seed,
-                context=real["context"],
-                env_options=env_options,
-            )
-            dream = dream_returns(
-                path,
-                lambda o, m=learner: m.predict(o.astype(np.float32), deterministic=True)[0],
-                a.episodes,
-                T,
-                seed=30_000 + seed,
-                env_options=env_options,
-            )
-            row = {
-                "steps": p,
-                "real_return": float(np.mean(real["returns"])),
-                "real_return_std": float(np.std(real["returns"])),
-                "dream_return": float(np.mean(dream)),
-                "calibration": {
-                    "real": float(np.mean(real["returns_after_context"])),
-                    "dream": float(np.mean(same_start)),
-                },
-            }
+            act = lambda o, m=learner: m.predict(np.asarray(o, np.float32), deterministic=True)[0]  # noqa: E731
+            point = measure_point(source, path, act, a.episodes, T, C, seed, env_options=env_options)
+            dream = dream_returns(path, act, a.episodes, T, seed=30_000 + seed, env_options=env_options)
+            row = {"steps": p, **point, "dream_return": float(np.mean(dream))}
             if real_learner is not None:
                 ref = real_returns(
                     source,
