@@ -90,6 +90,14 @@ class REMConfig:
     (benchmarks/pong_contact.py): the contact, a handful of tokens in a sequence, was drowned by the rest"""
     contact_col: int = 48
     """the column (of the frame) from which a step counts as contact for `contact_weight`"""
+    coord_features: bool = False
+    """with `ball_tokens`: the slot tokens (the ball's row and column, the paddle's row) also carry a fixed code of
+    the place they name (`coord_table`: the coordinate, its sines and cosines, "none"), mapped by learned linear
+    maps into their embeddings and out of the POP outputs into their logits. Without it each of the 65 ids of a
+    slot is an embedding of its own, learned separately: that row 30 is next to row 31, or that the paddle's row
+    and the ball's row are on one axis, must be learned from the few thousand contacts in the data, and v3 to v6
+    did not learn whether the paddle is under the ball (benchmarks/pong_contact.py). With it, "paddle row minus
+    ball row" is a linear function of the inputs, and "the ball one column further" one of the outputs"""
     reward_input: bool = False
     """feed each step's reward back into the next block (a `last_reward` state tensor), so the model knows a
     point was just scored; without it nothing in the frames tells it, and one point repeats for several steps"""
@@ -142,6 +150,13 @@ class REM(nn.Module):
             for i, (first, n) in enumerate(c.tokenizer_config.slots):
                 allowed[G + i, first : first + n] = True
             self.register_buffer("slot_mask", torch.where(allowed, 0.0, -1e9), persistent=False)
+        if c.coord_features:  # fixed place codes of the slot ids (zero rows for the grid's codes)
+            if not c.ball_tokens:
+                raise ValueError("coord_features needs ball_tokens: it codes the places the slot tokens name")
+            table = torch.from_numpy(coord_table(c.tokenizer_config))
+            self.register_buffer("coord_table", table, persistent=False)
+            self.coord_in = nn.Linear(table.shape[1], c.d_model, bias=False)
+            self.coord_out = nn.Linear(c.d_model, table.shape[1], bias=False)
         self.reward_head = mlp(c.d_model, c.d_model, len(REWARD_VALUES))
         if c.reward_input:  # the previous reward's class, added to the action token (zero at first: no effect)
             self.rew_emb = nn.Embedding(len(REWARD_VALUES), c.d_model)
@@ -171,7 +186,10 @@ class REM(nn.Module):
         if self.cfg.reward_input:
             cls = torch.ones_like(actions) if prev_rewards is None else reward_class(prev_rewards)
             a = a + self.rew_emb(cls)
-        x = torch.cat([self.tok_emb(tokens), a.unsqueeze(2)], 2)
+        e = self.tok_emb(tokens)
+        if self.cfg.coord_features:
+            e = e + self.coord_in(self.coord_table[tokens])
+        x = torch.cat([e, a.unsqueeze(2)], 2)
         return x + self.pos
 
     def run(self, x: torch.Tensor, state: torch.Tensor, pop: bool = True):
@@ -254,6 +272,8 @@ class REM(nn.Module):
     def token_logits(self, pred: torch.Tensor) -> torch.Tensor:
         """POP outputs (..., K, d) -> token logits (..., K, V), each slot restricted to its own ids."""
         logits = self.token_head(pred)
+        if self.cfg.coord_features:  # a slot's logit also reads the place its id names
+            logits = logits + self.coord_out(pred) @ self.coord_table.T
         return logits + self.slot_mask if self.cfg.ball_tokens else logits
 
     def _sample(self, pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -345,6 +365,9 @@ class REM(nn.Module):
         dh = d // c.heads
         ret = 2 * dh * dh * c.heads  # read the state, add to it
         macs = c.layers * ((2 * K + 1) * (per_tok + ret)) + K * d * c.token_vocab
+        if c.coord_features:  # the place codes into K embeddings, out of K POP outputs, onto every id's logit
+            nf = self.coord_table.shape[1]
+            macs += 2 * K * nf * d + K * nf * c.token_vocab
         macs += sum(
             m.in_features * m.out_features
             for h in (self.reward_head, self.term_head)
@@ -362,6 +385,30 @@ def _random_tokens(c: REMConfig, rng: np.random.Generator, shape: tuple) -> np.n
     for i, (first, n) in enumerate(c.tokenizer_config.slots):
         tok[..., G + i] = first + rng.integers(n, size=shape)
     return tok.astype(np.int64)
+
+
+COORD_FREQUENCIES = 6
+"""sine and cosine pairs per axis in `coord_table`: periods of 2, 1, 1/2 ... 1/16 of the frame (4 px at 64)"""
+
+
+def coord_table(c: ImageTokenizerConfig) -> np.ndarray:
+    """The fixed place code of every token id (V, 2 * (2 * COORD_FREQUENCIES + 2)) float32: zero for the grid's
+    codes; for a slot's id, on its axis's half (rows: the ball's row and the paddle's row; columns: the ball's
+    column) the coordinate x = (v + 0.5) / S - 0.5, sin and cos of pi * 2^k * x for k < COORD_FREQUENCIES, and
+    0, or all zero but a last 1 for the "none" id (v = S)."""
+    S, F = c.size, COORD_FREQUENCIES
+    width = 2 * F + 2
+    table = np.zeros((c.vocab, 2 * width), np.float32)
+    axes = ("row", "col", "row")  # the order of `ImageTokenizerConfig.slots`
+    v = np.arange(S, dtype=np.float64)
+    x = (v + 0.5) / S - 0.5
+    w = np.pi * 2.0 ** np.arange(F)
+    code = np.concatenate([x[:, None], np.sin(x[:, None] * w), np.cos(x[:, None] * w), np.zeros((S, 1))], 1)
+    for (first, _), axis in zip(c.slots, axes):
+        at = 0 if axis == "row" else width
+        table[first : first + S, at : at + width] = code
+        table[first + S, at + width - 1] = 1.0  # none
+    return table
 
 
 def reward_class(rewards: torch.Tensor) -> torch.Tensor:

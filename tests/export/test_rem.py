@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.rem import REM, REMConfig  # noqa: E402
+from dreamgym.export.rem import REM, REMConfig, _example_batch  # noqa: E402
 
 TINY = REMConfig(vocab=32, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=2, ffn_mult=2)
 
@@ -144,24 +144,30 @@ def test_step_macs_count_the_decoder(model):
     assert model.step_macs() > decoder_macs(model.tokenizer)
 
 
-@pytest.mark.parametrize("paddle", [False, True], ids=["ball", "ball+paddle"])
-def test_check_family(paddle):
+SLOT_KINDS = pytest.mark.parametrize(
+    "paddle,coord", [(False, False), (True, False), (True, True)], ids=["ball", "ball+paddle", "ball+paddle+coord"]
+)
+
+
+@SLOT_KINDS
+def test_check_family(paddle, coord):
     """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit;
     with `reward_input` and `ball_tokens`, as the shipped recipe has them, so the extra state tensor and the
-    ball's slots are exported and checked too (and the paddle's slot, `paddle_token`)."""
+    ball's slots are exported and checked too (and the paddle's slot, `paddle_token`, and the slots' place
+    codes, `coord_features`)."""
     import dataclasses
 
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    c = dataclasses.replace(TINY, reward_input=True, ball_tokens=True, paddle_token=paddle)
+    c = dataclasses.replace(TINY, reward_input=True, ball_tokens=True, paddle_token=paddle, coord_features=coord)
     report = check_family(get_family("rem"), c, batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
     assert report["parity"]["step.next_last_reward"] == 0
 
 
-@pytest.mark.parametrize("paddle", [False, True], ids=["ball", "ball+paddle"])
-def test_ball_slots_sample_only_their_own_ids(paddle):
+@SLOT_KINDS
+def test_ball_slots_sample_only_their_own_ids(paddle, coord):
     """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column (and with
     `paddle_token` the paddle's row): each slot's logits are confined to its own ids, so even pure noise samples
     a valid frame, and the loss trains every slot."""
@@ -169,7 +175,7 @@ def test_ball_slots_sample_only_their_own_ids(paddle):
 
     from dreamgym.export.rem import _random_tokens
 
-    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True, paddle_token=paddle)
+    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True, paddle_token=paddle, coord_features=coord)
     assert c.tokens == c.grid**2 + 2 + paddle and c.token_vocab == c.vocab + (2 + paddle) * 65
     torch.manual_seed(0)
     m = REM(c).eval()
@@ -190,6 +196,45 @@ def test_ball_slots_sample_only_their_own_ids(paddle):
     loss.backward()
     assert np.isfinite(loss.item()) and logs["tokens"] < 20  # no slot is pushed toward a masked id
     assert m.token_head.weight.grad[c.vocab :].abs().sum() > 0  # the ball's rows and columns learn
+    if coord:  # and so do the maps of their place codes, in and out
+        assert m.coord_in.weight.grad.abs().sum() > 0 and m.coord_out.weight.grad.abs().sum() > 0
+
+
+def test_coord_features_code_places_on_their_axis():
+    """`coord_table` gives the grid's codes nothing; it gives the ball's row and the paddle's row the same code
+    for the same row (one axis, so their difference is linear), the ball's column a code on the other axis,
+    and near places nearer codes than far ones; "none" is a code of its own. With both maps at zero the model
+    is the model without place codes."""
+    import dataclasses
+
+    from dreamgym.export.rem import coord_table
+
+    c = dataclasses.replace(TINY, ball_tokens=True, paddle_token=True, coord_features=True)
+    t = coord_table(c.tokenizer_config)
+    (row0, n), (col0, _), (pad0, _) = c.tokenizer_config.slots
+    assert t.shape[0] == c.token_vocab and not t[: c.vocab].any()
+    np.testing.assert_array_equal(t[row0 : row0 + n], t[pad0 : pad0 + n])  # ball row v and paddle row v alike
+    half = t.shape[1] // 2
+    assert not t[row0 : row0 + n, half:].any() and not t[col0 : col0 + n, :half].any()
+    np.testing.assert_array_equal(t[row0 : row0 + n, :half], t[col0 : col0 + n, half:])
+    d = np.linalg.norm(t[row0 + 30] - t[row0 : row0 + 64], axis=1)
+    far = np.abs(np.arange(64) - 30) >= 2
+    assert d[30] == 0 and max(d[29], d[31]) < d[far].min()  # the next row is nearer than any other
+    assert np.all(np.diff(t[row0 : row0 + 64, 0]) > 0)  # and the first feature is the row itself
+    none = t[row0 + 64]
+    assert none[half - 1] == 1 and np.abs(none).sum() == 1
+    assert len({tuple(r) for r in t[row0 : row0 + n]}) == n  # every row, and none, has a code of its own
+
+    torch.manual_seed(0)
+    with_codes = REM(c)
+    plain = REM(dataclasses.replace(c, coord_features=False))
+    plain.load_state_dict({k: v for k, v in with_codes.state_dict().items() if not k.startswith("coord_")})
+    torch.nn.init.zeros_(with_codes.coord_in.weight), torch.nn.init.zeros_(with_codes.coord_out.weight)
+    tokens, actions, rewards, terms = (x for x in _example_batch(c, 3, np.random.default_rng(0)))
+    with torch.no_grad():
+        assert with_codes.loss(tokens, actions, rewards, terms)[0] == plain.loss(tokens, actions, rewards, terms)[0]
+    with pytest.raises(ValueError, match="coord_features needs ball_tokens"):
+        REM(dataclasses.replace(TINY, coord_features=True))
 
 
 def test_paddle_token_is_where_the_evaluator_sees_the_paddle():
