@@ -154,3 +154,32 @@ def test_the_contact_benchmark_loses_every_ball_it_moves_away_from(tmp_path, mon
     assert res["real"]["track"]["lost"] < 1.0
     for m in res["dream"]["Dream-Pong-v0"].values():
         assert 0.0 <= m["lost"] <= 1.0 and 0.0 <= m["won"] <= 1.0
+
+
+def test_the_bounce_benchmark_finds_real_bounces_and_misses(tmp_path, monkeypatch):
+    """benchmarks/pong_bounce.py: each decisive step it keeps has the ball near the player's paddle and moving
+    towards it in the last real frame, both outcomes are found, and each dream's rows are shares."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    import dreamgym
+    from dreamgym.export.evaluate_pong import detect
+    from dreamgym.record import make_policy
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    bounce = importlib.import_module("pong_bounce")
+    pong = dreamgym.Bundle.load(dreamgym.resolve("Dream-Pong-v0"))
+    track = make_policy("bundle", pong, np.random.default_rng(0))
+    found = bounce.decisive_steps(12, pong.context_length, 64, track, 0)
+    assert len(found) == 12 and {f[3] for f in found} == {True, False}
+    for frames, actions, action, _ in found:
+        assert frames.shape == (pong.context_length, 64, 64, 3) and actions.shape == (pong.context_length,)
+        x = detect(frames[-2:])["ball_x"]
+        assert x[1] >= bounce.NEAR and x[1] > x[0] and 0 <= action < 6
+    out = tmp_path / "bounce.json"
+    assert bounce.main(["Dream-Pong-v0", "--states", "6", "--copies", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["states"] == 6 and 0 <= res["real_bounces"] <= 6
+    for share in res["dream"]["Dream-Pong-v0"].values():
+        assert np.isnan(share) or 0.0 <= share <= 1.0
