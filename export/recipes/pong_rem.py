@@ -29,7 +29,7 @@ from ..collect_atari import PONG_ACTIONS, PongCollectConfig, collect_pong
 from ..evaluate_pong import ball_weight
 from ..fit import FitConfig, fit, load_checkpoint
 from ..rem import REM, REMConfig
-from ..tokenizer import ImageTokenizer
+from ..tokenizer import ImageTokenizer, ImageTokenizerConfig
 from . import Stages
 from . import main as recipe_main
 
@@ -84,6 +84,12 @@ class Recipe:
     """training of the world model (batch: sequences per update)"""
     seq_len: int = 10
     """time steps per training sequence"""
+    contact_share: float = 0.0
+    """share of the training sequences drawn to hold a contact step (`contact_steps`: the ball near the player's
+    paddle and moving towards it), the rest uniformly. It is drawn by the state, whatever the outcome, so what the
+    model learns of a bounce given the state is not biased, only seen more often: in uniform windows the steps that
+    decide a point are about 2 % of the data, and v3 to v6 bounced about as often with the paddle away as under the
+    ball (benchmarks/pong_bounce.py). Needs `model.ball_tokens`"""
     context_windows: int = 256
     """real context windows in the bundle's bank"""
     game_steps: int = 3000
@@ -288,23 +294,64 @@ def tokenize(tok: ImageTokenizer, eps: list[dict]) -> list[np.ndarray]:
     return out
 
 
+def contact_steps(tokens: np.ndarray, c: ImageTokenizerConfig, near: int = 50) -> np.ndarray:
+    """tokens (N, K) of one episode's frames -> the steps t < N - 1 whose frame has the ball at or beyond column
+    `near` (of the frame) and further right than in the frame before: on its way into the player's paddle, the
+    next frame decides a bounce or a miss."""
+    (_, _), (col0, n) = c.slots[:2]
+    col = tokens[:, c.grid_tokens + 1].astype(np.int64) - col0  # n - 1 = S: no ball
+    seen = col < n - 1
+    t = np.arange(1, len(tokens) - 1)
+    ok = seen[t] & seen[t - 1] & (col[t] >= near) & (col[t] > col[t - 1])
+    return t[ok]
+
+
 class TokenSequences:
     """Random windows of T steps: tokens of frames t..t+T, actions, rewards and terminations after t..t+T-1,
-    and the reward received before frame t."""
+    and the reward received before frame t. With `contact` (the tokenizer's config) and `contact_share`, that share
+    of the windows is drawn around a uniformly chosen `contact_steps` step instead (it, the frame before and the
+    frame after inside the window, at a uniform place)."""
 
-    def __init__(self, tokens: list[np.ndarray], eps: list[dict], T: int, seed: int):
+    def __init__(
+        self,
+        tokens: list[np.ndarray],
+        eps: list[dict],
+        T: int,
+        seed: int,
+        contact: ImageTokenizerConfig | None = None,
+        contact_share: float = 0.0,
+    ):
         self.tokens, self.eps, self.T = tokens, eps, T
         self.rng = np.random.default_rng(seed)
         lens = np.array([len(e["actions"]) - T + 1 for e in eps])
         if (lens <= 0).any():
             raise ValueError(f"every episode needs more than {T} steps")
         self.p = lens / lens.sum()
+        self.contact_share = contact_share
+        self.contacts = np.zeros((0, 2), np.int64)
+        if contact_share > 0:
+            if contact is None or not contact.ball:
+                raise ValueError("contact_share needs the ball's tokens (model.ball_tokens)")
+            self.contacts = np.array(
+                [(i, t) for i, tk in enumerate(tokens) for t in contact_steps(tk, contact)], np.int64
+            ).reshape(-1, 2)
+            if not len(self.contacts):
+                raise ValueError("contact_share: no step of the data has the ball on its way into the paddle")
+
+    def _start(self, i: int, t: int) -> int:
+        """a window start that holds frames t - 1, t and t + 1 (the ball's motion into the contact and its
+        outcome; windows are read from a zero state), uniformly among those that fit the episode"""
+        last = len(self.eps[i]["actions"]) - self.T
+        return int(self.rng.integers(max(0, t + 1 - self.T), min(t - 1, last) + 1))
 
     def sample(self, n: int) -> dict[str, torch.Tensor]:
         tok, act, rew, term, first = [], [], [], [], []
-        for i in self.rng.choice(len(self.eps), size=n, p=self.p):
+        k = int(self.rng.binomial(n, self.contact_share)) if self.contact_share > 0 else 0
+        picks = [(int(i), None) for i in self.rng.choice(len(self.eps), size=n - k, p=self.p)]
+        picks += [(int(i), int(t)) for i, t in self.contacts[self.rng.integers(len(self.contacts), size=k)]]
+        for i, t in picks:
             e = self.eps[i]
-            s = int(self.rng.integers(len(e["actions"]) - self.T + 1))
+            s = int(self.rng.integers(len(e["actions"]) - self.T + 1)) if t is None else self._start(i, t)
             tok.append(self.tokens[i][s : s + self.T + 1]), act.append(e["actions"][s : s + self.T])
             rew.append(e["rewards"][s : s + self.T]), term.append(e["terminations"][s : s + self.T])
             first.append(e["rewards"][s - 1] if s > 0 else 0.0)
@@ -550,7 +597,7 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
     )
     world = train_world(
         model,
-        TokenSequences(train_tok, train_eps, r.seq_len, r.world.seed),
+        TokenSequences(train_tok, train_eps, r.seq_len, r.world.seed, model.cfg.tokenizer_config, r.contact_share),
         TokenSequences(held_tok, held_eps, r.seq_len, r.world.seed + 1),
         r,
         run / "world",

@@ -1,6 +1,7 @@
 """The Simulus/REM family: RetNet blocks with parallel observation prediction, Gumbel-max sampling,
 check_family, and the whole recipe at toy sizes (real Pong data -> tokenizer -> world model -> bundle -> steps)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -365,3 +366,35 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
             progress=False,
             log=lambda *a: None,
         )
+
+
+def test_contact_share_draws_windows_around_the_ball_on_its_way_into_the_paddle():
+    """`contact_steps` finds the frames with the ball at or beyond column 50 and moving right; with
+    `contact_share=1` every window holds such a step, the frame before and the one after, at every place they fit; with
+    0 the windows are those drawn before the option existed."""
+    from dreamgym.export.recipes.pong_rem import TokenSequences, contact_steps
+
+    c = dataclasses.replace(TINY, ball_tokens=True, paddle_token=True).tokenizer_config
+    G, (col0, n) = c.grid_tokens, c.slots[1]
+    N = 400
+    rng = np.random.default_rng(0)
+    cols = np.where(np.arange(N) % 40 < 30, 20 + np.arange(N) % 40, n - 1)  # crosses 20..49, then no ball
+    cols[100:130] = np.arange(30, 60)  # one crossing into the paddle: 50..59 moving right
+    cols[130] = 58  # and back
+    tokens = np.concatenate([rng.integers(c.codebook, size=(N, G)), np.zeros((N, 3), np.int64)], 1)
+    tokens[:, G + 1] = col0 + cols
+    np.testing.assert_array_equal(contact_steps(tokens, c), np.arange(120, 130))
+    eps = [{"actions": np.zeros(N - 1, np.int64), "rewards": np.zeros(N - 1), "terminations": np.zeros(N - 1)}]
+    seq = TokenSequences([tokens], eps, 10, 0, c, contact_share=1.0)
+    places = set()
+    for _ in range(20):
+        cols_seen = seq.sample(16)["tokens"][:, :, G + 1] - col0
+        for w in cols_seen.numpy():
+            at = [j for j in range(1, 10) if 50 <= w[j] < n - 1 and w[j] > w[j - 1]]
+            assert at, w  # a contact step, with its next frame in the window
+            places.update(at)
+    assert places == set(range(1, 10))
+    plain, old = TokenSequences([tokens], eps, 10, 3), TokenSequences([tokens], eps, 10, 3, c, 0.0)
+    assert torch.equal(plain.sample(8)["tokens"], old.sample(8)["tokens"])
+    with pytest.raises(ValueError, match="needs the ball's tokens"):
+        TokenSequences([tokens], eps, 10, 0, None, 0.5)
