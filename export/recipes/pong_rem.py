@@ -625,7 +625,8 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
         f"{dh['points_won']} won, {dh['points_lost']} lost) of ALE/Pong-v5 with {ENV_KWARGS}, {players}. Tokenizer: "
         f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
         f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
-        f"{r.world.batch} sequences of {r.seq_len} steps."
+        f"{r.world.batch} sequences of {r.seq_len} steps"
+        f"{f', {r.contact_share:.0%} of them drawn around the ball on its way into the paddle' if r.contact_share else ''}."
     )
     metrics = {
         "history": [*HISTORY, RETRAINED],
