@@ -15,10 +15,9 @@ over a whole crossing, in the closed loop; this asks it where the dream has the 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
+from pong_contact import raw_dream, report
 
 import dreamgym
 from dreamgym.export.evaluate_pong import _real_env, detect
@@ -84,9 +83,7 @@ def main(argv=None) -> int:
     action = np.repeat(np.array([f[2] for f in found], np.int64), a.copies)
     x_now = detect(ctx["obs"][:, -1])["ball_x"]
     for b in a.bundles:
-        denv = dreamgym.make_vec(
-            dreamgym.resolve(b), len(action), autoreset_mode="Disabled", uncertainty_penalty=0.0, uncertainty_limit=None
-        )
+        denv = raw_dream(b, len(action))
         denv.reset(seed=a.seed, options={"context": ctx})
         obs, *_ = denv.step(action)
         denv.close()
@@ -106,10 +103,7 @@ def main(argv=None) -> int:
     for what, m in res["dream"].items():
         hit, miss = m["bounces_when_real_bounces"], m["bounces_when_real_misses"]
         lines.append(f"| {what} | {hit:.0%} | {miss:.0%} | {hit - miss:+.0%} |")
-    print("\n".join(lines))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    return report(lines, res, a.out)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,22 @@ def pick_states(n: int, C: int, size: int, track, seed: int):
     return env, picked
 
 
+def raw_dream(bundle: str, n: int):
+    """`n` envs of a Pong dream as `make_vec` gives it, with no autoreset and no uncertainty shaping (the raw
+    points), for one run from given contexts."""
+    return dreamgym.make_vec(
+        dreamgym.resolve(bundle), n, autoreset_mode="Disabled", uncertainty_penalty=0.0, uncertainty_limit=None
+    )
+
+
+def report(lines: list[str], res: dict, out: str) -> int:
+    """Print the table's lines and write the results as JSON to `out`."""
+    print("\n".join(lines))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="*", default=["Dream-Pong-v0"])
@@ -93,9 +109,7 @@ def main(argv=None) -> int:
     }
     n = len(ctx["obs"])
     for b in a.bundles:
-        denv = dreamgym.make_vec(
-            dreamgym.resolve(b), n, autoreset_mode="Disabled", uncertainty_penalty=0.0, uncertainty_limit=None
-        )
+        denv = raw_dream(b, n)
         res["dream"][b] = {}
         for name, pol in policies.items():
             obs, _ = denv.reset(seed=a.seed, options={"context": ctx})
@@ -112,10 +126,7 @@ def main(argv=None) -> int:
     for what, m in [("real ALE/Pong-v5", res["real"]), *res["dream"].items()]:
         t_, w_ = m["track"]["lost"], m["away"]["lost"]
         lines.append(f"| {what} | {t_:.0%} | {w_:.0%} | {w_ - t_:+.0%} |")
-    print("\n".join(lines))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    return report(lines, res, a.out)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ the card's measure). The real rows depend only on the policy and the seed, so th
 from __future__ import annotations
 
 import argparse
-import json
 import math
-from pathlib import Path
+
+from pong_contact import report
 
 import dreamgym
 from dreamgym.export.evaluate_pong import closed_loop
@@ -47,10 +47,7 @@ def main(argv=None) -> int:
             print(lines[-1], flush=True)
     for policy, m in res["real"].items():
         lines.append(_row("real ALE/Pong-v5", policy, m))
-    print("\n".join(lines))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    return report(lines, res, a.out)
 
 
 if __name__ == "__main__":
