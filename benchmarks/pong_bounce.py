@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from pong_contact import raw_dream, report
+from pong_contact import bundled_tracker, raw_dream, repeated_contexts, report
 
-import dreamgym
 from dreamgym.export.evaluate_pong import _real_env, detect
 from dreamgym.export.sources import area_resize
-from dreamgym.record import make_policy
 
 NEAR = 50  # the ball at or beyond this column (of 64), moving right, is near the player's paddle
 FACE = 57  # a ball at or beyond this column has passed the paddle's face (the paddle spans about 56-58)
@@ -65,9 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/pong-bounce.json")
     a = ap.parse_args(argv)
-    first = dreamgym.Bundle.load(dreamgym.resolve(a.bundles[0]))
-    size, C = first.frame_shape[0], first.context_length
-    track = make_policy("bundle", first, np.random.default_rng(a.seed))
+    size, C, track = bundled_tracker(a.bundles[0], a.seed)
     found = decisive_steps(a.states, C, size, track, a.seed)
     bounce = np.repeat(np.array([f[3] for f in found]), a.copies)
     res: dict = {
@@ -76,10 +72,7 @@ def main(argv=None) -> int:
         "copies": a.copies,
         "dream": {},
     }
-    ctx = {
-        "obs": np.repeat(np.stack([f[0] for f in found]), a.copies, 0),
-        "actions": np.repeat(np.stack([f[1] for f in found]), a.copies, 0),
-    }
+    ctx = repeated_contexts([f[0] for f in found], [f[1] for f in found], a.copies)
     action = np.repeat(np.array([f[2] for f in found], np.int64), a.copies)
     x_now = detect(ctx["obs"][:, -1])["ball_x"]
     for b in a.bundles:

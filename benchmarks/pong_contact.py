@@ -57,6 +57,17 @@ def pick_states(n: int, C: int, size: int, track, seed: int):
     return env, picked
 
 
+def bundled_tracker(bundle: str, seed: int):
+    """The first bundle's frame side, context length C and bundled tracker: how the real states are reached."""
+    first = dreamgym.Bundle.load(dreamgym.resolve(bundle))
+    return first.frame_shape[0], first.context_length, make_policy("bundle", first, np.random.default_rng(seed))
+
+
+def repeated_contexts(frames: list[np.ndarray], actions: list[np.ndarray], copies: int) -> dict:
+    """The `context` reset option for `copies` dreams of each real state's C frames and actions."""
+    return {"obs": np.repeat(np.stack(frames), copies, 0), "actions": np.repeat(np.stack(actions), copies, 0)}
+
+
 def raw_dream(bundle: str, n: int):
     """`n` envs of a Pong dream as `make_vec` gives it, with no autoreset and no uncertainty shaping (the raw
     points), for one run from given contexts."""
@@ -84,9 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/pong-contact.json")
     a = ap.parse_args(argv)
-    first = dreamgym.Bundle.load(dreamgym.resolve(a.bundles[0]))
-    size, C = first.frame_shape[0], first.context_length
-    track = make_policy("bundle", first, np.random.default_rng(a.seed))
+    size, C, track = bundled_tracker(a.bundles[0], a.seed)
     env, picked = pick_states(a.states, C, size, track, a.seed)
     policies = {"track": track, "away": away}
     res: dict = {"states": len(picked), "copies": a.copies, "steps": a.steps, "real": {}, "dream": {}}
@@ -103,10 +112,7 @@ def main(argv=None) -> int:
             won += max(r_ep) > 0
         res["real"][name] = {"lost": lost / len(picked), "won": won / len(picked)}
     env.close()
-    ctx = {
-        "obs": np.repeat(np.stack([p[1] for p in picked]), a.copies, 0),
-        "actions": np.repeat(np.stack([p[2] for p in picked]), a.copies, 0),
-    }
+    ctx = repeated_contexts([p[1] for p in picked], [p[2] for p in picked], a.copies)
     n = len(ctx["obs"])
     for b in a.bundles:
         denv = raw_dream(b, n)
