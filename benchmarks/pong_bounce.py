@@ -26,6 +26,18 @@ NEAR = 50  # the ball at or beyond this column (of 64), moving right, is near th
 FACE = 57  # a ball at or beyond this column has passed the paddle's face (the paddle spans about 56-58)
 
 
+def outcome(x0: float, x1: float, x2: float) -> bool | None:
+    """The ball's columns in three frames -> True (near the paddle, moving towards it, then turned back), False
+    (then past the paddle's face or gone) or None (not a decisive step)."""
+    if not (np.isfinite([x0, x1]).all() and x1 >= NEAR and x1 > x0):
+        return None
+    if np.isfinite(x2) and x2 < x1:
+        return True
+    if (np.isfinite(x2) and x2 >= FACE > x1) or not np.isfinite(x2):
+        return False
+    return None
+
+
 def decisive_steps(n: int, C: int, size: int, track, seed: int, noise: float = 0.3):
     """`n` real decisive steps: the C frames and actions up to the step, the action taken there, and whether the
     ball turned back in the next frame (True) or passed the paddle's face (False)."""
@@ -40,12 +52,9 @@ def decisive_steps(n: int, C: int, size: int, track, seed: int, noise: float = 0
         nxt = area_resize(o, size)
         if len(frames) >= C + 1:
             d = detect(np.stack([frames[-2], frames[-1], nxt]))
-            x0, x1, x2 = d["ball_x"]
-            if np.isfinite([x0, x1]).all() and x1 >= NEAR and x1 > x0:  # near and moving towards the paddle
-                if np.isfinite(x2) and x2 < x1:
-                    found.append((np.stack(frames[-C:]), np.asarray(acts[-C:], np.int64), a, True))
-                elif (np.isfinite(x2) and x2 >= FACE > x1) or not np.isfinite(x2):
-                    found.append((np.stack(frames[-C:]), np.asarray(acts[-C:], np.int64), a, False))
+            bounced = outcome(*d["ball_x"])
+            if bounced is not None:
+                found.append((np.stack(frames[-C:]), np.asarray(acts[-C:], np.int64), a, bounced))
         frames.append(nxt), acts.append(a)
         frames, acts = frames[-C - 2 :], acts[-C - 2 :]
         if term or trunc:

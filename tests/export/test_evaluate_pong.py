@@ -183,3 +183,30 @@ def test_the_bounce_benchmark_finds_real_bounces_and_misses(tmp_path, monkeypatc
     assert res["states"] == 6 and 0 <= res["real_bounces"] <= 6
     for share in res["dream"]["Dream-Pong-v0"].values():
         assert np.isnan(share) or 0.0 <= share <= 1.0
+
+
+def test_the_contact_ceiling_learns_from_the_decisive_steps_of_real_episodes(tmp_path, monkeypatch):
+    """benchmarks/pong_contact_ceiling.py: on real episodes, every step it keeps is decisive (the ball near the
+    paddle and moving towards it), both outcomes are found, and its scores are shares and probabilities."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    ceiling = importlib.import_module("pong_contact_ceiling")
+    bounce = importlib.import_module("pong_bounce")
+    for name, seed in (("train", 0), ("heldout", 1)):
+        collect_pong(PongCollectConfig(episodes=1, max_steps=800, seed=seed), tmp_path / name, progress=False)
+    X, Y = ceiling.decisive([tmp_path / "train"], progress=False)
+    assert len(Y) > 4 and 0 < Y.mean() < 1
+    assert (X[:, 3] >= bounce.NEAR).all() and (X[:, 3] > X[:, 1]).all() and (X[:, 6:].sum(1) == 1).all()
+    out = tmp_path / "ceiling.json"
+    assert ceiling.main(["--data", str(tmp_path), "--updates", "20", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["train_steps"] == len(Y) and res["heldout_steps"] > 0
+    for m in res["ceiling"].values():
+        assert 0.0 <= m["accuracy"] <= 1.0 and m["log_loss"] > 0
+    with pytest.raises(SystemExit, match="expected train"):
+        ceiling.main(["--data", str(tmp_path / "nothing")])
