@@ -210,3 +210,28 @@ def test_the_contact_ceiling_learns_from_the_decisive_steps_of_real_episodes(tmp
         assert 0.0 <= m["accuracy"] <= 1.0 and m["log_loss"] > 0
     with pytest.raises(SystemExit, match="expected train"):
         ceiling.main(["--data", str(tmp_path / "nothing")])
+
+
+def test_the_balls_benchmark_tells_a_wait_after_a_point_from_a_ball_lost_in_play(tmp_path, monkeypatch):
+    """benchmarks/pong_balls.py: frames without a ball are a wait when a point comes just before or inside the
+    run, lost in play when none does, flicker when the run is short; the shares of a real run add up to one."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    balls = importlib.import_module("pong_balls")
+    b = np.array([1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 2, 1, 1, 1, 1])[:, None]
+    r = np.zeros_like(b, dtype=np.float32)
+    r[1] = -1.0  # a point, then a wait of 4 frames; later a run of 5 with no point: the ball lost in play
+    m = balls.split(b, r)
+    assert m["after_point"] == 4 / 20 and m["lost_in_play"] == 5 / 20 and m["flicker"] == 1 / 20
+    assert m["two_or_more"] == 1 / 20 and m["one_ball"] == 9 / 20 and m["mean_wait"] == 4
+    assert m["points_per_1000"] == 50.0
+    out = tmp_path / "balls.json"
+    assert balls.main(["Dream-Pong-v0", "--steps", "64", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["runs"]) == {f"{w}, {p}" for w in ("real", "Dream-Pong-v0") for p in ("bundle", "random")}
+    for m in res["runs"].values():
+        total = m["one_ball"] + m["after_point"] + m["lost_in_play"] + m["flicker"] + m["two_or_more"]
+        assert total == pytest.approx(1.0)
