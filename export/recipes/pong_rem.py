@@ -468,7 +468,8 @@ def export_bundle(model: REM, out: Path, held_eps: list[dict], r: Recipe, id: st
         description=f"ALE Pong imagined by a Simulus/REM world model: {r.model.grid}x{r.model.grid} VQ tokens per "
         f"{S}x{S} frame{' and two for the ball (its row and column)' if r.model.ball_tokens else ''}"
         f"{' and one for the paddle (its row)' if r.model.paddle_token else ''}"
-        f"{', with fixed codes of the places they name' if r.model.coord_features else ''}, a RetNet with "
+        f"{', with fixed codes of the places they name' if r.model.coord_features else ''}"
+        f"{' (their predictions mixed with the action by an MLP)' if r.model.slot_mixer else ''}, a RetNet with "
         "parallel observation prediction, reward and termination heads.",
         source=Source(
             env_id="ALE/Pong-v5",

@@ -146,29 +146,33 @@ def test_step_macs_count_the_decoder(model):
 
 
 SLOT_KINDS = pytest.mark.parametrize(
-    "paddle,coord", [(False, False), (True, False), (True, True)], ids=["ball", "ball+paddle", "ball+paddle+coord"]
+    "paddle,coord,mixer",
+    [(False, False, False), (True, False, False), (True, True, False), (True, True, True)],
+    ids=["ball", "ball+paddle", "ball+paddle+coord", "ball+paddle+coord+mixer"],
 )
 
 
 @SLOT_KINDS
-def test_check_family(paddle, coord):
+def test_check_family(paddle, coord, mixer):
     """Export (sampled tokens identical in torch and onnxruntime), check_bundle, determinism, a short fit;
     with `reward_input` and `ball_tokens`, as the shipped recipe has them, so the extra state tensor and the
     ball's slots are exported and checked too (and the paddle's slot, `paddle_token`, and the slots' place
-    codes, `coord_features`)."""
+    codes, `coord_features`, and the MLP that mixes the slots, `slot_mixer`)."""
     import dataclasses
 
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    c = dataclasses.replace(TINY, reward_input=True, ball_tokens=True, paddle_token=paddle, coord_features=coord)
+    c = dataclasses.replace(
+        TINY, reward_input=True, ball_tokens=True, paddle_token=paddle, coord_features=coord, slot_mixer=mixer
+    )
     report = check_family(get_family("rem"), c, batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
     assert report["parity"]["step.next_last_reward"] == 0
 
 
 @SLOT_KINDS
-def test_ball_slots_sample_only_their_own_ids(paddle, coord):
+def test_ball_slots_sample_only_their_own_ids(paddle, coord, mixer):
     """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column (and with
     `paddle_token` the paddle's row): each slot's logits are confined to its own ids, so even pure noise samples
     a valid frame, and the loss trains every slot."""
@@ -176,7 +180,9 @@ def test_ball_slots_sample_only_their_own_ids(paddle, coord):
 
     from dreamgym.export.rem import _random_tokens
 
-    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True, paddle_token=paddle, coord_features=coord)
+    c = dataclasses.replace(
+        TINY, ball_tokens=True, reward_input=True, paddle_token=paddle, coord_features=coord, slot_mixer=mixer
+    )
     assert c.tokens == c.grid**2 + 2 + paddle and c.token_vocab == c.vocab + (2 + paddle) * 65
     torch.manual_seed(0)
     m = REM(c).eval()
@@ -199,6 +205,8 @@ def test_ball_slots_sample_only_their_own_ids(paddle, coord):
     assert m.token_head.weight.grad[c.vocab :].abs().sum() > 0  # the ball's rows and columns learn
     if coord:  # and so do the maps of their place codes, in and out
         assert m.coord_in.weight.grad.abs().sum() > 0 and m.coord_out.weight.grad.abs().sum() > 0
+    if mixer:  # the mixer's last layer starts at zero, and learns
+        assert m.mixer[-1].weight.grad.abs().sum() > 0
 
 
 def test_coord_features_code_places_on_their_axis():
@@ -236,6 +244,41 @@ def test_coord_features_code_places_on_their_axis():
         assert with_codes.loss(tokens, actions, rewards, terms)[0] == plain.loss(tokens, actions, rewards, terms)[0]
     with pytest.raises(ValueError, match="coord_features needs ball_tokens"):
         REM(dataclasses.replace(TINY, coord_features=True))
+
+
+def test_slot_mixer_reads_the_slots_places_and_the_action():
+    """The mixer starts as the model without it (its last layer at zero); once it is not zero, a slot's logits
+    depend on where the other slots are now and on the action, also in the step the bundle exports; it needs the
+    place codes."""
+    import dataclasses
+
+    c = dataclasses.replace(TINY, ball_tokens=True, paddle_token=True, coord_features=True, reward_input=True)
+    torch.manual_seed(0)
+    mixed = REM(dataclasses.replace(c, slot_mixer=True)).eval()
+    plain = REM(c).eval()
+    plain.load_state_dict({k: v for k, v in mixed.state_dict().items() if not k.startswith("mixer.")})
+    tokens, actions, rewards, terms = _example_batch(c, 3, np.random.default_rng(0))
+    with torch.no_grad():
+        assert mixed.loss(tokens, actions, rewards, terms)[0] == plain.loss(tokens, actions, rewards, terms)[0]
+        torch.nn.init.normal_(mixed.mixer[-1].weight, std=0.5)
+        G, (pad0, _) = c.grid**2, c.tokenizer_config.slots[2]
+        state, last, zero = mixed.initial_state(1), torch.zeros(1, 1), torch.zeros(1, c.tokens, c.token_vocab)
+        tok = tokens[:1, 0].clone()
+
+        def ball_row(tok, action):
+            pred = mixed.run(mixed.embed_blocks(tok[:, None], action.view(1, 1), last), state)[1]
+            return mixed.token_logits(mixed.mix_slots(pred, tok[:, None], action.view(1, 1)))[0, 0, G]
+
+        base = ball_row(tok, torch.tensor([0]))
+        moved = tok.clone()
+        moved[0, G + 2] = pad0 + (int(tok[0, G + 2]) - pad0 + 20) % 64  # the paddle somewhere else
+        assert not torch.allclose(base, ball_row(moved, torch.tensor([0])))
+        assert not torch.allclose(base, ball_row(tok, torch.tensor([3])))
+        # the step graph's function samples from the same mixed logits
+        nxt = mixed.imagine_step(state, tok, last, torch.tensor([0]), zero)[1]
+        assert nxt[0, G] == base.argmax()
+    with pytest.raises(ValueError, match="slot_mixer needs coord_features"):
+        REM(dataclasses.replace(c, coord_features=False, slot_mixer=True))
 
 
 def test_paddle_token_is_where_the_evaluator_sees_the_paddle():
