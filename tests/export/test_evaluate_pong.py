@@ -202,10 +202,24 @@ def test_the_contact_ceiling_learns_from_the_decisive_steps_of_real_episodes(tmp
     X, Y = ceiling.decisive([tmp_path / "train"], progress=False)
     assert len(Y) > 4 and 0 < Y.mean() < 1
     assert (X[:, 3] >= bounce.NEAR).all() and (X[:, 3] > X[:, 1]).all() and (X[:, 6:].sum(1) == 1).all()
+    # a world model checkpoint (untrained, as the recipe saves it) is scored on the same held-out steps
+    import dataclasses
+
+    from dreamgym.export.fit import save_checkpoint
+    from dreamgym.export.rem import REM, REMConfig
+
+    cfg = REMConfig(
+        vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1, reward_input=True, ball_tokens=True,
+        paddle_token=True, coord_features=True, slot_mixer=True,
+    )  # fmt: skip
+    ckpt = tmp_path / "world.npz"
+    save_checkpoint(ckpt, REM(cfg), {}, {"config": dataclasses.asdict(cfg), "step": 7})
     out = tmp_path / "ceiling.json"
-    assert ceiling.main(["--data", str(tmp_path), "--updates", "20", "--out", str(out)]) == 0
+    args = ["--data", str(tmp_path), "--updates", "20", "--world", str(ckpt), "--out", str(out)]
+    assert ceiling.main(args) == 0
     res = json.loads(out.read_text())
     assert res["train_steps"] == len(Y) and res["heldout_steps"] > 0
+    assert f"world model {ckpt} at update 7, teacher-forced" in res["ceiling"]
     for m in res["ceiling"].values():
         assert 0.0 <= m["accuracy"] <= 1.0 and m["log_loss"] > 0
     with pytest.raises(SystemExit, match="expected train"):
