@@ -184,19 +184,9 @@ TINY = Recipe(
     run="runs/pong-tiny",
     out="runs/pong-tiny/bundle",
     id="Dream-PongTiny-v0",
-    model=REMConfig(
-        vocab=64,
-        code_dim=8,
-        tok_channels=8,
-        d_model=32,
-        heads=2,
-        layers=1,
-        changed_token_weight=5.0,
-        reward_input=True,
-        ball_tokens=True,
-        paddle_token=True,
-        coord_features=True,
-        slot_mixer=True,
+    # the full recipe's model, every switch as shipped, at a tiny size (and sampling at temperature 1)
+    model=dataclasses.replace(
+        FULL.model, vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1, temperature=1.0
     ),
     collect_train=PongCollectConfig(episodes=2, max_steps=120, seed=0),
     collect_clean=PongCollectConfig(episodes=1, max_steps=120, noise=0.03, random_share=0.05, seed=2),
