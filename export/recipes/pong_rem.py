@@ -170,7 +170,7 @@ HISTORY = [
     {"version": "v2", "text": V2},
     {"version": "v3", "text": V3},
 ]
-# a build from nothing with this recipe is v3; a re-export of a bundle's weights (--from-bundle) says so
+# a build from nothing with this recipe is v4; a re-export of a bundle's weights (--from-bundle) says so
 RETRAINED = {
     "version": "v4",
     "text": "v3's data and tokenizer; the paddle's row has a token of its own, the ball's and the paddle's slots "
