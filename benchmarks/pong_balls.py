@@ -19,8 +19,7 @@ import numpy as np
 from pong_contact import report
 
 import dreamgym
-from dreamgym.export.evaluate_pong import _real_env, detect
-from dreamgym.export.sources import area_resize
+from dreamgym.export.evaluate_pong import play_dream, play_real
 from dreamgym.record import make_policy
 
 SHORT = 2  # runs of at most this many frames without a ball are flicker
@@ -59,35 +58,13 @@ def split(balls: np.ndarray, rewards: np.ndarray) -> dict:
     return out
 
 
-def dream_run(bundle: str, policy: str, steps: int, seed: int, num_envs: int = 16) -> dict:
+def run(bundle: str, policy: str, steps: int, seed: int, real: bool) -> dict:
+    """The bundle's dream (16 side by side) or, with `real`, the real ALE Pong, played by `policy`, split."""
     b = dreamgym.Bundle.load(dreamgym.resolve(bundle))
     act = make_policy(policy, b, np.random.default_rng(seed))
-    env = dreamgym.make_vec(dreamgym.resolve(bundle), num_envs, uncertainty_penalty=0.0, uncertainty_limit=None)
-    obs, _ = env.reset(seed=seed)
-    balls, rewards = [], []
-    for _ in range(max(1, steps // num_envs)):
-        obs, r, *_ = env.step(act(obs))
-        balls.append(detect(obs)["balls"]), rewards.append(r)
-    env.close()
-    return split(np.stack(balls), np.stack(rewards))
-
-
-def real_run(bundle: str, policy: str, steps: int, seed: int) -> dict:
-    b = dreamgym.Bundle.load(dreamgym.resolve(bundle))
-    act = make_policy(policy, b, np.random.default_rng(seed))
-    env = _real_env(seed)
-    o, _ = env.reset(seed=seed)
-    f = area_resize(o, b.frame_shape[0])
-    balls, rewards = [], []
-    for _ in range(steps):
-        o, r, term, trunc, _ = env.step(int(np.asarray(act(f[None]))[0]))
-        f = area_resize(o, b.frame_shape[0])
-        balls.append(detect(f[None])["balls"][0]), rewards.append(r)
-        if term or trunc:
-            o, _ = env.reset()
-            f = area_resize(o, b.frame_shape[0])
-    env.close()
-    return split(np.asarray(balls)[:, None], np.asarray(rewards)[:, None])
+    if real:
+        return split(*play_real(act, b.frame_shape[0], steps, seed))
+    return split(*play_dream(dreamgym.resolve(bundle), act, steps, 16, seed))
 
 
 def main(argv=None) -> int:
@@ -99,9 +76,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     res: dict = {"steps": a.steps, "runs": {}}
     for policy in ("bundle", "random"):
-        res["runs"][f"real, {policy}"] = real_run(a.bundles[0], policy, a.steps, a.seed)
+        res["runs"][f"real, {policy}"] = run(a.bundles[0], policy, a.steps, a.seed, real=True)
         for b in a.bundles:
-            res["runs"][f"{b}, {policy}"] = dream_run(b, policy, a.steps, a.seed)
+            res["runs"][f"{b}, {policy}"] = run(b, policy, a.steps, a.seed, real=False)
     lines = [
         f"{a.steps} steps per row; shares of all frames",
         "| what, policy | one ball | waiting after a point | lost in play | flicker | two or more "

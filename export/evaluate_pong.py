@@ -194,6 +194,53 @@ def _real_env(seed: int):
     return env
 
 
+def play_dream(bundle_path, act, steps: int, num_envs: int = 8, seed: int = 0, noise_scale: float = 1.0):
+    """`num_envs` dreams of a bundle played by `act` (frames -> actions) for `steps` env-steps in all, with the
+    env's `noise_scale` and no uncertainty shaping -> (balls seen in each frame, rewards), both (T, num_envs)."""
+    import dreamgym
+
+    env = dreamgym.make_vec(
+        bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None, noise_scale=noise_scale
+    )
+    obs, _ = env.reset(seed=seed)
+    balls, rewards = [], []
+    for _ in range(max(1, steps // num_envs)):
+        obs, r, term, trunc, _ = env.step(act(obs))
+        balls.append(detect(obs)["balls"]), rewards.append(r)
+    env.close()
+    return np.stack(balls), np.stack(rewards)
+
+
+def play_real(act, size: int, steps: int, seed: int = 0):
+    """One real ALE Pong, episode after episode, played by `act` on its frames area-averaged to `size` for
+    `steps` steps -> (balls seen in each frame, rewards), both (steps, 1)."""
+    from .sources import area_resize
+
+    env = _real_env(seed)
+    o, _ = env.reset(seed=seed)
+    f = area_resize(o, size)
+    rewards, frames = [], []
+    for _ in range(steps):
+        o, r, term, trunc, _ = env.step(int(np.asarray(act(f[None]))[0]))
+        f = area_resize(o, size)
+        rewards.append(r), frames.append(f)
+        if term or trunc:
+            o, _ = env.reset()
+            f = area_resize(o, size)
+    env.close()
+    return detect(np.stack(frames))["balls"][:, None], np.asarray(rewards)[:, None]
+
+
+def _game_summary(balls: np.ndarray, rewards: np.ndarray) -> dict:
+    rep, nz = _repeats(rewards.T)
+    return {
+        "steps": int(rewards.size),
+        "one_ball_share": float((balls == 1).mean()),
+        "points_per_1000": 1000.0 * nz / rewards.size,
+        "repeated_share": rep / nz if nz else 0.0,
+    }
+
+
 def closed_loop(
     bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0, noise_scale: float = 1.0
 ) -> dict:
@@ -202,57 +249,12 @@ def closed_loop(
     samples with the env's `noise_scale` (1: as shipped)."""
     import dreamgym
 
-    from .sources import area_resize
-
     bundle_path = dreamgym.resolve(bundle_path)
     b = dreamgym.Bundle.load(bundle_path)
-    size = b.frame_shape[0]
-    rng = np.random.default_rng(seed)
-    act = make_policy(policy, b, rng)
-    # the dream, batched
-    env = dreamgym.make_vec(
-        bundle_path, num_envs, uncertainty_penalty=0.0, uncertainty_limit=None, noise_scale=noise_scale
-    )
-    obs, _ = env.reset(seed=seed)
-    T = max(1, steps // num_envs)
-    R = np.zeros((num_envs, T))
-    balls = []
-    for t in range(T):
-        obs, r, term, trunc, _ = env.step(act(obs))
-        R[:, t] = r
-        balls.append(detect(obs)["balls"])
-    env.close()
-    rep, nz = _repeats(R)
-    dream = {
-        "steps": int(T * num_envs),
-        "one_ball_share": float((np.stack(balls) == 1).mean()),
-        "points_per_1000": 1000.0 * nz / (T * num_envs),
-        "repeated_share": rep / nz if nz else 0.0,
-    }
-    # reality: one ALE Pong, episode after episode, with the same policy on the same 64×64 frames
-    renv = _real_env(seed)
-    o, _ = renv.reset(seed=seed)
-    f = area_resize(o, size)
-    rr, frames = [], []
-    for _ in range(T * num_envs):
-        a = int(np.asarray(act(f[None]))[0])
-        o, r, term, trunc, _ = renv.step(a)
-        f = area_resize(o, size)
-        rr.append(r)
-        frames.append(f)
-        if term or trunc:
-            o, _ = renv.reset()
-            f = area_resize(o, size)
-    renv.close()
-    rr = np.asarray(rr)[None]
-    rep, nz = _repeats(rr)
-    real = {
-        "steps": int(rr.size),
-        "one_ball_share": float((detect(np.stack(frames))["balls"] == 1).mean()),
-        "points_per_1000": 1000.0 * nz / rr.size,
-        "repeated_share": rep / nz if nz else 0.0,
-    }
-    return {"policy": policy, "dream": dream, "real": real}
+    act = make_policy(policy, b, np.random.default_rng(seed))
+    dream = play_dream(bundle_path, act, steps, num_envs, seed, noise_scale)
+    real = play_real(act, b.frame_shape[0], max(1, steps // num_envs) * num_envs, seed)
+    return {"policy": policy, "dream": _game_summary(*dream), "real": _game_summary(*real)}
 
 
 def control(bundle_path, states: int = 24, hold: int = 4, seed: int = 0) -> dict:
