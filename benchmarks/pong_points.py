@@ -11,19 +11,16 @@ the card's measure). The real rows depend only on the policy and the seed, so th
 from __future__ import annotations
 
 import argparse
-import math
 
 from pong_contact import report
 
 import dreamgym
-from dreamgym.export.evaluate_pong import closed_loop
+from dreamgym.export.evaluate_pong import closed_loop, points_interval
 
 
 def _row(name: str, policy: str, m: dict) -> str:
-    n = m["points_per_1000"] * m["steps"] / 1000
-    half = 1000 * 1.96 * math.sqrt(max(n, 1)) / m["steps"]  # Poisson, normal approximation
     return (
-        f"| {name} | {policy} | {m['steps']} | {round(n)} | {m['points_per_1000']:.1f} ± {half:.1f} | "
+        f"| {name} | {policy} | {m['steps']} | {m['points']} | {m['points_per_1000']:.1f} ± {points_interval(m):.1f} | "
         f"{m['one_ball_share']:.0%} |"
     )
 

@@ -30,6 +30,10 @@ FIELD = (11, 59)  # rows of the play field in a 64-pixel frame (the walls are ab
 PLAYER_COLS = (53, 61)  # the player's paddle, with room around it
 UP, DOWN = 2, 3  # ALE Pong's RIGHT moves the player's paddle up, LEFT down
 HORIZONS = (1, 5, 10)
+# closed-loop env-steps per policy: 12000 steps count about 65 points of the real tracker's and 280 of random
+# play, so the 95 % interval of a rate is about ±20 % and ±10 % (3000 steps, the card's up to v4: ±50 % and ±20 %,
+# and the bars are ±30 %)
+GAME_STEPS = 12_000
 MISS = 64.0  # the position error of a frame that shows no ball where the real one does: a frame's width
 
 
@@ -235,14 +239,28 @@ def _game_summary(balls: np.ndarray, rewards: np.ndarray) -> dict:
     rep, nz = _repeats(rewards.T)
     return {
         "steps": int(rewards.size),
+        "points": int(nz),
         "one_ball_share": float((balls == 1).mean()),
         "points_per_1000": 1000.0 * nz / rewards.size,
         "repeated_share": rep / nz if nz else 0.0,
     }
 
 
+def points_interval(summary: dict) -> float:
+    """Half-width of the 95 % interval of a closed-loop summary's points per 1000 steps, from its point count
+    (Poisson, normal approximation; at least one point counted, so that a run without points is not exact).
+    3000 steps count 15-70 points, so a rate moves by a quarter or more between runs."""
+    n = summary["points"] if "points" in summary else summary["points_per_1000"] * summary["steps"] / 1000
+    return 1000.0 * 1.96 * float(np.sqrt(max(n, 1))) / summary["steps"]
+
+
 def closed_loop(
-    bundle_path, policy: str = "bundle", steps: int = 3000, num_envs: int = 8, seed: int = 0, noise_scale: float = 1.0
+    bundle_path,
+    policy: str = "bundle",
+    steps: int = GAME_STEPS,
+    num_envs: int = 8,
+    seed: int = 0,
+    noise_scale: float = 1.0,
 ) -> dict:
     """The dream and the real ALE Pong under the same policy for `steps` env-steps each: the share of frames
     with exactly one ball, points per 1000 steps, and the share of points repeated on the next step. The dream
@@ -337,7 +355,7 @@ def control(bundle_path, states: int = 24, hold: int = 4, seed: int = 0) -> dict
     return out
 
 
-def pong_game(bundle_path, episodes: list[dict], steps: int = 3000) -> dict:
+def pong_game(bundle_path, episodes: list[dict], steps: int = GAME_STEPS) -> dict:
     """Every game-level figure of issue 17 in one dict (what the Pong card's game table shows)."""
     return {
         "heldout": heldout_game(bundle_path, episodes),
@@ -388,7 +406,9 @@ def card_lines(game: dict) -> list[str]:
         rows += [
             f"| frames showing exactly one ball, {name} | {d['one_ball_share']:.0%} | {r['one_ball_share']:.0%} | "
             f"{'within 10 points' if pol == 'bundle' else ''} |",
-            f"| points per 1000 steps, {name} | {d['points_per_1000']:.1f} | {r['points_per_1000']:.1f} | within 30 % |",
+            f"| points per 1000 steps, {name} ({d['steps']} steps each; ± the 95 % interval of the count) | "
+            f"{d['points_per_1000']:.1f} ± {points_interval(d):.1f} | {r['points_per_1000']:.1f} ± {points_interval(r):.1f} "
+            "| within 30 % |",
             f"| points repeated on the next step, {name} | {d['repeated_share']:.0%} | {r['repeated_share']:.0%} | ≤ 1 % |",
         ]
     c = game["control"]
@@ -440,7 +460,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bundle", nargs="?", default="Dream-Pong-v0")
     p.add_argument("--episodes", default=None, help="a folder of held-out episode_*.npz (default: collect 6 fresh)")
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=GAME_STEPS, help="closed-loop env-steps per policy")
     p.add_argument("--json", default=None)
     p.add_argument("--write", action="store_true", help="put the figures into the manifest and the model card")
     a = p.parse_args(argv)

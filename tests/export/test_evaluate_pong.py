@@ -64,8 +64,22 @@ def test_closed_loop_counts_balls_and_points_in_dream_and_reality():
     for side in ("dream", "real"):
         r = res[side]
         assert r["steps"] == 64
-        assert 0.0 <= r["one_ball_share"] <= 1.0 and r["points_per_1000"] >= 0.0
+        assert 0.0 <= r["one_ball_share"] <= 1.0 and r["points_per_1000"] == 1000.0 * r["points"] / 64
     assert res["real"]["one_ball_share"] > 0.3  # real Pong shows its ball most of the time
+
+
+def test_points_interval_is_the_95_percent_interval_of_the_count():
+    """65 points in 12000 steps: 5.4 per 1000, ± 1.96 √65 / 12; a run without points still has an interval."""
+    assert ep.points_interval({"steps": 12_000, "points": 65, "points_per_1000": 65 / 12}) == pytest.approx(
+        1.3167, 1e-3
+    )
+    assert ep.points_interval({"steps": 3000, "points": 0, "points_per_1000": 0.0}) == pytest.approx(1.96 / 3)
+    # cards written before the count was kept: it is read back from the rate
+    assert ep.points_interval({"steps": 3000, "points_per_1000": 5.0}) == pytest.approx(1000 * 1.96 * 15**0.5 / 3000)
+    # four times the steps halve the interval of the rate
+    assert ep.points_interval({"steps": 12_000, "points": 60}) * 2 == pytest.approx(
+        ep.points_interval({"steps": 3000, "points": 15})
+    )
 
 
 def test_heldout_game_windows(tmp_path):
@@ -101,6 +115,7 @@ def test_game_metrics_go_into_the_manifest_and_the_card(tmp_path):
     assert b.manifest.metrics["fidelity"]["horizons"]  # the other figures kept
     card = (bundle / "README.md").read_text()
     assert "Pong as it is played" in card and "paddle move after 4 × UP" in card
+    assert "(32 steps each; ± the 95 % interval of the count)" in card
 
 
 def test_the_tokenizer_ceiling_keeps_most_real_balls(real_pong):
