@@ -112,6 +112,10 @@ class Recipe:
     sampling temperature (not learned), which is this recipe's; only the held-out episodes are collected, and
     the data, training and rebuild figures in the card stay the bundle's (a re-export, e.g. at another
     temperature, then measured afresh)"""
+    continue_from: str | None = None
+    """an id or bundle folder whose tokenizer and world model to start from, with this recipe's model config
+    (the temperature may differ): the tokenizer is kept, the world model is trained `world.steps` more updates on
+    this run's data (a fresh schedule, warmup and cosine decay), then exported and measured afresh"""
 
 
 # What the first release (recipe of 2026-11, no changed-token weight, no reward fed back, a tokenizer without
@@ -543,6 +547,8 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     run, out = Path(r.run), Path(r.out)
     stages = Stages(run, log)
     data = run / "data"
+    if r.from_bundle and r.continue_from:
+        raise ValueError("--from-bundle re-exports a bundle's weights, --continue-from trains them further: pick one")
     start = _from_bundle if r.from_bundle else _train
     model, metrics, held_eps, held_tok, source_recipe = start(r, stages, data, run, progress)
 
@@ -567,8 +573,11 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     head = reward_head_check(model, held_eps, held_tok)
     times = stages.timings
     total = sum(times.values())
+    command = "dreamgym train pong_rem"
+    if r.continue_from:  # this run's time is on top of the source bundle's build
+        command += f" --continue-from {r.continue_from} --world.steps {r.world.steps} --world.lr {r.world.lr:g}"
     recipe = {
-        "command": "dreamgym train pong_rem",
+        "command": command,
         "machine": "2-core x86-64 CPU, no GPU",
         "stages": times,
         "wall_s": total,
@@ -589,6 +598,19 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     return {"fidelity": fid, "parity": par, "timings": times}
 
 
+def _tokenizer(model: REM, train_eps, held_eps, r: Recipe, tok_dir: Path, stages: Stages, progress: bool) -> dict:
+    """The model's tokenizer trained on the training frames (or loaded from `tok_dir`) -> its evaluation."""
+    if not (tok_dir / "tokenizer.json").exists():
+        frames = np.concatenate([e["obs"] for e in train_eps])
+        held = np.concatenate([e["obs"] for e in held_eps])[::10]
+        ev = train_tokenizer(model.tokenizer, frames, held, r, tok_dir, progress, ball=r.ball_weight)
+        stages.record("tokenizer", ev["wall_s"])
+        del frames
+    else:
+        load_checkpoint(tok_dir / "tokenizer.npz", model.tokenizer)
+    return json.loads((tok_dir / "tokenizer.json").read_text())
+
+
 def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
     """The episodes collected, the tokenizer and the world model trained (or resumed) on them; no source recipe
     (the build is its own)."""
@@ -603,17 +625,13 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
     noisy_eps, held_eps = load_pong(data / "train"), load_pong(data / "heldout")
     clean_eps = load_pong(data / "train_clean") if r.collect_clean is not None else []
     train_eps = noisy_eps + clean_eps
-    model = REM(r.model)
-    tok_dir = run / "tokenizer"
-    if not (tok_dir / "tokenizer.json").exists():
-        frames = np.concatenate([e["obs"] for e in train_eps])
-        held = np.concatenate([e["obs"] for e in held_eps])[::10]
-        ev = train_tokenizer(model.tokenizer, frames, held, r, tok_dir, progress, ball=r.ball_weight)
-        stages.record("tokenizer", ev["wall_s"])
-        del frames
+    src = None
+    if r.continue_from:  # the bundle's tokenizer as it is, its world model trained further
+        model, src = _bundle_model(r, r.continue_from, "--continue-from")
+        tok_eval = src.manifest.metrics["tokenizer"]
     else:
-        load_checkpoint(tok_dir / "tokenizer.npz", model.tokenizer)
-    tok_eval = json.loads((tok_dir / "tokenizer.json").read_text())
+        model = REM(r.model)
+        tok_eval = _tokenizer(model, train_eps, held_eps, r, run / "tokenizer", stages, progress)
     train_tok, held_tok = stages(
         "tokenise", lambda: (tokenize(model.tokenizer, train_eps), tokenize(model.tokenizer, held_eps))
     )
@@ -641,17 +659,29 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
             f"{dc['points_lost']} lost)"
         )
         d["clean"] = dc
+    tokenizer = f"{r.tokenizer.steps} updates" if src is None else f"{r.continue_from}'s ({_version(src)}), kept"
+    world_from = ""
+    if src is not None:
+        before = src.manifest.metrics.get("training", {}).get("world_updates", "?")
+        world_from = f" after the {before} of {r.continue_from} ({_version(src)})"
     text = (
         f"{d['episodes']} training episodes ({d['steps']} steps, {d['points_won']} points won, {d['points_lost']} "
         f"lost, {d['terminations']} games finished) and {dh['episodes']} held-out ones ({dh['steps']} steps, "
         f"{dh['points_won']} won, {dh['points_lost']} lost) of ALE/Pong-v5 with {ENV_KWARGS}, {players}. Tokenizer: "
-        f"{r.tokenizer.steps} updates, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
-        f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates of "
-        f"{r.world.batch} sequences of {r.seq_len} steps"
+        f"{tokenizer}, held-out reconstruction {tok_eval['heldout_psnr_db']:.1f} dB with "
+        f"{tok_eval['codes_used']} of {r.model.vocab} codes in use. World model: {world['updates']} updates"
+        f"{world_from} of {r.world.batch} sequences of {r.seq_len} steps"
         f"{f', {r.contact_share:.0%} of them drawn around the ball on its way into the paddle' if r.contact_share else ''}."
     )
+    version = RETRAINED
+    if src is not None:
+        version = {
+            "version": "continued",
+            "text": f"the tokenizer and world model of {r.continue_from} ({_version(src)}), the world model trained "
+            f"{world['updates']} more updates (peak learning rate {r.world.lr:g}): the figures on this card.",
+        }
     metrics = {
-        "history": [*HISTORY, RETRAINED],
+        "history": [*HISTORY, version],
         "data": {**d, "heldout": dh, "text": text},
         "tokenizer": tok_eval,
         "training": {"world_updates": world["updates"], "last_eval": world["last_eval"]},
@@ -659,16 +689,16 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
     return model, metrics, held_eps, held_tok, None
 
 
-def _from_bundle(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
-    """A bundle's own weights in this recipe's model (only the temperature may differ), the held-out episodes
-    collected, and the bundle's data, training and rebuild figures."""
+def _bundle_model(r: Recipe, source: str, flag: str):
+    """A bundle's weights (tokenizer and world model) in this recipe's model, whose config must be the bundle's
+    but for the sampling temperature (not learned) -> (model, the loaded bundle)."""
     import dreamgym
 
     from ..families import model_from_bundle
 
-    src = dreamgym.Bundle.load(dreamgym.resolve(r.from_bundle))
+    src = dreamgym.Bundle.load(dreamgym.resolve(source))
     if src.family != "rem":
-        raise ValueError(f"--from-bundle {r.from_bundle}: a {src.family!r} bundle, this recipe builds 'rem' ones")
+        raise ValueError(f"{flag} {source}: a {src.family!r} bundle, this recipe builds 'rem' ones")
     trained = model_from_bundle(src)
     differ = {
         k: (getattr(r.model, k), getattr(trained.cfg, k))
@@ -677,11 +707,22 @@ def _from_bundle(r: Recipe, stages: Stages, data: Path, run: Path, progress: boo
     }
     if differ:
         raise ValueError(
-            f"--from-bundle {r.from_bundle}: the bundle's model is not this recipe's (recipe, bundle): {differ}; "
+            f"{flag} {source}: the bundle's model is not this recipe's (recipe, bundle): {differ}; "
             "only --model.temperature may differ"
         )
     model = REM(dataclasses.replace(trained.cfg, temperature=r.model.temperature))
     model.load_state_dict(trained.state_dict())
+    return model, src
+
+
+def _version(src) -> str:
+    return src.manifest.metrics.get("history", [{}])[-1].get("version", "?")
+
+
+def _from_bundle(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
+    """A bundle's own weights in this recipe's model (only the temperature may differ), the held-out episodes
+    collected, and the bundle's data, training and rebuild figures."""
+    model, src = _bundle_model(r, r.from_bundle, "--from-bundle")
     model.eval()
     stages(
         "collect", lambda: collect_pong(r.collect_heldout, data / "heldout", progress), done=(data / "heldout").exists()
@@ -691,8 +732,8 @@ def _from_bundle(r: Recipe, stages: Stages, data: Path, run: Path, progress: boo
     met = src.manifest.metrics
     reexported = {
         "version": "re-export",
-        "text": f"the weights of {r.from_bundle} ({src.manifest.metrics.get('history', [{}])[-1].get('version', '?')}), "
-        f"re-exported to sample at temperature {r.model.temperature} instead of {trained.cfg.temperature}: the "
+        "text": f"the weights of {r.from_bundle} ({_version(src)}), "
+        f"re-exported to sample at temperature {r.model.temperature} instead of {src.manifest.model.config['temperature']}: the "
         "figures on this card.",
     }
     metrics = {"history": [*HISTORY, reexported], **{k: met[k] for k in ("data", "tokenizer", "training") if k in met}}

@@ -409,6 +409,32 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
             progress=False,
             log=lambda *a: None,
         )
+    # a continued build: the bundle's tokenizer kept (not trained), its world model trained further; at a
+    # learning rate of 0 the world model is the bundle's, so the dream is the first one, step for step
+    more = dataclasses.replace(
+        recipe,
+        run=str(tmp_path / "run-more"),
+        out=str(tmp_path / "bundle-more"),
+        continue_from=str(out),
+        world=dataclasses.replace(recipe.world, steps=2, lr=0.0),
+    )
+    cont = build(more, progress=False, log=lambda *a: None)
+    assert "tokenizer" not in cont["timings"] and "world model" in cont["timings"]
+    cman = json.loads((tmp_path / "bundle-more" / "dreamgym.json").read_text())
+    assert cman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
+    assert cman["metrics"]["training"]["world_updates"] == 2
+    assert cman["metrics"]["history"][-1]["version"] == "continued"
+    assert f"the tokenizer and world model of {out} (v4)" in cman["metrics"]["history"][-1]["text"]
+    assert "--continue-from" in cman["metrics"]["recipe"]["command"]
+    c = dreamgym.make_vec(tmp_path / "bundle-more", 3)
+    a, oc = dreamgym.make_vec(out, 3), c.reset(seed=5)[0]
+    oa, _ = a.reset(seed=5)
+    for t in range(6):
+        oa, *_ = a.step(np.array([t % 6, 2, 3]))
+        oc, *_ = c.step(np.array([t % 6, 2, 3]))
+    np.testing.assert_array_equal(oa, oc)
+    with pytest.raises(ValueError, match="pick one"):
+        build(dataclasses.replace(more, from_bundle=str(out)), progress=False, log=lambda *a: None)
 
 
 def test_contact_share_draws_windows_around_the_ball_on_its_way_into_the_paddle():
