@@ -393,6 +393,7 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert hman["metrics"]["recipe"]["rebuilt_from"]["bundle"] == str(out)
     assert hman["metrics"]["recipe"]["stages"] == man["metrics"]["recipe"]["stages"]
     assert man["metrics"]["history"][-1]["version"] == "v4"  # trained from nothing by this recipe
+    assert [h["version"] for h in man["metrics"]["history"]].count("v4") == 1  # its own figures, not the shipped v4's
     assert hman["metrics"]["history"][-1]["version"] == "re-export"
     assert "temperature 0.5 instead of" in hman["metrics"]["history"][-1]["text"]
     a = dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature)
