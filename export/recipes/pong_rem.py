@@ -1,6 +1,7 @@
 """Recipe: Dream-Pong-v0, a Simulus/REM dream of ALE Pong at 64x64 RGB, rebuilt from nothing on a 2-core CPU.
 
     dreamgym train pong_rem [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
+    dreamgym train pong_rem --continue-from BUNDLE --world.steps 2000 --world.lr 2e-4   # v4 -> the shipped v5
 
 Stages (each resumes from what the run folder already holds):
 1. collect: 96 training and 8 held-out episodes of ALE/Pong-v5 (frameskip 4, no sticky actions, 2000 steps

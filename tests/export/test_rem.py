@@ -396,14 +396,19 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert [h["version"] for h in man["metrics"]["history"]].count("v4") == 1  # its own figures, not the shipped v4's
     assert hman["metrics"]["history"][-1]["version"] == "re-export"
     assert "temperature 0.5 instead of" in hman["metrics"]["history"][-1]["text"]
-    a = dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature)
-    b = dreamgym.make_vec(tmp_path / "bundle-hot", 3)
-    oa, _ = a.reset(seed=5)
-    ob, _ = b.reset(seed=5)
-    for t in range(6):
-        oa, *_ = a.step(np.array([t % 6, 2, 3]))
-        ob, *_ = b.step(np.array([t % 6, 2, 3]))
-    np.testing.assert_array_equal(oa, ob)
+
+    def same_dream(a, b):
+        """Two vector dreams from the same seed under the same actions give the same frames."""
+        oa, ob = a.reset(seed=5)[0], b.reset(seed=5)[0]
+        for t in range(6):
+            oa, *_ = a.step(np.array([t % 6, 2, 3]))
+            ob, *_ = b.step(np.array([t % 6, 2, 3]))
+        np.testing.assert_array_equal(oa, ob)
+
+    same_dream(
+        dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature),
+        dreamgym.make_vec(tmp_path / "bundle-hot", 3),
+    )
     with pytest.raises(ValueError, match="only --model.temperature may differ"):
         build(
             dataclasses.replace(hot, model=dataclasses.replace(recipe.model, d_model=48)),
@@ -427,13 +432,7 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert cman["metrics"]["history"][-1]["version"] == "continued"
     assert f"the tokenizer and world model of {out} (v4)" in cman["metrics"]["history"][-1]["text"]
     assert "--continue-from" in cman["metrics"]["recipe"]["command"]
-    c = dreamgym.make_vec(tmp_path / "bundle-more", 3)
-    a, oc = dreamgym.make_vec(out, 3), c.reset(seed=5)[0]
-    oa, _ = a.reset(seed=5)
-    for t in range(6):
-        oa, *_ = a.step(np.array([t % 6, 2, 3]))
-        oc, *_ = c.step(np.array([t % 6, 2, 3]))
-    np.testing.assert_array_equal(oa, oc)
+    same_dream(dreamgym.make_vec(out, 3), dreamgym.make_vec(tmp_path / "bundle-more", 3))
     with pytest.raises(ValueError, match="pick one"):
         build(dataclasses.replace(more, from_bundle=str(out)), progress=False, log=lambda *a: None)
 
