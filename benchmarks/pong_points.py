@@ -37,9 +37,10 @@ def main(argv=None) -> int:
     for b in a.bundles:
         path = dreamgym.resolve(b)
         for policy in ("bundle", "random"):
-            r = closed_loop(path, policy, a.steps, seed=a.seed)
+            r = closed_loop(path, policy, a.steps, seed=a.seed, real=policy not in res["real"])
             res["dream"].setdefault(b, {})[policy] = r["dream"]
-            res["real"].setdefault(policy, r["real"])
+            if "real" in r:
+                res["real"][policy] = r["real"]
             lines.append(_row(b, policy, r["dream"]))
             print(lines[-1], flush=True)
     for policy, m in res["real"].items():
