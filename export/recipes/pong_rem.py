@@ -224,6 +224,27 @@ TINY = Recipe(
 PRESETS = {"full": FULL, "tiny": TINY}
 
 
+def _data_flags(r: Recipe) -> str:
+    """The options by which this run's training episodes differ from the full recipe's, as `dreamgym train
+    pong_rem` takes them (the cleaner player's config is a subcommand, so it comes last with all its fields), so
+    that a card's rebuild command collects the episodes its model was trained on."""
+
+    def flags(prefix: str, cfg: PongCollectConfig, base: PongCollectConfig | None) -> list[str]:
+        return [
+            f"--{prefix}.{f.name.replace('_', '-')} {getattr(cfg, f.name):g}"
+            for f in dataclasses.fields(cfg)
+            if base is None or getattr(cfg, f.name) != getattr(base, f.name)
+        ]
+
+    out = flags("collect-train", r.collect_train, FULL.collect_train)
+    if r.collect_clean != FULL.collect_clean:
+        if r.collect_clean is None:
+            out.append("collect-clean:none")
+        else:
+            out += ["collect-clean:pong-collect-config", *flags("collect-clean", r.collect_clean, None)]
+    return "".join(f" {f}" for f in out)
+
+
 def load_pong(folder: Path) -> list[dict[str, np.ndarray]]:
     eps = list(load_episodes(folder))
     if not eps:
@@ -592,6 +613,7 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     command = "dreamgym train pong_rem"
     if r.continue_from:  # this run's time is on top of the source bundle's build
         command += f" --continue-from {r.continue_from} --world.steps {r.world.steps} --world.lr {r.world.lr:g}"
+    command += _data_flags(r)
     recipe = {
         "command": command,
         "machine": "2-core x86-64 CPU, no GPU",

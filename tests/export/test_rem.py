@@ -467,3 +467,28 @@ def test_contact_share_draws_windows_around_the_ball_on_its_way_into_the_paddle(
     assert torch.equal(plain.sample(8)["tokens"], old.sample(8)["tokens"])
     with pytest.raises(ValueError, match="needs the ball's tokens"):
         TokenSequences([tokens], eps, 10, 0, None, 0.5)
+
+
+def test_card_command_names_the_episodes_the_run_trained_on():
+    """The card's rebuild command carries the options by which a run's episodes differ from the full recipe's,
+    and `dreamgym train pong_rem` parses them back into the same episodes (the cleaner player's config is a
+    subcommand, given whole)."""
+    from dreamgym.export.recipes import parse
+    from dreamgym.export.recipes.pong_rem import FULL, _data_flags
+    from dreamgym.export.recipes.pong_rem import TINY as TINY_RECIPE
+
+    more = dataclasses.replace(
+        FULL,
+        collect_train=dataclasses.replace(FULL.collect_train, episodes=96),
+        collect_clean=dataclasses.replace(FULL.collect_clean, episodes=96, noise=0.05),
+    )
+    assert _data_flags(FULL) == ""
+    for r in (
+        more,
+        dataclasses.replace(FULL, collect_clean=None),
+        dataclasses.replace(FULL, collect_train=TINY_RECIPE.collect_train),
+    ):
+        flags = _data_flags(r).split()
+        assert flags
+        parsed = parse("pong_rem", flags)[1]
+        assert (parsed.collect_train, parsed.collect_clean) == (r.collect_train, r.collect_clean)
