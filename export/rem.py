@@ -70,6 +70,13 @@ class REMConfig:
     """feed-forward width as a multiple of d_model"""
     temperature: float = 1.0
     """sampling temperature baked into the step graph (logits are divided by it before the Gumbel noise)"""
+    grid_noise: float = 1.0
+    """with `ball_tokens`: the share of the Gumbel noise the grid's tokens are drawn with, so that they sample at
+    `temperature` × `grid_noise` (0: their most likely codes) while the slots (the ball, the paddle) sample at
+    `temperature`. Not learned: a bundle's weights can be re-exported with another. The grid of a Pong frame
+    without the ball is the walls, the score and the two paddles' pixels, which the real game moves
+    deterministically; the ball's serve is where a dream must draw (the most likely slot is "no ball" at every
+    step of a serve)"""
     reward_weight: float = 1.0
     """weight of the reward loss"""
     nonzero_reward_weight: float = 5.0
@@ -159,6 +166,11 @@ class REM(nn.Module):
             for i, (first, n) in enumerate(c.tokenizer_config.slots):
                 allowed[G + i, first : first + n] = True
             self.register_buffer("slot_mask", torch.where(allowed, 0.0, -1e9), persistent=False)
+            share = torch.ones(c.tokens, 1)
+            share[:G] = c.grid_noise
+            self.register_buffer("noise_share", share, persistent=False)
+        elif c.grid_noise != 1.0:
+            raise ValueError("grid_noise needs ball_tokens: without them the ball is drawn by the grid's codes")
         if c.coord_features:  # fixed place codes of the slot ids (zero rows for the grid's codes)
             if not c.ball_tokens:
                 raise ValueError("coord_features needs ball_tokens: it codes the places the slot tokens name")
@@ -309,6 +321,8 @@ class REM(nn.Module):
         logits = self.token_logits(pred)
         if self.cfg.temperature != 1.0:
             logits = logits * (1.0 / self.cfg.temperature)
+        if self.cfg.grid_noise != 1.0:  # the grid's tokens at temperature × grid_noise (`REMConfig.grid_noise`)
+            noise = noise * self.noise_share
         return torch.argmax(logits + noise, -1)
 
     def filter_context(self, context_obs, context_actions):

@@ -209,6 +209,40 @@ def test_ball_slots_sample_only_their_own_ids(paddle, coord, mixer):
         assert m.mixer[-1].weight.grad.abs().sum() > 0
 
 
+def test_grid_noise_draws_the_grid_colder_and_the_slots_as_before():
+    """`grid_noise` scales only the grid's share of the Gumbel noise: at 0 the grid's tokens are the most likely
+    ones whatever the noise, the slots are drawn from the same noise as at 1; at 0.5 the grid samples as at twice
+    the logits (argmax(l/T + g/2) = argmax(2l/T + g)); the weights are the same, only the sampler differs; a
+    model without slot tokens refuses it."""
+    from dreamgym.export.rem import _random_tokens
+
+    c = dataclasses.replace(TINY, ball_tokens=True, reward_input=True, paddle_token=True, temperature=0.5)
+    torch.manual_seed(0)
+    base = REM(c).eval()
+    cold = REM(dataclasses.replace(c, grid_noise=0.0)).eval()
+    half = REM(dataclasses.replace(c, grid_noise=0.5)).eval()
+    cold.load_state_dict(base.state_dict())
+    half.load_state_dict(base.state_dict())
+    rng = np.random.default_rng(0)
+    B, G = 64, c.grid**2
+    tok = torch.from_numpy(_random_tokens(c, rng, (B,)))
+    args = (base.initial_state(B), tok, torch.zeros(B, 1), torch.zeros(B, dtype=torch.long))
+    noise = 3.0 * torch.from_numpy(rng.gumbel(size=(B, c.tokens, c.token_vocab)).astype(np.float32))
+    with torch.no_grad():
+        drawn, mode = base.imagine_step(*args, noise)[1], base.imagine_step(*args, 0 * noise)[1]
+        colder = cold.imagine_step(*args, noise)[1]
+        halfway = half.imagine_step(*args, noise)[1]
+        logits = base.token_logits(
+            base.run(base.embed_blocks(tok.unsqueeze(1), args[3].view(-1, 1), args[2]), args[0])[1]
+        )[:, 0]
+    assert (drawn[:, :G] != mode[:, :G]).float().mean() > 0.2  # the noise moves the grid at grid_noise 1
+    assert torch.equal(colder[:, :G], mode[:, :G])  # and not at 0
+    assert torch.equal(colder[:, G:], drawn[:, G:])  # the slots are drawn as before
+    assert torch.equal(halfway[:, :G], (logits[:, :G] / c.temperature + noise[:, :G] / 2).argmax(-1))
+    with pytest.raises(ValueError, match="grid_noise needs ball_tokens"):
+        REM(dataclasses.replace(TINY, grid_noise=0.0))
+
+
 def test_coord_features_code_places_on_their_axis():
     """`coord_table` gives the grid's codes nothing; it gives the ball's row and the paddle's row the same code
     for the same row (one axis, so their difference is linear), the ball's column a code on the other axis,
@@ -393,7 +427,8 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert hman["metrics"]["recipe"]["rebuilt_from"]["bundle"] == str(out)
     assert hman["metrics"]["recipe"]["stages"] == man["metrics"]["recipe"]["stages"]
     assert man["metrics"]["history"][-1]["version"] == "v4"  # trained from nothing by this recipe
-    assert [h["version"] for h in man["metrics"]["history"]].count("v4") == 1  # its own figures, not the shipped v4's
+    # its own figures, not the shipped v4's, and no later version
+    assert [h["version"] for h in man["metrics"]["history"]] == ["v0", "v1", "v1.1", "v2", "v3", "v4"]
     assert hman["metrics"]["history"][-1]["version"] == "re-export"
     assert "temperature 0.5 instead of" in hman["metrics"]["history"][-1]["text"]
 
@@ -409,7 +444,7 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
         dreamgym.make_vec(out, 3, noise_scale=0.5 / recipe.model.temperature),
         dreamgym.make_vec(tmp_path / "bundle-hot", 3),
     )
-    with pytest.raises(ValueError, match="only --model.temperature may differ"):
+    with pytest.raises(ValueError, match="only --model.temperature and --model.grid-noise may differ"):
         build(
             dataclasses.replace(hot, model=dataclasses.replace(recipe.model, d_model=48)),
             progress=False,
@@ -429,6 +464,10 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     cman = json.loads((tmp_path / "bundle-more" / "dreamgym.json").read_text())
     assert cman["metrics"]["tokenizer"] == man["metrics"]["tokenizer"]
     assert cman["metrics"]["training"]["world_updates"] == 2
+    total = man["metrics"]["training"]["world_updates_total"]
+    assert total == man["metrics"]["training"]["world_updates"] == recipe.world.steps  # a chain counts them all
+    assert cman["metrics"]["training"]["world_updates_total"] == total + 2
+    assert f"2 updates after the {total} of {out} (v4)" in cman["metrics"]["data"]["text"]
     assert cman["metrics"]["history"][-1]["version"] == "continued"
     assert f"the tokenizer and world model of {out} (v4)" in cman["metrics"]["history"][-1]["text"]
     assert "--continue-from" in cman["metrics"]["recipe"]["command"]
