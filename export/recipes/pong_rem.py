@@ -110,9 +110,9 @@ class Recipe:
     3000, whose points per 1000 steps moved by a quarter or more between runs"""
     from_bundle: str | None = None
     """an id or bundle folder whose weights to start from instead of training: its model config, except the
-    sampling (temperature and grid noise, not learned), which is this recipe's; only the held-out episodes are collected, and
-    the data, training and rebuild figures in the card stay the bundle's (a re-export, e.g. at another
-    temperature, then measured afresh)"""
+    sampling (temperature and grid noise, not learned), which is this recipe's; only the held-out episodes are
+    collected, and the data, training and rebuild figures in the card stay the bundle's (a re-export, e.g. at
+    another temperature, then measured afresh)"""
     continue_from: str | None = None
     """an id or bundle folder whose tokenizer and world model to start from, with this recipe's model config
     (the temperature may differ): the tokenizer is kept, the world model is trained `world.steps` more updates on
