@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 import dreamgym
-from dreamgym.export.collect_atari import collect_pong
 from dreamgym.export.evaluate import token_episodes, token_fidelity
-from dreamgym.export.recipes.pong_rem import Recipe, load_pong
+from dreamgym.export.recipes.pong_rem import heldout_episodes
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -42,13 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/pong-seeds.json")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
-    if a.heldout:
-        held = load_pong(Path(a.heldout))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            collect_pong(Recipe().collect_heldout, Path(tmp) / "heldout", progress=True)
-            held = load_pong(Path(tmp) / "heldout")
-    eps = token_episodes(held)
+    eps = token_episodes(heldout_episodes(a.heldout))
     runs = {}
     for b in a.bundles:
         path = dreamgym.resolve(b)

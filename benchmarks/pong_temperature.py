@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import dreamgym
-from dreamgym.export.collect_atari import collect_pong
 from dreamgym.export.evaluate import token_episodes, token_fidelity
 from dreamgym.export.evaluate_pong import closed_loop
-from dreamgym.export.recipes.pong_rem import Recipe, load_pong
+from dreamgym.export.recipes.pong_rem import heldout_episodes
 
 
 def main(argv=None) -> int:
@@ -34,10 +32,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     path = dreamgym.resolve(a.bundle)
     T = dreamgym.Bundle.load(path).manifest.model.config["temperature"]
-    with tempfile.TemporaryDirectory() as tmp:
-        collect_pong(Recipe().collect_heldout, Path(tmp) / "heldout", progress=True)
-        held = load_pong(Path(tmp) / "heldout")
-    eps = token_episodes(held)
+    eps = token_episodes(heldout_episodes())
     rows = []
     for s in (float(x) for x in a.scales.split(",")):
         t0 = time.perf_counter()

@@ -236,6 +236,18 @@ TINY = Recipe(
 PRESETS = {"full": FULL, "tiny": TINY}
 
 
+def heldout_episodes(folder: str | Path | None = None) -> list[dict[str, np.ndarray]]:
+    """The recipe's held-out episodes (8 of seed 1): read from `folder` (a run's `data/heldout`), or collected
+    afresh into a temporary folder (the same episodes: the collection is seeded)."""
+    if folder is not None:
+        return load_pong(Path(folder))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        collect_pong(FULL.collect_heldout, Path(tmp) / "heldout", progress=True)
+        return load_pong(Path(tmp) / "heldout")
+
+
 def _data_flags(r: Recipe) -> str:
     """The options by which this run's training episodes differ from the full recipe's, as `dreamgym train
     pong_rem` takes them (the cleaner player's config is a subcommand, so it comes last with all its fields), so
