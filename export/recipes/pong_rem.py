@@ -637,6 +637,8 @@ def build(r: Recipe = FULL, progress: bool = True, log=print) -> dict:
     command = "dreamgym train pong_rem"
     if r.continue_from:  # this run's time is on top of the source bundle's build
         command += f" --continue-from {r.continue_from} --world.steps {r.world.steps} --world.lr {r.world.lr:g}"
+    if r.model.slot_history != FULL.model.slot_history:
+        command += f" --model.slot-history {r.model.slot_history}"
     command += _data_flags(r)
     recipe = {
         "command": command,
@@ -744,8 +746,15 @@ def _train(r: Recipe, stages: Stages, data: Path, run: Path, progress: bool):
         history = HISTORY
         version = {
             "version": "continued",
-            "text": f"the tokenizer and world model of {r.continue_from} ({_version(src)}), the world model trained "
-            f"{world['updates']} more updates (peak learning rate {r.world.lr:g}): the figures on this card.",
+            "text": f"the tokenizer and world model of {r.continue_from} ({_version(src)}), "
+            + (
+                f"the slot mixer also reading the slots of the {r.model.slot_history} frames before and the actions "
+                "after them (`slot_history`, its weights on them from zero), "
+                if model.cfg.slot_history != src.manifest.model.config.get("slot_history", 0)
+                else ""
+            )
+            + f"the world model trained {world['updates']} more updates (peak learning rate {r.world.lr:g}): the "
+            "figures on this card.",
         }
     metrics = {
         "history": [*history, version],
@@ -770,18 +779,24 @@ def _bundle_model(r: Recipe, source: str, flag: str):
     if src.family != "rem":
         raise ValueError(f"{flag} {source}: a {src.family!r} bundle, this recipe builds 'rem' ones")
     trained = model_from_bundle(src)
+    grows = flag == "--continue-from" and trained.cfg.slot_history == 0 and r.model.slot_history > 0
+    free = SAMPLING + (("slot_history",) if grows else ())
     differ = {
         k: (getattr(r.model, k), getattr(trained.cfg, k))
         for k in trained.cfg.__dataclass_fields__
-        if k not in SAMPLING and getattr(r.model, k) != getattr(trained.cfg, k)
+        if k not in free and getattr(r.model, k) != getattr(trained.cfg, k)
     }
     if differ:
         raise ValueError(
             f"{flag} {source}: the bundle's model is not this recipe's (recipe, bundle): {differ}; "
-            "only --model.temperature and --model.grid-noise may differ"
+            "only --model.temperature and --model.grid-noise may differ (and, with --continue-from from a bundle "
+            "without one, --model.slot-history)"
         )
-    model = REM(dataclasses.replace(trained.cfg, **{k: getattr(r.model, k) for k in SAMPLING}))
-    model.load_state_dict(trained.state_dict())
+    model = REM(dataclasses.replace(trained.cfg, **{k: getattr(r.model, k) for k in free}))
+    if grows:
+        model.load_without_history(trained.state_dict())
+    else:
+        model.load_state_dict(trained.state_dict())
     return model, src
 
 

@@ -147,9 +147,21 @@ def test_step_macs_count_the_decoder(model):
 
 SLOT_KINDS = pytest.mark.parametrize(
     "paddle,coord,mixer",
-    [(False, False, False), (True, False, False), (True, True, False), (True, True, True)],
-    ids=["ball", "ball+paddle", "ball+paddle+coord", "ball+paddle+coord+mixer"],
-)
+    [(False, False, False), (True, False, False), (True, True, False), (True, True, True), (True, True, 2)],
+    ids=["ball", "ball+paddle", "ball+paddle+coord", "ball+paddle+coord+mixer", "mixer+history"],
+)  # mixer: an int is the mixer with that `slot_history`
+
+
+def _slot_config(paddle, coord, mixer) -> REMConfig:
+    return dataclasses.replace(
+        TINY,
+        reward_input=True,
+        ball_tokens=True,
+        paddle_token=paddle,
+        coord_features=coord,
+        slot_mixer=bool(mixer),
+        slot_history=0 if isinstance(mixer, bool) else mixer,
+    )
 
 
 @SLOT_KINDS
@@ -158,17 +170,16 @@ def test_check_family(paddle, coord, mixer):
     with `reward_input` and `ball_tokens`, as the shipped recipe has them, so the extra state tensor and the
     ball's slots are exported and checked too (and the paddle's slot, `paddle_token`, and the slots' place
     codes, `coord_features`, and the MLP that mixes the slots, `slot_mixer`)."""
-    import dataclasses
 
     from dreamgym.export.families import get_family
     from dreamgym.export.testing import check_family
 
-    c = dataclasses.replace(
-        TINY, reward_input=True, ball_tokens=True, paddle_token=paddle, coord_features=coord, slot_mixer=mixer
-    )
+    c = _slot_config(paddle, coord, mixer)
     report = check_family(get_family("rem"), c, batch=16)
     assert report["parity"]["step.next_tokens"] == 0 and report["parity"]["reset.tokens"] == 0
     assert report["parity"]["step.next_last_reward"] == 0
+    if c.slot_history:
+        assert report["parity"]["step.next_slot_history"] == 0 and report["parity"]["reset.slot_history"] == 0
 
 
 @SLOT_KINDS
@@ -176,13 +187,10 @@ def test_ball_slots_sample_only_their_own_ids(paddle, coord, mixer):
     """With `ball_tokens` a frame is the grid's codes, then the ball's row and its column (and with
     `paddle_token` the paddle's row): each slot's logits are confined to its own ids, so even pure noise samples
     a valid frame, and the loss trains every slot."""
-    import dataclasses
 
     from dreamgym.export.rem import _random_tokens
 
-    c = dataclasses.replace(
-        TINY, ball_tokens=True, reward_input=True, paddle_token=paddle, coord_features=coord, slot_mixer=mixer
-    )
+    c = _slot_config(paddle, coord, mixer)
     assert c.tokens == c.grid**2 + 2 + paddle and c.token_vocab == c.vocab + (2 + paddle) * 65
     torch.manual_seed(0)
     m = REM(c).eval()
@@ -190,8 +198,10 @@ def test_ball_slots_sample_only_their_own_ids(paddle, coord, mixer):
     B = 64
     tok = torch.from_numpy(_random_tokens(c, rng, (B,)))
     noise = 30.0 * torch.from_numpy(rng.standard_normal((B, c.tokens, c.token_vocab)).astype(np.float32))
+    hist = (m.none_history(B),) if c.slot_history else ()
     with torch.no_grad():
-        nxt = m.imagine_step(m.initial_state(B), tok, torch.zeros(B, 1), torch.zeros(B, dtype=torch.long), noise)[1]
+        nxt = m.imagine_step(m.initial_state(B), tok, torch.zeros(B, 1), *hist, torch.zeros(B, dtype=torch.long), noise)
+        nxt = nxt[1]
     grid = c.grid**2
     assert (nxt[:, :grid] < c.vocab).all()
     assert ((nxt[:, grid] >= c.vocab) & (nxt[:, grid] <= c.vocab + 64)).all()
@@ -313,6 +323,59 @@ def test_slot_mixer_reads_the_slots_places_and_the_action():
         assert nxt[0, G] == base.argmax()
     with pytest.raises(ValueError, match="slot_mixer needs coord_features"):
         REM(dataclasses.replace(c, coord_features=False, slot_mixer=True))
+
+
+def test_slot_history_steps_as_it_trains_and_grows_from_a_model_without_it():
+    """`slot_history`: the model loaded from one without it (`load_without_history`) computes the same loss until
+    trained; the history the reset graph's function builds from a context and each step's update of it are the
+    `history_of` the training sequences (the slots of the frames before and the actions after them, "none"
+    before the first); the mixer's logits read it; a history without the mixer is refused."""
+    c = dataclasses.replace(
+        TINY, ball_tokens=True, paddle_token=True, coord_features=True, slot_mixer=True, reward_input=True
+    )
+    torch.manual_seed(0)
+    plain = REM(c).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(plain.mixer[-1].weight, std=0.5)
+    grown = REM(dataclasses.replace(c, slot_history=3)).eval()
+    grown.load_without_history(plain.state_dict())
+    tokens, actions, rewards, terms = _example_batch(c, 4, np.random.default_rng(0))
+    B, T = actions.shape
+    G = c.grid**2
+    with torch.no_grad():
+        assert grown.loss(tokens, actions, rewards, terms)[0] == plain.loss(tokens, actions, rewards, terms)[0]
+        torch.nn.init.normal_(grown.mixer[0].weight, std=0.5)  # now it reads the history
+        hist = grown.history_of(tokens[:, :T], actions)
+        assert hist.shape == (B, T, 3, 4)
+        assert torch.equal(hist[:, 0], grown.none_history(B))
+        assert torch.equal(hist[:, 2, 0, :3], tokens[:, 1, G:]) and torch.equal(hist[:, 2, 0, 3], actions[:, 1])
+        assert torch.equal(hist[:, 2, 1, :3], tokens[:, 0, G:]) and torch.equal(hist[:, 2, 2], hist[:, 0, 0])
+        # the step's function, fed the sequence's tokens, carries the same history, and its slots read it
+        state, last, h = grown.initial_state(B), torch.zeros(B, 1), grown.none_history(B)
+        zero = torch.zeros(B, c.tokens, c.token_vocab)
+        for t in range(T):
+            assert torch.equal(h, hist[:, t])
+            out = grown.imagine_step(state, tokens[:, t], last, h, actions[:, t], zero)
+            other = grown.imagine_step(state, tokens[:, t], last, grown.none_history(B), actions[:, t], zero)
+            if t > 0:
+                assert not torch.equal(out[1][:, G:], other[1][:, G:])
+            assert torch.equal(out[1][:, :G], other[1][:, :G])  # the grid does not read it
+            state, last, h = out[0], out[2], out[3]
+        # the reset's function: the history of the first imagined step is the context's frames before its last
+        frames = torch.rand(B, 4, c.frame_size, c.frame_size, 3) * 255
+        ctx_actions = torch.randint(c.actions, (B, 4))
+        reset_hist = grown.filter_context(frames, ctx_actions)[3]
+        ctx_tok = grown.tokenizer.encode(frames.reshape(-1, c.frame_size, c.frame_size, 3)).view(B, 4, -1)
+        assert torch.equal(reset_hist[:, 0, :3], ctx_tok[:, 2, G:]) and torch.equal(
+            reset_hist[:, 0, 3], ctx_actions[:, 3]
+        )
+        assert torch.equal(reset_hist[:, 2, :3], ctx_tok[:, 0, G:]) and torch.equal(
+            reset_hist[:, 2, 3], ctx_actions[:, 1]
+        )
+    with pytest.raises(ValueError, match="slot_history=2"):
+        REM(dataclasses.replace(c, slot_mixer=False, slot_history=2))
+    with pytest.raises(ValueError, match="without its history"):
+        REM(dataclasses.replace(c, slot_history=2)).load_without_history(grown.state_dict())
 
 
 def test_paddle_token_is_where_the_evaluator_sees_the_paddle():
@@ -472,6 +535,21 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert f"the tokenizer and world model of {out} (v4)" in cman["metrics"]["history"][-1]["text"]
     assert "--continue-from" in cman["metrics"]["recipe"]["command"]
     same_dream(dreamgym.make_vec(out, 3), dreamgym.make_vec(tmp_path / "bundle-more", 3))
+    # continued with a slot history the bundle lacks: its weights on the history start at zero, so at a learning
+    # rate of 0 the dream is still the first one, with one more state tensor; the card says how to rebuild it
+    grown = dataclasses.replace(
+        more,
+        run=str(tmp_path / "run-grown"),
+        out=str(tmp_path / "bundle-grown"),
+        model=dataclasses.replace(recipe.model, slot_history=2),
+    )
+    build(grown, progress=False, log=lambda *a: None)
+    gman = json.loads((tmp_path / "bundle-grown" / "dreamgym.json").read_text())
+    assert "--model.slot-history 2" in gman["metrics"]["recipe"]["command"]
+    assert "the 2 frames before" in gman["metrics"]["history"][-1]["text"]
+    same_dream(dreamgym.make_vec(out, 3), dreamgym.make_vec(tmp_path / "bundle-grown", 3))
+    with pytest.raises(ValueError, match="--model.slot-history"):  # a re-export does not grow a model
+        build(dataclasses.replace(grown, continue_from=None, from_bundle=str(out)), progress=False, log=lambda *a: None)
     with pytest.raises(ValueError, match="pick one"):
         build(dataclasses.replace(more, from_bundle=str(out)), progress=False, log=lambda *a: None)
 
