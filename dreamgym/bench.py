@@ -170,13 +170,15 @@ def measure_real(manifest, seconds: float, sizes=(1, 2, 4, 8, 16)) -> tuple[dict
 
 
 def example_feeds(bundle: Bundle, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random step-graph feeds for `n` envs in the manifest's dtypes: float states standard normal, token
-    (integer) states small valid ids, actions sampled from the action space, noise as the manifest says."""
+    """Random step-graph feeds for `n` envs in the manifest's dtypes: float states standard normal, integer
+    states small ids valid both as tokens and, with discrete actions, as actions (a state may hold past actions,
+    as a REM dream's `slot_history` does), actions sampled from the action space, noise as the manifest says."""
     feeds = {}
-    for s in bundle.state:
-        x = rng.integers(0, 8, (n, *s.shape)) if s.np_dtype.kind in "iu" else rng.standard_normal((n, *s.shape))
-        feeds[s.name] = x.astype(s.np_dtype)
     space = bundle.action_space
+    ids = min(8, int(space.n)) if isinstance(space, gym.spaces.Discrete) else 8
+    for s in bundle.state:
+        x = rng.integers(0, ids, (n, *s.shape)) if s.np_dtype.kind in "iu" else rng.standard_normal((n, *s.shape))
+        feeds[s.name] = x.astype(s.np_dtype)
     if isinstance(space, gym.spaces.Discrete):
         feeds["action"] = rng.integers(space.start, space.start + space.n, n).astype(np.int64)
     else:
