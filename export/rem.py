@@ -404,8 +404,8 @@ class REM(nn.Module):
         return state, current, *last, self.tokenizer.decode_uint8(current), latent
 
     def imagine_step(self, retention, tokens, *rest):
-        """step.onnx (retention, tokens[, last_reward], action, noise_tokens): one block in, the next frame's K
-        tokens out in one pass, sampled by Gumbel-max."""
+        """step.onnx (retention, tokens[, last_reward][, slot_history], action, noise_tokens): one block in, the
+        next frame's K tokens out in one pass, sampled by Gumbel-max."""
         rest = list(rest)
         last = rest.pop(0) if self.cfg.reward_input else None
         hist = rest.pop(0) if self.cfg.slot_history else None
