@@ -111,6 +111,14 @@ def psnr_parts(bundle_path, episodes: list[dict], horizon: int = 100, stride: in
     return out
 
 
+def by_horizon(runs: dict, part: str, cell) -> None:
+    """Print a markdown table: a row per bundle, a column per horizon, `cell` of that part's figures."""
+    print("| bundle | " + " | ".join(f"h = {h}" for h in HORIZONS) + " |")
+    print("|---|" + "---|" * len(HORIZONS))
+    for b, run in runs.items():
+        print(f"| {b} | " + " | ".join(cell(run["horizons"][str(h)][part]) for h in HORIZONS) + " |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="+")
@@ -137,29 +145,22 @@ def main(argv=None) -> int:
             print(f"| {b} | {r['all']['psnr_db']:.2f} | " + " | ".join(cells) + " |")
     print(f"\nthe dream's ball, of the real frames with one ball: within {NEAR:g} px / none / elsewhere; and of the")
     print("real frames with none, the share where the dream draws one")
-    print("| bundle | " + " | ".join(f"h = {h}" for h in HORIZONS) + " |")
-    print("|---|" + "---|" * len(HORIZONS))
-    for b in a.bundles:
-        cells = []
-        for h in map(str, HORIZONS):
-            r = runs[b]["horizons"][h]["ball"]
-            w = r["drawn_where_none"]
-            cells.append(
-                f"{100 * r['near']:.0f} / {100 * r['missing']:.0f} / {100 * r['elsewhere']:.0f} %; "
-                + ("–" if w is None else f"{100 * w:.0f} %")
-            )
-        print(f"| {b} | " + " | ".join(cells) + " |")
+    by_horizon(
+        runs,
+        "ball",
+        lambda r: (
+            f"{100 * r['near']:.0f} / {100 * r['missing']:.0f} / {100 * r['elsewhere']:.0f} %; "
+            + ("–" if r["drawn_where_none"] is None else f"{100 * r['drawn_where_none']:.0f} %")
+        ),
+    )
     print("\nthe player's paddle: median / mean error (px), share of frames more than 2 px off")
-    print("| bundle | " + " | ".join(f"h = {h}" for h in HORIZONS) + " |")
-    print("|---|" + "---|" * len(HORIZONS))
-    for b in a.bundles:
-        cells = []
-        for h in map(str, HORIZONS):
-            r = runs[b]["horizons"][h]["player"]
-            cells.append(
-                f"{r['paddle_error_median_px']:.1f} / {r['paddle_error_mean_px']:.1f}; {100 * r['paddle_off_2px']:.0f} %"
-            )
-        print(f"| {b} | " + " | ".join(cells) + " |")
+    by_horizon(
+        runs,
+        "player",
+        lambda r: (
+            f"{r['paddle_error_median_px']:.1f} / {r['paddle_error_mean_px']:.1f}; {100 * r['paddle_off_2px']:.0f} %"
+        ),
+    )
     return 0
 
 
