@@ -467,6 +467,7 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8 and set(np.unique(r)) <= {-1.0, 0.0, 1.0}
     # `dreamgym evaluate` on a token dream: fresh ALE Pong episodes, the token evaluator
     from dreamgym.export.commands import evaluate
+    from dreamgym.export.families import model_from_bundle
 
     assert evaluate([str(out), "--count", "1", "--max-steps", "150"]) == 0
     # a second build resumes from the run folder: nothing is trained again
@@ -548,6 +549,28 @@ def test_tiny_recipe_builds_a_bundle_that_steps(tmp_path):
     assert "--model.slot-history 2" in gman["metrics"]["recipe"]["command"]
     assert "the 2 frames before" in gman["metrics"]["history"][-1]["text"]
     same_dream(dreamgym.make_vec(out, 3), dreamgym.make_vec(tmp_path / "bundle-grown", 3))
+    # the slot mixer alone trained further (`world_part`): every other weight is the source's, the mixer's moved,
+    # and the card's command says so
+    mixed = dataclasses.replace(
+        grown,
+        run=str(tmp_path / "run-mixer"),
+        out=str(tmp_path / "bundle-mixer"),
+        continue_from=str(tmp_path / "bundle-grown"),
+        world_part="slot_mixer",
+        world=dataclasses.replace(recipe.world, steps=3, lr=1e-2, batch=recipe.world.batch + 1),
+    )
+    build(mixed, progress=False, log=lambda *a: None)
+    before = model_from_bundle(dreamgym.Bundle.load(tmp_path / "bundle-grown")).state_dict()
+    after = model_from_bundle(dreamgym.Bundle.load(tmp_path / "bundle-mixer")).state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("mixer.") for k in moved)
+    mman = json.loads((tmp_path / "bundle-mixer" / "dreamgym.json").read_text())
+    assert "--world-part slot_mixer" in mman["metrics"]["recipe"]["command"]
+    assert f"--world.batch {recipe.world.batch + 1}" in mman["metrics"]["recipe"]["command"]
+    assert "its slot mixer alone trained 3 more updates" in mman["metrics"]["history"][-1]["text"]
+    assert "Slot mixer alone (the rest of the world model kept): 3 updates after" in mman["metrics"]["data"]["text"]
+    with pytest.raises(ValueError, match="needs --continue-from"):
+        build(dataclasses.replace(mixed, continue_from=None), progress=False, log=lambda *a: None)
     with pytest.raises(ValueError, match="--model.slot-history"):  # a re-export does not grow a model
         build(dataclasses.replace(grown, continue_from=None, from_bundle=str(out)), progress=False, log=lambda *a: None)
     with pytest.raises(ValueError, match="pick one"):
