@@ -1,16 +1,23 @@
 """Engines: a bundle's graphs run by onnxruntime for a fixed batch of rows, the model state kept where they run.
 
-Two engines behind one small interface, `BaseEngine` (what the vector env, `bench` and `play` use):
+Two engines behind one small interface, `BaseEngine` (`dreamgym.engine_base`: what the vector env, `bench` and
+`play` use, with the sessions and the choice of device both engines share):
 
-- `CpuEngine` (here): the state in two host buffer sets (A -> B, then B -> A), each step's inputs, outputs and
-  state bound once with IO binding, the step scheduled from the work per call (`cpu_schedule`: one thread,
-  blocks of rows side by side on a thread pool, or onnxruntime's intra-op threads; cache-sized tiles).
+- `CpuEngine` (`dreamgym.engine_cpu`): the state in two host buffer sets (A -> B, then B -> A), each step's
+  inputs, outputs and state bound once with IO binding, the step scheduled from the work per call
+  (`cpu_schedule`: one thread, blocks of rows side by side on a thread pool, or onnxruntime's intra-op
+  threads; cache-sized tiles).
 - `CudaEngine` (`dreamgym.engine_cuda`): the state in device buffers that never leave the GPU, inputs and
   outputs at fixed device addresses, the step captured as a CUDA graph (plain CUDA when it cannot be).
 
-`Engine(bundle, num_envs, device=...)` returns the one for the device. `device="auto"` takes CUDA only when a
-CUDA session really opens and runs in this process (`cuda_problem`): onnxruntime-gpu lists the CUDA provider
-even where the CUDA and cuDNN libraries it needs cannot load, and then either fails or quietly runs on the CPU.
+`Engine(bundle, num_envs, device=...)` (here) returns the one for the device. `device="auto"` takes CUDA only
+when a CUDA session really opens and runs in this process (`cuda_problem`): onnxruntime-gpu lists the CUDA
+provider even where the CUDA and cuDNN libraries it needs cannot load, and then either fails or quietly runs
+on the CPU.
+
+The modules import one way: `engine` (this factory, and the public names re-exported) -> `engine_cpu`,
+`engine_cuda` -> `engine_base`. Patch a setting where it is read: the CPU schedule's thresholds in
+`engine_cpu`, the device choice's state in `engine_base`.
 
 Why the CPU schedule's thresholds are what they are: benchmarks/README.md, "Why the engine's thresholds are
 what they are" (measured figures live there, not here).
@@ -18,166 +25,17 @@ what they are" (measured figures live there, not here).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
-import io
-import os
-import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
-from itertools import pairwise
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-from .bundle import ORT_DTYPES, Bundle
-from .errors import missing_onnxruntime
-
-try:
-    import onnxruntime as ort
-except ImportError:  # pragma: no cover - depends on the install
-    ort = None
-
-CUDA = "CUDAExecutionProvider"
-
-# The CPU schedule (see benchmarks/README.md for the measurements behind each number)
-SINGLE_THREAD_MAX_BATCH = 128  # without a FLOP count in the manifest: one thread up to this many envs
-PARALLEL_MIN_FLOPS = 30e6  # less work per call than this: one thread (a thread hand-off per node costs more)
-TILE_ROWS = 512  # a CPU call steps at most this many rows, so that its activations stay in the core's cache
-SHARD_MAX_STATE_BYTES = 128 << 20  # more model state per call than this: onnxruntime's threads, not shards
-
-
-# -- devices and sessions -------------------------------------------------------------------------------
-def available_providers() -> list[str]:
-    """The execution providers this onnxruntime build lists (listed is not loadable: see `cuda_problem`)."""
-    if ort is None:
-        raise missing_onnxruntime()
-    return list(ort.get_available_providers())
-
-
-def make_session(path: os.PathLike, device: str, threads: int | None = None, cuda_graph: bool = False) -> Any:
-    """An onnxruntime session on `device` ('cpu' or 'cuda'), fully optimised, `threads` intra-op threads.
-
-    A CUDA session never falls back to the CPU on its own (onnxruntime's default): one that cannot use CUDA
-    raises, so that a 'cuda' engine is never a CPU session bound to device buffers."""
-    if ort is None:
-        raise missing_onnxruntime()
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    if device != "cuda":
-        try:
-            return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...): a damaged file
-            from .errors import BundleError
-
-            raise BundleError(
-                f"{Path(path).name}: onnxruntime cannot load this graph ({str(e).strip()}); the file is damaged "
-                "or not an ONNX model: re-export the bundle or restore the file"
-            ) from e
-    cuda = (CUDA, {"enable_cuda_graph": "1"} if cuda_graph else {})
-    return ort.InferenceSession(
-        os.fspath(path), sess_options=opts, providers=[cuda, "CPUExecutionProvider"], enable_fallback=0
-    )
-
-
-_CUDA_FIX = (
-    "install the GPU runtime with the CUDA and cuDNN libraries it was built for: `pip uninstall -y onnxruntime "
-    'onnxruntime-gpu && pip install "dreamgym[gpu]"` (onnxruntime-gpu[cuda,cudnn] brings them as nvidia-* '
-    "wheels), or install them system-wide (https://onnxruntime.ai/docs/install/#cuda-and-cudnn); an NVIDIA "
-    'driver must be running (`nvidia-smi`). `python -c "import onnxruntime as o; o.preload_dlls(); '
-    'o.print_debug_info()"` shows what loads'
+from .bundle import Bundle
+from .engine_base import CUDA, BaseEngine, available_providers, choose_device, cuda_problem, make_session
+from .engine_cpu import (
+    PARALLEL_MIN_FLOPS,
+    SHARD_MAX_STATE_BYTES,
+    SINGLE_THREAD_MAX_BATCH,
+    TILE_ROWS,
+    CpuEngine,
+    cpu_schedule,
 )
-
-
-@functools.cache
-def cuda_problem() -> str | None:
-    """Why CUDA cannot run in this process, or None when it can. Probed once per process: the CUDA and cuDNN
-    libraries are preloaded from the nvidia-* wheels (`onnxruntime.preload_dlls`, onnxruntime-gpu >= 1.21),
-    then a one-node graph is opened on the CUDA provider and run."""
-    if ort is None:
-        raise missing_onnxruntime()
-    build = f"onnxruntime {ort.__version__}" + (
-        f" (built for CUDA {ort.cuda_version})" if getattr(ort, "cuda_version", "") else ""
-    )
-    if CUDA not in ort.get_available_providers():
-        return f"{build} has no {CUDA} (it is the CPU build, or not onnxruntime-gpu)"
-    printed = io.StringIO()  # preload_dlls prints which library failed to load, and does not raise
-    problem = None
-    with contextlib.redirect_stdout(printed):
-        if hasattr(ort, "preload_dlls"):
-            try:
-                ort.preload_dlls()
-            except Exception as e:  # noqa: BLE001 - a failed preload is reported with the rest
-                print(f"preload_dlls: {e}")
-        try:
-            sess = make_session(Path(str(resources.files("dreamgym"))) / "_matmul.onnx", "cuda")
-            if CUDA not in sess.get_providers():
-                problem = f"a CUDA session opened with {sess.get_providers()} only"
-            else:
-                a = np.ones((2, 2), np.float32)
-                sess.run(None, {"A": a, "B": a})
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
-            problem = f"{type(e).__name__}: {str(e).strip()}"
-    if problem is None:
-        return None
-    notes = [
-        line.strip()
-        for line in printed.getvalue().splitlines()
-        if "Failed to load" in line or line.startswith("preload_dlls")
-    ]
-    # the provider library's own load error names the missing .so (onnxruntime's message may not)
-    lib = (
-        Path(ort.__file__).parent
-        / "capi"
-        / ("onnxruntime_providers_cuda.dll" if os.name == "nt" else "libonnxruntime_providers_cuda.so")
-    )
-    if lib.is_file():
-        try:
-            ctypes.CDLL(os.fspath(lib))
-        except OSError as e:
-            notes.append(f"loading {lib.name}: {e}")
-    return "; ".join([f"{build} lists {CUDA} but cannot use it: {problem}", *dict.fromkeys(notes)])
-
-
-_warned_cpu_fallback = False
-
-
-def choose_device(device: str) -> str:
-    """'cpu' or 'cuda' for `device` ('auto', 'cpu' or 'cuda'). 'auto' is 'cuda' when a CUDA session works in
-    this process, else 'cpu' (with one warning per process when CUDA is offered but does not work); 'cuda'
-    raises a ValueError saying what is missing and how to install it when CUDA does not work."""
-    global _warned_cpu_fallback
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cpu":
-        return "cpu"
-    offered = CUDA in available_providers()
-    if device == "auto" and not offered:
-        return "cpu"  # the CPU build: nothing to warn about
-    problem = cuda_problem()
-    if problem is None:
-        return "cuda"
-    if device == "cuda":
-        raise ValueError(
-            f"device='cuda' was asked for, but {problem}. To fix it, {_CUDA_FIX}; or use "
-            "device='auto' (the GPU when it works, else the CPU) or device='cpu'"
-        )
-    if not _warned_cpu_fallback:
-        _warned_cpu_fallback = True
-        warnings.warn(
-            f"dreamgym: device='auto' runs on the CPU: {problem}. To run on the GPU, {_CUDA_FIX}. "
-            "Pass device='cpu' to choose the CPU without this warning.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return "cpu"
+from .engine_cuda import CudaEngine
 
 
 def Engine(
@@ -192,260 +50,23 @@ def Engine(
     `shards` (a count of row blocks side by side) and `tile_rows` (rows per call, None: a shard's rows in
     one call) shape the CPU schedule and are ignored on CUDA, where one call steps every row."""
     if choose_device(device) == "cuda":
-        from .engine_cuda import CudaEngine
-
         return CudaEngine(bundle, num_envs, threads=threads)
     return CpuEngine(bundle, num_envs, threads=threads, shards=shards, tile_rows=tile_rows)
 
 
-# -- the interface ------------------------------------------------------------------------------------
-class BaseEngine:
-    """What the runtime uses of an engine, and the parts both engines share.
-
-    `inputs`: host buffers the caller fills in place before each `step()` ("action" and the step's noise).
-    `outputs`: host buffers a step writes (obs, reward, terminated, latent when the bundle offers it, and the
-    manifest's optional per-step outputs).
-    `shards`, `threads`, `tile_rows`: the schedule (CUDA: 1 shard, all rows in one call). `ort_seconds`:
-    time spent inside onnxruntime's step, for the benchmark's share outside it.
-    """
-
-    device: str
-    shards: int
-    tile_rows: int
-    _state_values: list[dict[str, Any]]  # per buffer set, the state as OrtValues (host or device)
-    cur: int  # the buffer set holding the current state
-
-    def __init__(self, bundle: Bundle, num_envs: int, threads: int | None):
-        self.bundle, self.n, self.threads = bundle, int(num_envs), threads
-        self.ort_seconds = 0.0
-        self.sessions: dict[str, Any] = {"reset": self._open("reset")}
-        self._render_bindings: list[Any] | None = None
-        self._frame: np.ndarray | None = None
-
-    def _open(self, graph: str, cuda_graph: bool = False) -> Any:
-        sess = make_session(self.bundle.graph_file(graph), self.device, self.threads, cuda_graph)
-        self.bundle.check_session(graph, sess)
-        return sess
-
-    def session(self, graph: str) -> Any:
-        """The onnxruntime session of one of the bundle's graphs, opened (and checked) on first use."""
-        if graph not in self.sessions:
-            self.sessions[graph] = self._open(graph)
-        return self.sessions[graph]
-
-    def _host_buffers(self, step: Any) -> None:
-        """`inputs` and `outputs`, typed as the step graph declares them. A multi-agent bundle has one
-        action, obs, reward and terminated buffer per agent, under the graph's names (`action.<agent>`...)."""
-        b, n, m = self.bundle, self.n, self.bundle.manifest
-        ins = {i.name: i for i in step.get_inputs()}
-        types = {o.name: ORT_DTYPES[o.type] for o in step.get_outputs()}
-        per = (
-            [("", m.observation_space, m.action_space)]
-            if not m.agents
-            else [(f".{a.name}", a.observation_space, a.action_space) for a in m.agents]
-        )
-        self.inputs, self.outputs = {}, {}
-        self.action_dtypes = {}
-        for sfx, _, act_space in per:
-            dtype = np.dtype(ORT_DTYPES[ins[f"action{sfx}"].type])
-            self.action_dtypes[f"action{sfx}"] = dtype
-            self.inputs[f"action{sfx}"] = np.zeros((n, *act_space.shape), dtype)
-        self.action_dtype = next(iter(self.action_dtypes.values()))
-        for nz in b.noise_for("step"):
-            self.inputs[nz.name] = np.zeros((n, *nz.shape), nz.np_dtype)
-        for sfx, obs_space, _ in per:
-            self.outputs[f"obs{sfx}"] = np.zeros((n, *obs_space.shape), types[f"obs{sfx}"])
-        for key in ("reward", "terminated"):
-            for sfx, _, _ in per:
-                self.outputs[f"{key}{sfx}"] = np.zeros((n,), types[f"{key}{sfx}"])
-        if "latent" in types:
-            self.outputs["latent"] = np.zeros((n, b.latent_dim), types["latent"])
-        for o in m.outputs:  # the bundle's optional per-step outputs
-            self.outputs[o.name] = np.zeros((n, *o.shape), types[o.name])
-
-    def step(self) -> None:
-        """One step of every row from the filled `inputs` into `outputs`; the state advances in place."""
-        raise NotImplementedError
-
-    def get_state(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """A host copy of the current state (of `rows` only, if given)."""
-        raise NotImplementedError
-
-    def set_state(self, state: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
-        """Overwrite the current state, or only `rows` of it; the other rows are untouched."""
-        raise NotImplementedError
-
-    def reset_rows(self, rows: np.ndarray | None, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run reset.onnx on a batch of contexts and write its state into `rows` (all rows if None)."""
-        sess = self.sessions["reset"]
-        out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
-        self.set_state({s.name: out[s.name] for s in self.bundle.state}, rows)
-        return out
-
-    def render(self) -> np.ndarray:
-        """Frames of the current state, uint8 [num_envs, H, W, 3] (a host buffer reused between calls)."""
-        sess = self.session("render")
-        if self._render_bindings is None:
-            self._frame = np.zeros((self.n, *self.bundle.frame_shape), np.uint8)
-            takes = {i.name for i in sess.get_inputs()}
-            self._render_bindings = []
-            for values in self._state_values:
-                bind = sess.io_binding()
-                for name, v in values.items():
-                    if name in takes:
-                        bind.bind_ortvalue_input(name, v)
-                bind.bind_ortvalue_output("frame", ort.OrtValue.ortvalue_from_numpy(self._frame))
-                self._render_bindings.append(bind)
-        sess.run_with_iobinding(self._render_bindings[self.cur])
-        return self._frame
-
-    def close(self) -> None:
-        """Release what the engine holds beyond its buffers (the CPU engine's thread pool)."""
-
-
-# -- the CPU engine ----------------------------------------------------------------------------------
-def cpu_schedule(
-    num_envs: int,
-    step_flops: float | None,
-    state_bytes: int,
-    cores: int,
-    threads: int | None = None,
-    shards: int | None = None,
-    tile_rows: int | None = TILE_ROWS,
-) -> tuple[int, int | None, int]:
-    """(shards, intra-op threads, tile rows) for a CPU step of `num_envs` rows of `step_flops` FLOPs and
-    `state_bytes` of model state each, on `cores` cores.
-
-    onnxruntime's own thread pool splits every node between the cores and joins them after it, a hand-off
-    per node: with little work per call one thread is fastest. With enough, the batch is cut into one block
-    of rows per core ("shards"), each run by a single-threaded call on its own thread with no hand-off inside
-    the graph — unless one call's state is so big that the step is bound by memory traffic, where
-    onnxruntime's pool does better; and one env cannot be cut. Each call steps at most `tile_rows` rows
-    (None: a shard's rows in one call). `threads` forces onnxruntime's intra-op threads and one shard;
-    `shards` forces a count."""
-    n = int(num_envs)
-    tile = int(tile_rows) if tile_rows else n
-    if threads is not None:
-        shards = 1
-    elif shards is None:
-        if step_flops:
-            work = n * step_flops
-        else:  # a manifest without a FLOP count: parallel above SINGLE_THREAD_MAX_BATCH envs
-            work = PARALLEL_MIN_FLOPS if n > SINGLE_THREAD_MAX_BATCH else 0.0
-        state_per_call = min(-(-n // cores), tile) * state_bytes
-        if work < PARALLEL_MIN_FLOPS or cores == 1:
-            shards, threads = 1, 1
-        elif n >= cores and state_per_call <= SHARD_MAX_STATE_BYTES:
-            shards = cores
-        else:
-            shards, threads = 1, cores
-    shards = max(1, min(int(shards), n))
-    if threads is None:
-        threads = 1 if (shards > 1 or n <= SINGLE_THREAD_MAX_BATCH) else cores
-    return shards, threads, tile
-
-
-class CpuEngine(BaseEngine):
-    """The step on onnxruntime's CPU provider, scheduled by `cpu_schedule`. Every schedule gives the same
-    numbers: each row is computed by the same kernels whichever call it falls in."""
-
-    device = "cpu"
-
-    def __init__(
-        self,
-        bundle: Bundle,
-        num_envs: int,
-        threads: int | None = None,
-        shards: int | None = None,
-        tile_rows: int | None = TILE_ROWS,
-    ):
-        n = int(num_envs)
-        state_bytes = sum(int(np.prod(s.shape)) * s.np_dtype.itemsize for s in bundle.state)
-        self.shards, threads, self.tile_rows = cpu_schedule(
-            n, bundle.step_flops, state_bytes, os.cpu_count() or 1, threads, shards, tile_rows
-        )
-        super().__init__(bundle, n, threads)
-        step = self.sessions["step"] = self._open("step")
-        self._host_buffers(step)
-        # two state buffer sets: a step reads set `cur` and writes the other
-        self._host = [{s.name: np.zeros((n, *s.shape), s.np_dtype) for s in bundle.state} for _ in range(2)]
-        self._state_values = [{k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in h.items()} for h in self._host]
-        self.cur = 0
-        # each shard's block of rows is stepped in tiles of at most `tile_rows` rows, one call each, in turn
-        # on the shard's thread; a binding per (buffer set, shard, tile), made once
-        self._tiles = []
-        for a, b in _cuts(0, n, self.shards):
-            self._tiles.append([slice(x, y) for x, y in _cuts(a, b, -(-(b - a) // self.tile_rows))])
-        self._bindings = [[[self._bind(i, r) for r in tiles] for tiles in self._tiles] for i in range(2)]
-        self._run = step.run_with_iobinding
-        # One call per step (one shard, one tile: every batch up to a tile, and the single env) has nothing
-        # to decide: its binding per buffer set is kept apart. The public run_with_iobinding checks in Python
-        # that the binding is this session's and whether WebGPU capture is on; both hold by construction
-        # here, so this path calls the compiled method under it when this onnxruntime has one.
-        self._one = self._run_one = None
-        if len(self._tiles) == 1 and len(self._tiles[0]) == 1:
-            self._one, self._run_one = [self._bindings[i][0][0] for i in range(2)], self._run
-            inner = getattr(step, "_sess", None)
-            if inner is not None and all(hasattr(b, "_iobinding") for b in self._one):
-                self._one, self._run_one = [b._iobinding for b in self._one], inner.run_with_iobinding
-        self._pool = (
-            ThreadPoolExecutor(self.shards - 1, thread_name_prefix="dreamgym-shard") if self.shards > 1 else None
-        )
-
-    def _bind(self, src: int, rows: slice) -> Any:
-        """The step's binding from buffer set `src` into the other, for a block of rows. Every tensor is a
-        block of rows of a host buffer (a contiguous view, so onnxruntime reads and writes the buffer itself:
-        filling `inputs` in place is enough)."""
-        sess, dst = self.sessions["step"], 1 - src
-        bind = sess.io_binding()
-        takes = {i.name for i in sess.get_inputs()}
-        for name, buf in self._host[src].items():
-            if name in takes:
-                bind.bind_cpu_input(name, buf[rows])
-        for name, buf in self.inputs.items():
-            bind.bind_cpu_input(name, buf[rows])
-        for name, buf in self._host[dst].items():
-            bind.bind_ortvalue_output(f"next_{name}", ort.OrtValue.ortvalue_from_numpy(buf[rows]))
-        for name, buf in self.outputs.items():
-            bind.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf[rows]))
-        return bind
-
-    def step(self) -> None:
-        t0 = time.perf_counter()
-        if self._one is not None:
-            self._run_one(self._one[self.cur], None)
-        elif self._pool is None:
-            self._run_tiles(self._bindings[self.cur][0])
-        else:  # one block of rows per core; onnxruntime releases the GIL while it runs
-            binds = self._bindings[self.cur]
-            futures = [self._pool.submit(self._run_tiles, b) for b in binds[1:]]
-            self._run_tiles(binds[0])
-            for f in futures:
-                f.result()
-        self.ort_seconds += time.perf_counter() - t0
-        self.cur = 1 - self.cur
-
-    def _run_tiles(self, binds: list) -> None:
-        for b in binds:
-            self._run(b, None)
-
-    def get_state(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        return {k: (v if rows is None else v[rows]).copy() for k, v in self._host[self.cur].items()}
-
-    def set_state(self, state: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
-        for s in self.bundle.state:
-            full = self._host[self.cur][s.name]
-            if rows is None:
-                full[...] = state[s.name]
-            else:
-                full[rows] = state[s.name]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-
-
-def _cuts(a: int, b: int, k: int) -> list[tuple[int, int]]:
-    """Rows a..b cut into k blocks as even as can be."""
-    return [(int(x), int(y)) for x, y in pairwise(np.linspace(a, b, k + 1).astype(int))]
+__all__ = [
+    "CUDA",
+    "PARALLEL_MIN_FLOPS",
+    "SHARD_MAX_STATE_BYTES",
+    "SINGLE_THREAD_MAX_BATCH",
+    "TILE_ROWS",
+    "BaseEngine",
+    "CpuEngine",
+    "CudaEngine",
+    "Engine",
+    "available_providers",
+    "choose_device",
+    "cpu_schedule",
+    "cuda_problem",
+    "make_session",
+]

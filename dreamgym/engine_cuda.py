@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .bundle import Bundle
-from .engine import BaseEngine, ort
+from .engine_base import BaseEngine, ort
 
 _WARM_UP_STEPS = 6  # onnxruntime captures a graph id after a few plain runs; 3 per buffer set cover it
 

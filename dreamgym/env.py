@@ -89,4 +89,6 @@ class DreamEnv(gym.Env):
         self.venv.set_state(snap)
 
     def close(self):
-        self.venv.close()
+        venv = getattr(self, "venv", None)  # absent when __init__ raised before the vector env was made
+        if venv is not None:
+            venv.close()

@@ -4,10 +4,12 @@ The exporter builds one, `Bundle` holds one, and everything else reads its field
 output names come from `io_names(manifest, graph)`, which the exporter and the loader both call: no
 family spells them.
 
-Every field is declared once below with its type; `Manifest.from_json` checks a JSON object against
-those declarations (an unknown key, a missing required key or a value of the wrong type is a
-`BundleError` naming the key and the expected form) and `Manifest.to_json` writes it back. Adding a
+Every field is declared once with its type (the parts in `dreamgym.manifest_specs`, the whole below);
+`Manifest.from_json` checks a JSON object against those declarations (an unknown key, a missing required
+key or a value of the wrong type is a `BundleError` naming the key and the expected form) and
+`Manifest.to_json` writes it back, both through the typed reader of `dreamgym.manifest_json`. Adding a
 field to the contract is adding it to one of these dataclasses, with a default so older bundles load.
+Every public name of the parts is importable from here as well.
 
 Format versions (`format_version`):
 
@@ -31,206 +33,40 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from .errors import BundleError
-from .spaces import space_from_json, space_to_json
+from .manifest_json import _dump, _parse
+from .manifest_specs import (
+    DTYPES,
+    NOISE_DISTRIBUTIONS,
+    AgentSpec,
+    ContextBank,
+    EnvDefaults,
+    GraphSpec,
+    ModelInfo,
+    NoiseSpec,
+    OutputSpec,
+    Preview,
+    Signature,
+    Source,
+    Summary,
+    TensorSpec,
+    figure,
+)
 
 FORMAT_VERSION = 4
 READS_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "dreamgym.json"
 GRAPHS = ("reset", "step", "render", "policy")
 REQUIRED_GRAPHS = ("reset", "step", "render")
-NOISE_DISTRIBUTIONS = ("normal", "uniform", "gumbel")
 OBS_MODES = ("state", "pixels", "latent")
-DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "bool")
-
-
-# -- the parts ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TensorSpec:
-    """A named state tensor: its per-env shape (the batch axis is implied) and dtype."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-
-    @property
-    def np_dtype(self) -> np.dtype:
-        return np.dtype(self.dtype)
-
-    def _check(self, where: str) -> None:
-        if not self.name.isidentifier():
-            raise BundleError(f"{where}.name must be an identifier (letters, digits, _), got {self.name!r}")
-        if any(s < 0 for s in self.shape) or len(self.shape) > 8:
-            raise BundleError(f"{where}.shape must be at most 8 sizes, none negative; got {list(self.shape)}")
-        if int(np.prod(self.shape, dtype=np.float64)) > 1 << 28:
-            raise BundleError(f"{where}.shape {list(self.shape)} holds more than 2**28 values per env")
-        if self.dtype not in DTYPES:
-            raise BundleError(f"{where}.dtype must be one of {DTYPES}, got {self.dtype!r}")
-
-
-@dataclass(frozen=True)
-class NoiseSpec(TensorSpec):
-    """A noise input: drawn by the runtime from the env's generator and fed to one graph."""
-
-    distribution: str = "normal"
-    graph: str = "step"
-
-    def _check(self, where: str) -> None:
-        super()._check(where)
-        if self.distribution not in NOISE_DISTRIBUTIONS:
-            raise BundleError(f"{where}.distribution must be one of {NOISE_DISTRIBUTIONS}, got {self.distribution!r}")
-        if self.graph not in ("reset", "step"):
-            raise BundleError(f"{where}.graph must be 'reset' or 'step', got {self.graph!r}")
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    """One ONNX graph of the bundle: its file, hash, and the names it takes and gives."""
-
-    file: str
-    sha256: str
-    inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    clips_action: bool = False
-    """the step graph clips a Box action to the action space itself (the runtime then copies actions in)"""
-
-
-@dataclass(frozen=True)
-class ContextBank:
-    """contexts.npz: real windows obs [N, C, ...] and actions [N, C, ...]."""
-
-    file: str
-    sha256: str
-    windows: int | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    """The real env the dream was learned from. `render` holds the options of the source env kind that
-    made its frames (`render["kind"]`); the runtime passes them on without reading them."""
-
-    env_id: str | None = None
-    render: Mapping[str, Any] = field(default_factory=dict)
-    frames: str | None = None
-    """how frames were made, in words"""
-    packages: Mapping[str, str] = field(default_factory=dict)
-    """versions of the packages the data came from"""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    config: Mapping[str, Any] = field(default_factory=dict)
-    """the family's config dataclass, as written by `dataclasses.asdict`"""
-    parameters: int | None = None
-    step_parameters: int | None = None
-    step_macs: int | None = None
-    step_flops: int | None = None
-
-
-@dataclass(frozen=True)
-class Preview:
-    file: str
-    command: str = ""
-
-
-def figure(v: float, digits: int = 2) -> str:
-    """`v` with `digits` decimals, or with two significant digits where those decimals would show a nonzero
-    figure as zero (0.0022, not 0.00)."""
-    return f"{v:.2g}" if 0 < abs(v) < 10.0 ** (1 - digits) else f"{v:.{digits}f}"
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The headline of a bundle's fidelity, whatever its family: one figure per horizon (with its name
-    and format) and the frame PSNR where measured. Written by the evaluator that measured it."""
-
-    metric: str
-    """what the per-horizon figure is, e.g. 'std. RMSE ÷ copy-last' or 'token accuracy'"""
-    horizons: Mapping[str, float] = field(default_factory=dict)
-    unit: str = ""
-    """appended to each figure, e.g. '×'"""
-    digits: int = 2
-    frame_psnr_db: Mapping[str, float] = field(default_factory=dict)
-
-    def cell(self) -> str:
-        if not self.horizons:
-            return "—"
-        return " / ".join(figure(v, self.digits) + self.unit for v in self.horizons.values()) + f" {self.metric}"
-
-    def headline(self, keys: tuple[str, ...] = ("1", "50")) -> str:
-        parts = [f"h{k} {figure(self.horizons[k], self.digits)}{self.unit}" for k in keys if k in self.horizons]
-        return f"{self.metric}: " + ", ".join(parts) if parts else "not evaluated"
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    """An optional per-step output of the step graph (after the contract's own), given to the caller in
-    `info[name]`. The runtime does not know what it means; `uncertainty` (shape ()) is the one the env
-    options `uncertainty_penalty` and `uncertainty_limit` act on."""
-
-    name: str
-    shape: tuple[int, ...] = ()
-    dtype: str = "float32"
-    description: str = ""
-
-    _check = TensorSpec._check
-
-
-@dataclass(frozen=True)
-class EnvDefaults:
-    """The bundle's defaults for env options, chosen by its recipe (a caller's arguments override them)."""
-
-    uncertainty_penalty: float = 0.0
-    """reward minus this times info["uncertainty"] (needs an `uncertainty` output)"""
-    uncertainty_limit: float | None = None
-    """truncate an episode when info["uncertainty"] exceeds this (None: never)"""
-    max_episode_steps: int | None = None
-    """truncate the episodes a learner sees after this many steps: short dreams from the bank's real states,
-    as MBPO and MOPO branch their model rollouts from real data (None: the manifest's `max_episode_steps`,
-    the real env's). Tools that show or measure whole episodes (play, record, evaluate, transfer) keep the
-    manifest's horizon."""
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """One agent of a multi-agent bundle: its name (as the source env names it), its own spaces (the
-    real env's for that agent), and the keys a person drives it with in `dreamgym play`."""
-
-    name: str
-    observation_space: spaces.Space
-    action_space: spaces.Space
-    keymap: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-    def _check(self, where: str) -> None:
-        if not self.name.isidentifier():
-            raise BundleError(f"{where}.name must be an identifier (letters, digits, _), got {self.name!r}")
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What the graphs' input and output names depend on: the state, the noise, and whether the graphs
-    give a latent. The exporter derives one from a model before any manifest exists."""
-
-    state: tuple[TensorSpec, ...]
-    noise: tuple[NoiseSpec, ...] = ()
-    latent: bool = True
-    outputs: tuple[OutputSpec, ...] = ()
-    agents: tuple[str, ...] = ()
-    """agent names of a multi-agent bundle, in order (empty: one agent, the contract's plain names)"""
-
-    def noise_for(self, graph: str) -> tuple[NoiseSpec, ...]:
-        return tuple(n for n in self.noise if n.graph == graph)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -533,110 +369,28 @@ def _upgrade_v1(d: dict) -> dict:
     return d
 
 
-# -- a small typed reader for the declarations above ----------------------------------------------------
-def _type_name(tp: Any) -> str:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
-    if origin is tuple:
-        return f"a list of {_type_name(args[0])}"
-    if origin in (dict, Mapping):
-        return "an object"
-    if tp is spaces.Space:
-        return "a space object ({'type': 'Box', ...})"
-    if dataclasses.is_dataclass(tp):
-        req = [f.name for f in dataclasses.fields(tp) if _required(f)]
-        return f"an object with {', '.join(map(repr, req)) or 'optional keys'}"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
-
-
-def _required(f: dataclasses.Field) -> bool:
-    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-
-
-def _parse(tp: Any, v: Any, where: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = BundleError(
-        f"{where} must be {_type_name(tp)}, got {json.dumps(v)[:80] if _jsonable(v) else type(v).__name__}"
-    )
-    if origin in (Union, types.UnionType):
-        if v is None and type(None) in args:
-            return None
-        try:
-            return _parse(next(a for a in args if a is not type(None)), v, where)
-        except BundleError as e:
-            if str(e).startswith(f"{where} must be "):  # this value's own type is wrong: name the whole union
-                raise bad from None
-            raise
-    if tp is spaces.Space:
-        return space_from_json(v)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(v, dict):
-            raise bad
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(v) - set(fields))
-        if unknown:
-            raise BundleError(f"{where} has the unknown key {unknown[0]!r}; expected keys: {', '.join(fields)}")
-        kw = {}
-        for name, f in fields.items():
-            if name in v:
-                kw[name] = _parse(hints[name], v[name], f"{where}.{name}")
-            elif _required(f):
-                raise BundleError(f"{where} lacks the required key {name!r} ({_type_name(hints[name])})")
-        return tp(**kw)
-    if origin is tuple:
-        if not isinstance(v, list):
-            raise bad
-        return tuple(_parse(args[0], x, f"{where}[{i}]") for i, x in enumerate(v))
-    if origin in (dict, Mapping):
-        if not isinstance(v, dict):
-            raise bad
-        if args and args[1] is not Any:
-            return {k: _parse(args[1], x, f"{where}.{k}") for k, x in v.items()}
-        return v
-    if tp is bool:
-        if type(v) is not bool:
-            raise bad
-        return v
-    if tp is int:
-        if type(v) is not int:
-            raise bad
-        return v
-    if tp is float:
-        if type(v) not in (int, float):
-            raise bad
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise bad
-        return v
-    raise TypeError(f"no JSON reader for {tp!r}")  # a declaration above that this reader does not know
-
-
-def _jsonable(v: Any) -> bool:
-    try:
-        json.dumps(v)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _dump(v: Any) -> Any:
-    if isinstance(v, spaces.Space):
-        return space_to_json(v)
-    if dataclasses.is_dataclass(v):
-        out = {}
-        for f in dataclasses.fields(v):
-            x = getattr(v, f.name)
-            if x is None and f.default is None:
-                continue  # optional and absent
-            out[f.name] = _dump(x)
-        return out
-    if isinstance(v, (tuple, list)):
-        return [_dump(x) for x in v]
-    if isinstance(v, Mapping):
-        return {k: _dump(x) for k, x in v.items()}
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+__all__ = [
+    "DTYPES",
+    "FORMAT_VERSION",
+    "GRAPHS",
+    "MANIFEST",
+    "NOISE_DISTRIBUTIONS",
+    "OBS_MODES",
+    "READS_VERSIONS",
+    "REQUIRED_GRAPHS",
+    "AgentSpec",
+    "ContextBank",
+    "EnvDefaults",
+    "GraphSpec",
+    "Manifest",
+    "ModelInfo",
+    "NoiseSpec",
+    "OutputSpec",
+    "Preview",
+    "Signature",
+    "Source",
+    "Summary",
+    "TensorSpec",
+    "figure",
+    "io_names",
+]

@@ -341,11 +341,14 @@ class BatchedParallelDreamEnv(Lifecycle):
         return self._steps.copy()
 
     def close(self) -> None:
-        """Release the sessions; a second `close()` does nothing."""
+        """Release the sessions; a second `close()` does nothing, nor one on an env whose `__init__` raised
+        part-way (only what was built is released)."""
         if self.closed:
             return
         _human.close(self)
-        self.engine.close()
+        engine = getattr(self, "engine", None)  # absent when __init__ raised before the engine was made
+        if engine is not None:
+            engine.close()
         self.closed, self._live = True, False
 
 
@@ -394,4 +397,6 @@ class AgentDreamEnv(gym.Env):
         return None if frames is None else frames[0]
 
     def close(self):
-        self.games.close()
+        games = getattr(self, "games", None)  # absent when __init__ raised before the games were made
+        if games is not None:
+            games.close()

@@ -134,4 +134,6 @@ class ParallelDreamEnv(ParallelEnv):
         self.agents = [a for a, live in zip(self.possible_agents, snap["live"]) if live]
 
     def close(self):
-        self.games.close()
+        games = getattr(self, "games", None)  # absent when __init__ raised before the games were made
+        if games is not None:
+            games.close()

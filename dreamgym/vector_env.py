@@ -565,7 +565,11 @@ class DreamVectorEnv(Lifecycle, VectorEnv):
         return self._steps.copy()
 
     def close_extras(self, **kwargs):
-        """Release the sessions; `close()` a second time does nothing (Gymnasium's `closed` flag)."""
+        """Release the sessions; `close()` a second time does nothing (Gymnasium's `closed` flag). Safe on an
+        env whose `__init__` raised part-way (a bundle that failed to load): Gymnasium's `__del__` closes it
+        when it is collected, and only what was built is released."""
         self._live = False
         _human.close(self)
-        self.engine.close()
+        engine = getattr(self, "engine", None)  # absent when __init__ raised before the engine was made
+        if engine is not None:
+            engine.close()

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 import dreamgym
-from dreamgym import Bundle, DreamVectorEnv
+from dreamgym import Bundle, DreamVectorEnv, engine_base, engine_cpu
 from dreamgym import engine as E
 from dreamgym.engine import Engine, cpu_schedule
 
@@ -89,7 +89,7 @@ def test_engine_takes_the_schedule(bundle, monkeypatch):
     assert small._one is not None  # one call per step: the fast path
     assert (big.shards, big.threads) == (2, 1) and len(big._bindings[0]) == 2
     assert [len(t) for t in big._tiles] == [1, 1]  # 512 rows per shard: one tile each
-    monkeypatch.setattr(E, "SHARD_MAX_STATE_BYTES", 1000)  # as if the state were large
+    monkeypatch.setattr(engine_cpu, "SHARD_MAX_STATE_BYTES", 1000)  # as if the state were large
     big_state = Engine(bundle, 1024, device="cpu")
     assert (big_state.shards, big_state.threads) == (1, 2)
     assert [len(t) for t in big_state._tiles] == [2]  # 1024 rows in two calls of 512
@@ -235,7 +235,7 @@ def test_device_choice_on_this_onnxruntime(bundle):
 def fresh_probe(monkeypatch):
     """A process that has not probed CUDA yet, and one that forgets the simulated result afterwards."""
     E.cuda_problem.cache_clear()
-    monkeypatch.setattr(E, "_warned_cpu_fallback", False)
+    monkeypatch.setattr(engine_base, "_warned_cpu_fallback", False)
     yield
     E.cuda_problem.cache_clear()
 

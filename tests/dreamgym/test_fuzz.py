@@ -40,7 +40,7 @@ FUZZ = settings(
 def tiny(tmp_path_factory) -> Path:
     """A tiny single-agent RSSM bundle (tens of kB), exported by the family checker."""
     from dreamgym.export.families import get_family
-    from dreamgym.export.rssm import RSSMConfig
+    from dreamgym.export.families.rssm import RSSMConfig
     from dreamgym.export.testing import check_family
 
     root = tmp_path_factory.mktemp("fuzz")

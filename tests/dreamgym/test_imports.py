@@ -128,7 +128,7 @@ def test_the_runtime_imports_only_downward():
 
 
 IMPORT_ALL = """
-import gymnasium as gym, dreamgym, dreamgym.assets, dreamgym.play, dreamgym.export, dreamgym.export.sources
+import gymnasium as gym, dreamgym, dreamgym.assets, dreamgym.play, dreamgym.export, dreamgym.export.data.sources
 from dreamgym.play import keys
 env = gym.make("Dream-HalfCheetah-v0")
 env.reset(seed=0)
