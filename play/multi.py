@@ -3,6 +3,9 @@
 Two people on one keyboard: each player's keys come from their agent's keymap in the manifest (player
 one W A S D, player two the arrows for Dream-SimpleTag-v0); the other agents are driven by the bundle's
 policies. Tab hands player one's agent to its policy and back (right shift: player two's).
+
+A scene-drawn dream's frame shows a fixed window of the world (play/scene.py): an agent that leaves it is
+marked at the edge of its game's frame by a triangle in its colour pointing towards it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import numpy as np
 from dreamgym.bundle import Bundle
 from dreamgym.video import VideoWriter
 
-from .app import ACCENT, BG, DIM, FG, HUD_W, WARN, require_pygame
 from .keys import KeyMap
+from .scene import Marker, Scene
 from .session import GameSession
+from .ui import ACCENT, BG, DIM, FG, HUD_W, WARN, Font, Window, require_pygame
 
 # the multi-agent view's own keys: the arrows belong to player two, so rewind and single step move
 CONTROLS = {
@@ -36,7 +40,7 @@ CONTROLS = {
 }
 
 
-class MultiPlayApp:
+class MultiPlayApp(Window):
     """The window. `frame(events)` does one loop iteration (for tests and the benchmark)."""
 
     def __init__(
@@ -57,7 +61,7 @@ class MultiPlayApp:
         self.scale = int(scale or max(1, 512 // max(H, W)))
         pg.display.init()
         pg.font.init()
-        self.font, self.small = pg.font.Font(None, 20), pg.font.Font(None, 17)
+        self.font, self.small = Font(20), Font(17)
         self.keys = {}  # agent -> its player's KeyMap
         for agent in self.session.players.values():
             spec = b.manifest.agent(agent)
@@ -70,6 +74,8 @@ class MultiPlayApp:
         self.running, self.frames_drawn = True, 0
         self._fps_clock: collections.deque = collections.deque(maxlen=30)
         self._back = 0
+        self.scene = Scene.of(b.manifest)  # None: not a scene-drawn dream, nothing to mark
+        self.markers: list[tuple[int, Marker]] = []  # (game's panel, marker) drawn in the last frame
         self._resize()
 
     def _resize(self) -> None:
@@ -79,9 +85,6 @@ class MultiPlayApp:
         self.view_scale, self.view_size = k, (img.shape[1] * k, img.shape[0] * k)
         self.screen = self.pg.display.set_mode((self.view_size[0] + HUD_W, max(self.view_size[1], 460)))
         self.pg.display.set_caption(f"dreamgym play — {self.bundle.id}")
-
-    def say(self, text: str, seconds: float = 2.0) -> None:
-        self.message, self.message_until = text, time.perf_counter() + seconds
 
     # -- input --------------------------------------------------------------------------------------
     def handle(self, event) -> None:
@@ -148,6 +151,7 @@ class MultiPlayApp:
         img = self.session.view()
         surf = pg.surfarray.make_surface(np.ascontiguousarray(img.swapaxes(0, 1)))
         scr.blit(pg.transform.scale(surf, self.view_size), (0, 0))
+        self._draw_markers()
         self._hud(self.view_size[0] + 10)
         if self.show_help:
             self._help()
@@ -155,8 +159,26 @@ class MultiPlayApp:
         if self.writer is not None:
             self.writer.write(pg.surfarray.array3d(scr).swapaxes(0, 1))
 
-    def _text(self, text, x, y, color=FG, font=None):
-        self.screen.blit((font or self.font).render(text, True, color), (x, y))
+    def _draw_markers(self) -> None:
+        """Every agent a game's frame has lost: a triangle in its colour (outlined) at the frame's edge nearest
+        to it, its tip pointing towards it."""
+        self.markers = []
+        if self.scene is None:
+            return
+        pg, k = self.pg, self.view_scale
+        H, W, _ = self.bundle.frame_shape
+        size = max(10.0, 2.0 * k)  # the triangle's length in screen pixels
+        for n, (y0, x0, obs) in enumerate(self.session.view_panels()):
+            for m in self.scene.markers(obs) if obs else ():
+                self.markers.append((n, m))
+                tx = x0 * k + min(max(m.at[0] * W * k, 1.0), W * k - 2.0)  # the tip, just inside the frame
+                ty = y0 * k + min(max(m.at[1] * H * k, 1.0), H * k - 2.0)
+                ux, uy = m.towards
+                bx, by = tx - ux * size, ty - uy * size  # the base's middle, inside the frame
+                px, py = -uy * size * 0.55, ux * size * 0.55
+                tri = [(tx, ty), (bx + px, by + py), (bx - px, by - py)]
+                pg.draw.polygon(self.screen, m.color, tri)
+                pg.draw.polygon(self.screen, (0, 0, 0), tri, 1)
 
     def _hud(self, x: int) -> None:
         s = self.session

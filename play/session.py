@@ -253,6 +253,22 @@ class GameSession:
             return tile(np.stack([self.real_frame, frame]), cols=2)
         return frame
 
+    def view_panels(self) -> list[tuple[int, int, dict[str, np.ndarray] | None]]:
+        """Each game in `view()`, in its order: the top-left pixel of its frame there and its observations by
+        agent (None: not known), so a view can mark what a frame does not show."""
+        H, W, _ = self.bundle.frame_shape
+        if self.multiverse is not None:
+            st = self.multiverse.get_state()
+            k = self.n_multiverse - 1
+            games = [dict(self.obs)] + [{a: st[f"obs/{a}"][i] for a in self.agents} for i in range(k)]
+            cols = int(np.ceil(np.sqrt(len(games))))
+        elif self.real is not None and self.real_frame is not None:
+            real = getattr(self.real, "obs", None)  # the real env's last observations by agent, if it keeps them
+            games, cols = [dict(real) if isinstance(real, dict) else None, dict(self.obs)], 2
+        else:
+            games, cols = [dict(self.obs)], 1
+        return [((i // cols) * (H + 2), (i % cols) * (W + 2), g) for i, g in enumerate(games)]
+
     # -- save and replay --------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """The session as JSON: the bundle's step-graph hash, the seed and every action taken."""

@@ -373,3 +373,65 @@ def test_replay_writes_a_video_and_refuses_another_bundle(tmp_path):
         [sys.executable, "-m", "dreamgym", "replay", str(bad)], cwd=OUTSIDE, capture_output=True, text=True
     )
     assert res.returncode == 2 and "bundle_sha256" in res.stderr
+
+
+# -- the HUD's text: every character drawn is a glyph of its font ------------------------------------------------
+def _drawn_text(monkeypatch):
+    """Record every text pygame's fonts render (and with which font file and size)."""
+    drawn = []
+
+    class Recording(pygame.font.Font):
+        def __init__(self, file=None, size=12, *args):
+            super().__init__(file, size, *args)
+            self.file, self.size = file, size
+
+        def render(self, text, *args, **kwargs):
+            drawn.append((text, self.file, self.size))
+            return super().render(text, *args, **kwargs)
+
+    monkeypatch.setattr(pygame.font, "Font", Recording)
+    return drawn
+
+
+def _missing_glyphs(drawn):
+    import pygame.freetype
+
+    pygame.freetype.init()
+    fonts, missing = {}, set()
+    for text, file, size in drawn:
+        f = fonts.setdefault((file, size), pygame.freetype.Font(file, size))
+        # pygame.font's metrics() gives a missing glyph the empty box's metrics; freetype's gives None
+        missing |= {(ch, text) for ch, m in zip(text, f.get_metrics(text)) if m is None}
+    return missing
+
+
+def test_the_hud_draws_only_glyphs_its_font_has(monkeypatch, tmp_path):
+    """Dream-Breakout-v0 names its latent actions '≈ LEFT', '≈ RIGHT', ...: the palette must not draw a ≈ the
+    font has no glyph for (pygame draws it as an empty box: '1: ▯ LEFT')."""
+    drawn = _drawn_text(monkeypatch)
+    app = PlayApp(dreamgym.resolve("Dream-Breakout-v0"), record_dir=tmp_path)
+    try:
+        assert any("≈" in m for m in app.bundle.manifest.action_meanings)
+        app.frame()
+        app.say("a message — with a dash…")
+        app.frame([down("f1")])  # and the help panel over it
+    finally:
+        app.close()
+    labels = [t for t, *_ in drawn if t.startswith("1: ")]
+    assert labels and "LEFT" in labels[0]  # the palette's labels were drawn
+    assert _missing_glyphs(drawn) == set()
+
+
+def test_the_multi_agent_hud_draws_only_glyphs_its_font_has(monkeypatch, tmp_path):
+    from dreamgym.play.multi import MultiPlayApp
+
+    drawn = _drawn_text(monkeypatch)
+    app = MultiPlayApp(dreamgym.resolve("Dream-SimpleTag-v0"), record_dir=tmp_path)
+    try:
+        app.frame()
+        app.say("≈ ← → ↑ ↓")
+        app.frame([down("f1")])
+    finally:
+        app.close()
+    assert any(t.startswith("player 1") for t, *_ in drawn)
+    assert _missing_glyphs(drawn) == set()

@@ -111,3 +111,51 @@ def test_the_window_two_players_tab_and_benchmark(tiny_tag, tmp_path):
     assert app.last_recording.exists() and app.last_recording.stat().st_size > 0
     fps = app.run(max_frames=20, benchmark=True, script=scripted_players(app))
     assert fps > 0
+
+
+# -- agents out of the frame: marked at its edge -------------------------------------------------------------
+RED = (217, 89, 89)  # the predators' colour as the scene drawer draws them (0.85, 0.35, 0.35) x 255
+
+
+def test_scene_marks_what_the_frame_does_not_show():
+    from dreamgym.play.scene import Scene
+
+    s = Scene(["a", "b"], [(0,), (0, 2)], [(0.85, 0.35, 0.35), (0.35, 0.85, 0.35)], [0.1, 0.1], extent=1.0)
+    assert s.markers({"a": [0.5, -0.5], "b": [0.2, 0.3]}) == []  # both inside
+    (m,) = s.markers({"a": [2.5, 0.5], "b": [-3.0, 0.0]})  # a at (2.5, 0.5); b at a + (-3, 0) = (-0.5, 0.5)
+    assert m.entity == 0 and m.color == RED
+    assert m.at == pytest.approx((1.0, 0.25)) and m.towards == pytest.approx((1.0, 0.0)) and m.distance == 1.5
+    (m,) = s.markers({"a": [0.0, 0.0], "b": [-2.0, -2.0]})  # b beyond the bottom-left corner
+    assert m.entity == 1 and m.at == pytest.approx((0.0, 1.0))
+    assert m.towards == pytest.approx((-(0.5**0.5), 0.5**0.5))  # left and down (the frame's y points down)
+    assert s.markers({"a": [0.0, 0.0]}) == []  # an agent's observation missing: nothing known
+
+
+def test_the_window_marks_a_predator_that_left_the_frame():
+    """Dream-SimpleTag-v0 draws the fixed square [-1.5, 1.5]^2; player one holding D takes adversary_0 past
+    its right edge within seconds. The view marks it there, in its colour, on every game's frame."""
+    pygame = pytest.importorskip("pygame")
+    import dreamgym
+    from dreamgym.play.multi import MultiPlayApp
+
+    app = MultiPlayApp(dreamgym.resolve("Dream-SimpleTag-v0"))
+    try:
+        key = lambda t, k: pygame.event.Event(t, key=pygame.key.key_code(k))  # noqa: E731
+        app.frame([key(pygame.KEYDOWN, "d")])
+        for _ in range(40):
+            app.frame()
+        cfg = app.bundle.manifest.model.config  # how the render graph places the scene's entities
+        joint = app.session.env.state()  # every agent's observation, in the manifest's order
+        x = sum(joint[i] for i in cfg["scene_positions"][2])  # adversary_0 is the scene's entity 2
+        assert x > cfg["scene_extent"] + 0.5  # well out of the frame
+        (W, H), k = app.view_size, app.view_scale
+        shot = pygame.surfarray.array3d(app.screen).swapaxes(0, 1)  # (height, width, 3)
+        strip = shot[:H, W - 3 * k : W]  # the frame's right edge
+        assert (strip == RED).all(-1).any(), "no marker in the predator's colour at the edge it left by"
+        assert [(n, m.entity) for n, m in app.markers] == [(0, 2)]
+        (_, m) = app.markers[0]
+        assert m.at[0] == 1.0 and m.towards == pytest.approx((1.0, 0.0), abs=0.05)
+        app.frame([key(pygame.KEYUP, "d"), key(pygame.KEYDOWN, "f6")])  # the multiverse: every game is marked
+        assert sorted(n for n, m in app.markers if m.entity == 2) == list(range(app.session.n_multiverse))
+    finally:
+        app.close()
