@@ -30,8 +30,8 @@ import numpy as np
 import dreamgym
 from dreamgym.bundle import sha256_file
 from dreamgym.export import exporter
-from dreamgym.export.recipes.halfcheetah_rssm import frameless_data
-from dreamgym.export.transfer import measure_point, sac_trial
+from dreamgym.export.measure.transfer import measure_point, sac_trial
+from dreamgym.export.train.recipes.halfcheetah_rssm import frameless_data
 from dreamgym.manifest import MANIFEST
 from dreamgym.source import open_source_env
 

@@ -24,7 +24,7 @@ import json
 import numpy as np
 
 import dreamgym
-from dreamgym.export.transfer import _same_starts, real_returns
+from dreamgym.export.measure.transfer import _same_starts, real_returns
 from dreamgym.record import make_policy
 from dreamgym.source import open_source_env
 

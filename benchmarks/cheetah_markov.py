@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 import torch.nn as nn
 
-from dreamgym.export.collect import CollectConfig, collect, load_episodes
+from dreamgym.export.data.collect import CollectConfig, collect, load_episodes
 
 MIX = ("random", "bang", "ou", "sine", "mixed", "policy:0.1", "policy:0.3", "policy:0.0")
 

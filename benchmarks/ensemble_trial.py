@@ -31,9 +31,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dreamgym.export.ensemble import EnsembleConfig, StepEnsemble
-from dreamgym.export.recipes.halfcheetah_rssm import frameless_data
-from dreamgym.export.transfer import real_returns, sac_trial
+from dreamgym.export.families.ensemble import EnsembleConfig, StepEnsemble
+from dreamgym.export.measure.transfer import real_returns, sac_trial
+from dreamgym.export.train.recipes.halfcheetah_rssm import frameless_data
 from dreamgym.source import open_source_env
 
 C, T = 10, 1000

@@ -1,6 +1,6 @@
 """Updates per second of the training loops, before and after `fit` (issue 12): the same models, configs and
 batch shapes through the old loops (a worktree of the commit before, e.g. `git worktree add /tmp/old 6c4c000`)
-and through `dreamgym.export.fit.fit`, on synthetic data of the recipes' shapes (the loop is measured, not the
+and through `dreamgym.export.train.fit.fit`, on synthetic data of the recipes' shapes (the loop is measured, not the
 data). One process per measurement, one after another:
 
     python benchmarks/fit_speed.py --old /tmp/old            # all four phases, old then new, a markdown table
@@ -29,7 +29,7 @@ STEPS = {"rssm": 200, "tssm": 100, "tokenizer": 100, "world": 100}
 
 def _old_package(root: Path):
     """The old `export/` folder imported as the package `oldexport` (its relative imports then resolve inside it)."""
-    import dreamgym.export.sources as sources
+    import dreamgym.export.data.sources as sources
 
     sys.modules.setdefault("dreamgym.real", sources)  # the old collectors' import of what moved to sources.py
     spec = importlib.util.spec_from_file_location(
@@ -82,9 +82,9 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
     if phase in ("rssm", "tssm"):
         eps = _vector_episodes(8, 1000, rng)
         if phase == "rssm":
-            from dreamgym.export.recipes.halfcheetah_rssm import Recipe
+            from dreamgym.export.train.recipes.halfcheetah_rssm import Recipe
         else:
-            from dreamgym.export.recipes.halfcheetah_tssm import Recipe
+            from dreamgym.export.train.recipes.halfcheetah_tssm import Recipe
         r = Recipe()
         if impl == "old":
             mod = importlib.import_module(f"oldexport.{phase}")
@@ -100,8 +100,8 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
             import dataclasses
 
             from dreamgym.export.families import family_of
-            from dreamgym.export.recipes import Stages
-            from dreamgym.export.recipes.halfcheetah_rssm import train
+            from dreamgym.export.train.recipes import Stages
+            from dreamgym.export.train.recipes.halfcheetah_rssm import train
 
             model = family_of(r.model).build(r.model)
             r = dataclasses.replace(
@@ -110,7 +110,7 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
             t0 = time.perf_counter()
             train(model, eps, eps[:2], r, Stages(out, log=lambda *a: None), progress=False)
     else:
-        from dreamgym.export.recipes.pong_rem import FULL
+        from dreamgym.export.train.recipes.pong_rem_config import FULL
 
         eps = _pong_episodes(4, 500, rng)
         frames = np.concatenate([e["obs"] for e in eps])
@@ -140,8 +140,8 @@ def measure(phase: str, impl: str, old_root: Path | None, steps: int) -> dict:
         else:
             import dataclasses
 
-            from dreamgym.export.recipes import pong_rem as pong
-            from dreamgym.export.rem import REM
+            from dreamgym.export.families.rem import REM
+            from dreamgym.export.train.recipes import pong_rem_tokens as pong
 
             model = REM(FULL.model)
             if phase == "tokenizer":

@@ -24,7 +24,7 @@ import argparse
 import gymnasium as gym
 import numpy as np
 
-from dreamgym.export.sources import area_resize
+from dreamgym.export.data.sources import area_resize
 
 
 def measure(game: str, steps: int, stride: int, seed: int = 0) -> dict:

@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 import dreamgym
-from dreamgym.export.transfer import measure_point, sac_trial
+from dreamgym.export.measure.transfer import measure_point, sac_trial
 from dreamgym.source import open_source_env
 
 

@@ -25,11 +25,11 @@ import numpy as np
 import dreamgym
 from dreamgym.export import exporter
 from dreamgym.export.card import model_card
-from dreamgym.export.collect import CollectConfig, collect
-from dreamgym.export.data import SequenceSampler, load_folder
+from dreamgym.export.data.collect import CollectConfig, collect
+from dreamgym.export.data.episodes import SequenceSampler, load_folder
 from dreamgym.export.families import model_from_bundle
-from dreamgym.export.fit import FitConfig, fit
-from dreamgym.export.recipes.halfcheetah_rssm import Recipe, _t, frameless_data
+from dreamgym.export.train.fit import FitConfig, fit
+from dreamgym.export.train.recipes.halfcheetah_rssm import Recipe, _t, frameless_data
 
 KEYS = ("obs", "prev_act", "reward", "cont", "mask")
 LEARNER_BEHAVIOURS = ("policy@{n}:0.0", "policy@{n}:0.1", "policy@{n}:0.3", "policy@{n}:0.6", "kick+policy@{n}:0.1")

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=1.5)
     a = ap.parse_args(argv)
-    from dreamgym.export import mpe
+    from dreamgym.export.data import mpe
 
     path = dreamgym.resolve(a.bundle)
     b = dreamgym.Bundle.load(path)

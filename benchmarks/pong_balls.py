@@ -5,7 +5,7 @@
 The card's "frames with exactly one ball" is one number for several things. After every point the real game
 shows no ball for about 15 steps before it serves again, so the share falls with the points lost; the rest is
 the ball vanishing in play, or a frame or two without it. Each bundle and the real ALE Pong are played `--steps`
-steps under the bundled policy and under random actions (as `evaluate_pong.closed_loop` plays them), and the
+steps under the bundled policy and under random actions (as `measure.pong.closed_loop` plays them), and the
 frames without exactly one ball are split into: a wait after a point (a run of 3 or more frames without a ball
 that holds a point or starts within 3 steps of one), a ball lost in play (such a run with no point), flicker (a
 run of 1 or 2 frames) and frames with two balls or more.
@@ -19,7 +19,7 @@ import numpy as np
 from pong_contact import report
 
 import dreamgym
-from dreamgym.export.evaluate_pong import play_dream, play_real
+from dreamgym.export.measure.pong import play_dream, play_real
 from dreamgym.record import make_policy
 
 SHORT = 2  # runs of at most this many frames without a ball are flicker

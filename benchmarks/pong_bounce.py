@@ -19,8 +19,8 @@ import argparse
 import numpy as np
 from pong_contact import bundled_tracker, raw_dream, repeated_contexts, report
 
-from dreamgym.export.evaluate_pong import _real_env, detect
-from dreamgym.export.sources import area_resize
+from dreamgym.export.data.sources import area_resize
+from dreamgym.export.measure.pong import _real_env, detect
 
 NEAR = 50  # the ball at or beyond this column (of 64), moving right, is near the player's paddle
 FACE = 57  # a ball at or beyond this column has passed the paddle's face (the paddle spans about 56-58)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import dreamgym
-from dreamgym.export.evaluate_pong import DOWN, UP, _real_env, detect
-from dreamgym.export.sources import area_resize
+from dreamgym.export.data.sources import area_resize
+from dreamgym.export.measure.pong import DOWN, UP, _real_env, detect
 from dreamgym.record import make_policy
 
 

@@ -30,8 +30,8 @@ from pong_bounce import outcome
 from pong_contact import report
 from tqdm.auto import tqdm
 
-from dreamgym.export.collect import load_episodes
-from dreamgym.export.evaluate_pong import detect
+from dreamgym.export.data.collect import load_episodes
+from dreamgym.export.measure.pong import detect
 
 
 def decisive(folders: list[Path], progress: bool = True, where: list | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +68,9 @@ def scores(p: np.ndarray, Yh: np.ndarray) -> dict:
 
 def world_p_bounce(ckpt: Path, eps: list[dict], where: list, window: int) -> tuple[np.ndarray, int]:
     """A Pong world model checkpoint's teacher-forced p(bounce) at each (episode, t) of `where`, and its step."""
-    from dreamgym.export.fit import load_checkpoint
-    from dreamgym.export.recipes.pong_rem import tokenize
-    from dreamgym.export.rem import REM, REMConfig
+    from dreamgym.export.families.rem import REM, REMConfig
+    from dreamgym.export.train.fit import load_checkpoint
+    from dreamgym.export.train.recipes.pong_rem_tokens import tokenize
 
     meta = load_checkpoint(ckpt)
     model = REM(REMConfig(**meta["config"]))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamgym.export.collect import load_episodes
-from dreamgym.export.evaluate_pong import detect
-from dreamgym.export.recipes.pong_rem import heldout_episodes
+from dreamgym.export.data.collect import load_episodes
+from dreamgym.export.measure.pong import detect
+from dreamgym.export.train.recipes.pong_rem_tokens import heldout_episodes
 
 HISTORIES = ((1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (4, 4))
 

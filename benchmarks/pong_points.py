@@ -4,7 +4,7 @@ than the card's (3000 steps per policy count 15-70 points, so one run's ratio mo
     python benchmarks/pong_points.py [BUNDLE ...] [--steps 9000] [--seed 1] [--out runs/pong-points.json]
 
 Each bundle plays `--steps` dream steps per policy (the bundled tracker and uniformly random actions, 8 dreams
-side by side), and the real ALE Pong plays as many with the same policy and seed (`evaluate_pong.closed_loop`,
+side by side), and the real ALE Pong plays as many with the same policy and seed (`measure.pong.closed_loop`,
 the card's measure). The real rows depend only on the policy and the seed, so they are played once per policy.
 """
 
@@ -15,7 +15,7 @@ import argparse
 from pong_contact import report
 
 import dreamgym
-from dreamgym.export.evaluate_pong import closed_loop, points_interval
+from dreamgym.export.measure.pong import closed_loop, points_interval
 
 
 def _row(name: str, policy: str, m: dict) -> str:

@@ -35,9 +35,10 @@ from pathlib import Path
 import numpy as np
 
 import dreamgym
-from dreamgym.export.evaluate import _windows, token_episodes
-from dreamgym.export.evaluate_pong import FIELD, PLAYER_COLS, ball_weight, detect
-from dreamgym.export.recipes.pong_rem import heldout_episodes
+from dreamgym.export.measure.fidelity import _windows
+from dreamgym.export.measure.pong import FIELD, PLAYER_COLS, ball_weight, detect
+from dreamgym.export.measure.token import token_episodes
+from dreamgym.export.train.recipes.pong_rem_tokens import heldout_episodes
 
 HORIZONS = (1, 10, 20, 50, 100)
 NEAR = 3.0  # pixels: a dream's ball this close to the real one is where the real one is

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import dreamgym
-from dreamgym.export.evaluate import token_episodes, token_fidelity
-from dreamgym.export.recipes.pong_rem import heldout_episodes
+from dreamgym.export.measure.token import token_episodes, token_fidelity
+from dreamgym.export.train.recipes.pong_rem_tokens import heldout_episodes
 
 
 def mean_se(x) -> tuple[float, float]:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import dreamgym
-from dreamgym.export.evaluate import token_episodes, token_fidelity
-from dreamgym.export.evaluate_pong import closed_loop
-from dreamgym.export.recipes.pong_rem import heldout_episodes
+from dreamgym.export.measure.pong import closed_loop
+from dreamgym.export.measure.token import token_episodes, token_fidelity
+from dreamgym.export.train.recipes.pong_rem_tokens import heldout_episodes
 
 
 def main(argv=None) -> int:

@@ -26,8 +26,8 @@ VARIANTS = ("large", "small", "layer", "rms", "lean", "lean96")
 
 
 def build_variant(name: str):
-    from dreamgym.export.recipes.halfcheetah_rssm import PRESETS, build
-    from dreamgym.export.rssm import RSSMConfig
+    from dreamgym.export.families.rssm import RSSMConfig
+    from dreamgym.export.train.recipes.halfcheetah_rssm import PRESETS, build
 
     full = PRESETS["full"]
     variants = {

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dreamgym.export import mpe
+from dreamgym.export.data import mpe
 
 
 def replay_correlation(

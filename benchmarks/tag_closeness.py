@@ -3,7 +3,7 @@ bundled policies (issue 14: why the dream's predators tag the prey half as often
 
     python benchmarks/tag_closeness.py [BUNDLE] [--starts 96] [--horizon 100] [--seed 1000]
 
-The starts are `evaluate_joint.real_starts`'s (those of `policy_returns`): a real warm-up of random length, its last C steps as the
+The starts are `measure.joint.real_starts`'s (those of `policy_returns`): a real warm-up of random length, its last C steps as the
 dream's context, then `--horizon` steps of the bundled policies on both sides. Printed per side: the first
 predator's and the prey's mean speed, the mean distance between them, the share of steps within 0.125
 (overlapping: a tag), 0.2 and 0.3, the first predator's mean return, and the mean distance at a few steps.
@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 
 import dreamgym
-from dreamgym.export import mpe
-from dreamgym.export.evaluate_joint import real_starts
+from dreamgym.export.data import mpe
+from dreamgym.export.measure.joint import real_starts
 
 # adversary observation: own velocity 0:2, own position 2:4, obstacles 4:8, the other predator 8:10, the prey
 # relative to it 10:12, the prey's velocity 12:14; the prey's: own velocity 0:2, own position 2:4, ...

@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 import dreamgym
-from dreamgym.export import exporter, mpe
+from dreamgym.export import exporter
 from dreamgym.export.card import parallel_card
-from dreamgym.export.data import SequenceSampler
+from dreamgym.export.data import mpe
+from dreamgym.export.data.episodes import SequenceSampler
 from dreamgym.export.families import model_from_bundle
-from dreamgym.export.fit import FitConfig, fit
-from dreamgym.export.recipes.simple_tag import Recipe, _t
+from dreamgym.export.train.fit import FitConfig, fit
+from dreamgym.export.train.recipes.simple_tag import Recipe, _t
 
 KEYS = ("obs", "prev_act", "reward", "cont", "mask")
 

@@ -3,7 +3,7 @@
     python benchmarks/tag_onestep.py [--hidden 256] [--updates 3000] [--cap] [--margin 0.001]
 
 Fits o' = o + [L(x) + MLP(x)] · std(Δ), x = [standardised o, every action, every pair's overlap]
-(`dreamgym.export.joint.Contacts`), on the recipe's 400 training games (batches of 1024 transitions, Adam,
+(`dreamgym.export.families.joint.Contacts`), on the recipe's 400 training games (batches of 1024 transitions, Adam,
 cosine to zero), optionally with every velocity's length capped at the fastest in the training data
 (`--cap`, as `JointMLP` does) and MPE's softened penetration (`--margin`). Prints, on the 24 held-out games:
 each agent's std. RMSE ÷ copy-last at h = 1 / 5 / 10 / 25 / 50 open loop from the evaluator's windows, and
@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from dreamgym.export import mpe
-from dreamgym.export.joint import Contacts, JointMLPConfig
-from dreamgym.export.recipes.simple_tag import AGENT_SIZES
+from dreamgym.export.data import mpe
+from dreamgym.export.families.joint import Contacts
+from dreamgym.export.families.joint_mlp import JointMLPConfig
+from dreamgym.export.train.recipes.simple_tag import AGENT_SIZES
 
 OWN_SPEED = (0, 14, 28)  # each agent's own velocity
 

@@ -5,7 +5,7 @@ more bundles on the same starts (issue 14's "policy returns within 25 %").
 
 A tag is a rare event (about one per 10 steps per predator under the bundled policies), so a return over
 64 starts has a standard error near 20 % of its mean; this measures the same comparison as the card's
-(`evaluate_joint.policy_returns`: a real warm-up of random length, its last C steps as the dream's context,
+(`measure.joint.policy_returns`: a real warm-up of random length, its last C steps as the dream's context,
 then `--horizon` steps of the bundled policies on both sides) on as many starts as asked, every bundle on the
 same ones. Per agent: real and dream mean return ± standard error, and the relative error.
 """
@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 import dreamgym
-from dreamgym.export import mpe
-from dreamgym.export.evaluate_joint import policy_returns
+from dreamgym.export.data import mpe
+from dreamgym.export.measure.joint import policy_returns
 
 
 def main(argv=None) -> int:

@@ -58,7 +58,7 @@ def _write_one_member(b: Bundle, model, out: Path) -> Path:
     import torch
 
     from dreamgym.export import exporter
-    from dreamgym.export.ensemble import StepEnsemble
+    from dreamgym.export.families.ensemble import StepEnsemble
 
     class OneMember(StepEnsemble):
         """Its weights cut to member 0's: `layers` then runs that member alone."""

@@ -4,56 +4,17 @@ from __future__ import annotations
 
 import json
 
+from dreamgym.export.families import LATENT_TEXT, Evaluator, get_family, load_evaluator
 from dreamgym.manifest import MANIFEST, Manifest, Preview
 from dreamgym.spaces import space_to_json
 
-from .evaluate import VectorEvaluator
-from .families import LATENT_TEXT
+VECTOR_EVALUATOR = "dreamgym.export.measure.vector:VectorEvaluator"
+"""the evaluator whose sections a card of a family this installation does not know is written with"""
 
 
-def _fmt(x, nd=3):
+def fmt(x, nd=3) -> str:
+    """A figure as a card prints it: floats to `nd` places, a missing one as a dash."""
     return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
-
-
-def fidelity_table(f: dict) -> str:
-    rows = [
-        "| horizon h | std. RMSE (dream) | std. RMSE (copy last) | ratio | frame PSNR (dB) |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for h, r in f.get("horizons", {}).items():
-        rows.append(
-            f"| {h} | {_fmt(r['std_rmse'])} | {_fmt(r['copy_last_std_rmse'])} | {_fmt(r['ratio'], 2)}× | "
-            f"{_fmt(r.get('frame_psnr_db'), 1)} |"
-        )
-    return "\n".join(rows)
-
-
-def token_fidelity_table(f: dict) -> str:
-    rows = [
-        "| horizon h | frame PSNR (dB) | copy last (dB) | tokenizer ceiling (dB) | token accuracy | "
-        "moving-token accuracy | copy last token accuracy |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for h, r in f.get("horizons", {}).items():
-        rows.append(
-            f"| {h} | {_fmt(r['frame_psnr_db'], 1)} | {_fmt(r['copy_last_psnr_db'], 1)} | "
-            f"{_fmt(r['tokenizer_psnr_db'], 1)} | {_fmt(r['token_accuracy'])} | "
-            f"{_fmt(r['moving_token_accuracy'])} | {_fmt(r['copy_last_token_accuracy'])} |"
-        )
-    return "\n".join(rows)
-
-
-def reward_events_table(f: dict) -> str:
-    rows = [
-        "| matched within | precision | recall | points in the dream | points in reality |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for k, r in f.get("rewards", {}).items():
-        rows.append(
-            f"| {k.split('_')[1]} steps | {_fmt(r['precision'])} | {_fmt(r['recall'])} | "
-            f"{r['dream_points']} | {r['real_points']} |"
-        )
-    return "\n".join(rows)
 
 
 def _horizon_text(m) -> str:
@@ -130,7 +91,7 @@ def model_card(m: Manifest) -> str:
     if "data" in met:
         d = met["data"]
         lines += ["## Data", "", d.get("text", ""), ""]
-    evaluator = fam.evaluator if fam else VectorEvaluator()
+    evaluator = _evaluator(fam)
     lines += evaluator.card_fidelity(m)
     if "parity" in met:
         lines += evaluator.card_parity(met["parity"])
@@ -285,122 +246,14 @@ def transfer_section(m: Manifest) -> list[str]:
     return lines
 
 
-def token_fidelity_section(m: Manifest) -> list[str]:
-    """The fidelity section of a token dream's card (`evaluate.token_fidelity`'s metrics)."""
-    met, f = m.metrics, m.metrics.get("fidelity", {})
-    if not f:
-        return []
-    lines: list[str] = []
-    lines += [
-        "## Fidelity (held-out episodes)",
-        "",
-        f"Observe C = {m.context_length} real frames, then imagine under the recorded actions; "
-        f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
-        "Frame PSNR compares the dream's frame with the real frame of the same step (next to copying the last "
-        "real frame, and to the tokenizer's own reconstruction of the real frame, the ceiling); token accuracy "
-        "compares the dream's tokens with the tokenizer's tokens of the real frame, over all tokens and over the "
-        "tokens that changed since the last real frame (the ball, the paddles, the score).",
-        "",
-        token_fidelity_table(f),
-        "",
-        "Points: a nonzero reward in the dream counts for precision when the real episode has a point of the "
-        "same sign within the given number of steps, and a real point counts for recall when the dream has one.",
-        "",
-        reward_events_table(f),
-        "",
-    ]
-    if "reward_head" in met:
-        rh = met["reward_head"]
-        lines += [
-            f"The reward head alone, reading real frames (teacher forcing, {rh['real_points']} real points, "
-            f"exact step): precision {_fmt(rh['precision'])}, recall {_fmt(rh['recall'])} — the gap to the "
-            "table above is the dream's ball drifting from the real one.",
-            "",
-        ]
-    if "fidelity_mode" in met:
-        fm = met["fidelity_mode"]
-        hs = fm["horizons"]
-        lines += [
-            "With the most likely tokens instead (`noise_scale=0`): frame PSNR "
-            + " / ".join(f"{hs[k]['frame_psnr_db']:.1f}" for k in hs)
-            + " dB, moving-token accuracy "
-            + " / ".join(f"{hs[k]['moving_token_accuracy']:.2f}" for k in hs)
-            + f" at h = {' / '.join(hs)}; {fm['rewards']['within_4']['dream_points']} points in the dream "
-            f"against {fm['rewards']['within_4']['real_points']} real ones (the ball fades when no single "
-            "token is sure of it).",
-            "",
-        ]
-    lines += ["![fidelity over horizon](fidelity.png)", ""]
-    if "game" in f:
-        from .evaluate_pong import card_lines
-
-        lines += card_lines(f["game"])
-    return lines
-
-
-def vector_fidelity_section(m: Manifest) -> list[str]:
-    """The fidelity section of a vector dream's card (`evaluate.fidelity`'s metrics)."""
-    f = m.metrics.get("fidelity", {})
-    if not f:
-        return []
-    lines: list[str] = []
-    lines += [
-        "## Fidelity (held-out episodes)",
-        "",
-        f"Observe C = {m.context_length} real steps, then imagine under the recorded actions; "
-        f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
-        "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
-        "`render()` with the real MuJoCo frame of the same step.",
-        "",
-        fidelity_table(f),
-        "",
-        f"Reward over the first 50 imagined steps: RMSE {_fmt(f.get('reward_rmse_50'))}, "
-        f"correlation {_fmt(f.get('reward_corr_50'))}.",
-        "",
-    ]
-    if "policy_return" in f:
-        p = f["policy_return"]
-        lines += [
-            f"Closed loop with the bundled policy from the same real start ({p['starts']} starts): 100-step "
-            f"return {p['dream_return_100']:.1f} in the dream vs {p['real_return_100']:.1f} in the real env "
-            f"(relative error of the mean {100 * p['relative_error']:.1f}%, mean per-start "
-            f"{100 * p['per_start_relative_error']:.1f}%).",
-            "",
-        ]
-    lines += ["![fidelity over horizon](fidelity.png)", ""]
-    return lines
-
-
-def token_parity_section(par: dict) -> list[str]:
-    floats = {k: v for k, v in par.items() if k.split(".")[1] in ("retention", "next_retention", "latent")}
-    frames = max(v for k, v in par.items() if k.split(".")[1] in ("obs", "frame"))
-    tokens = max(v for k, v in par.items() if k.split(".")[1] in ("tokens", "next_tokens"))
-    worst = max(floats.items(), key=lambda kv: kv[1])
-    return [
-        "## Export parity",
-        "",
-        f"torch vs onnxruntime on random states, actions and Gumbel noise (reset: real held-out context windows): largest error {worst[1]:.2e} "
-        f"({worst[0]}); sampled tokens {'identical' if tokens == 0 else f'differ (max id gap {tokens:.0f})'}; "
-        f"frames within {frames:.0f} grey level(s).",
-        "",
-    ]
-
-
-def vector_parity_section(par: dict) -> list[str]:
-    worst = max(par.items(), key=lambda kv: kv[1] if not kv[0].endswith("frame") else -1)
-    return [
-        "## Export parity",
-        "",
-        f"torch vs onnxruntime on random states, actions and noise: largest error {worst[1]:.2e} "
-        f"({worst[0]}); frames within {par.get('render.frame', 0):.0f} grey level(s).",
-        "",
-    ]
+def _evaluator(fam) -> Evaluator:
+    """The evaluator that writes a family's fidelity and parity sections (a vector one for an unknown family):
+    named by the family record and imported here only by that name, so the card imports no evaluator."""
+    return load_evaluator(fam.evaluator if fam else VECTOR_EVALUATOR)
 
 
 def _family(name: str):
     """The family record, or None for a family this installation does not know (a vector-style card then)."""
-    from .families import get_family
-
     try:
         return get_family(name)
     except KeyError:
@@ -418,9 +271,8 @@ def make_preview(out, steps: int = 60, policy: str = "bundle") -> None:
     """preview.gif for the model card, made with `dreamgym record` (the same code path as the CLI);
     `policy` as `dreamgym record --policy` takes it."""
 
+    from dreamgym.export.exporter import finalize, staged
     from dreamgym.record import record
-
-    from .exporter import finalize, staged
 
     with staged(out, copy=True) as folder:
         man = Manifest.read(folder / MANIFEST)
@@ -432,8 +284,6 @@ def make_preview(out, steps: int = 60, policy: str = "bundle") -> None:
 
 def parallel_card(m: Manifest) -> str:
     """The model card of a multi-agent bundle: its agents, per-agent fidelity, how to open it."""
-    from .evaluate_joint import card_fidelity
-
     met, model = m.metrics, m.model
     fam = _family(m.family)
     txt = fam.card_text if fam else LATENT_TEXT
@@ -492,7 +342,7 @@ def parallel_card(m: Manifest) -> str:
         lines += ["## Preview", "", f"![imagined games]({m.preview.file})", "", f"Made by `{m.preview.command}`.", ""]
     if "data" in met:
         lines += ["## Data", "", met["data"].get("text", ""), ""]
-    lines += card_fidelity(m)
+    lines += _evaluator(fam).card_fidelity(m)
     if "parity" in met:
         worst = max(met["parity"].values())
         lines += [f"Export parity: torch and onnxruntime agree within {worst:.1e} on every output.", ""]

@@ -16,7 +16,7 @@ import tyro
 
 
 def _recipe_list() -> str:
-    from .recipes import RECIPES
+    from dreamgym.export.train.recipes import RECIPES
 
     width = max(map(len, RECIPES))
     return "\n".join(f"  {name:<{width}}  {desc}" for name, (_, desc) in sorted(RECIPES.items()))
@@ -24,7 +24,7 @@ def _recipe_list() -> str:
 
 def train(argv: list[str]) -> int:
     """dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [overrides]: rebuild a bundle."""
-    from .recipes import RECIPES, main
+    from dreamgym.export.train.recipes import RECIPES, main
 
     argv = list(argv)
     if not argv or argv[0].startswith("-"):
@@ -78,14 +78,13 @@ def run_evaluation(a: EvaluateArgs) -> int:
     import tempfile
 
     import dreamgym
+    from dreamgym.export.families import get_family, load_evaluator
+    from dreamgym.export.measure.report import write_metrics
     from dreamgym.registration import resolve
-
-    from .evaluate import write_metrics
-    from .families import get_family
 
     path = Path(resolve(a.bundle))
     bundle = dreamgym.Bundle.load(path)
-    evaluator = get_family(bundle.family).evaluator
+    evaluator = load_evaluator(get_family(bundle.family).evaluator)
     if a.episodes:
         folder = Path(a.episodes)
     else:

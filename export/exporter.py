@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from dreamgym.bundle import MANIFEST, Bundle, sha256_file
+from dreamgym.export.families import WorldModel
 from dreamgym.manifest import (
     AgentSpec,
     ContextBank,
@@ -36,8 +37,6 @@ from dreamgym.manifest import (
     io_names,
 )
 from dreamgym.spaces import space_from_json
-
-from .families import WorldModel
 
 OPSET = 17
 
@@ -301,7 +300,7 @@ def _write_bundle(out: Path, model, manifest, contexts, policy, card, policy_inp
         )
     model_info = manifest.model
     try:
-        from .flops import count_flops
+        from dreamgym.export.flops import count_flops
 
         model_info = dataclasses.replace(model_info, step_flops=int(count_flops(graphs["step"])["flops"]))
     except ImportError:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .families import Family
+from dreamgym.export.families import Family
 
 
 def check_family(
@@ -43,11 +43,10 @@ def check_family(
     import onnxruntime as ort
     import torch
 
+    from dreamgym.export import exporter
+    from dreamgym.export.train.fit import FitConfig, fit
     from dreamgym.manifest import Source
     from dreamgym.testing import check_bundle
-
-    from . import exporter
-    from .fit import FitConfig, fit
 
     name = family.name
     torch.manual_seed(seed)

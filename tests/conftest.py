@@ -40,10 +40,10 @@ def bundle_copy(tmp_path, default_bundle) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tag(tmp_path_factory) -> Path:
     """A tiny multi-agent bundle (three agents of mpe2 simple_tag), built by the recipe's tiny preset: real
-    games, a joint RSSM trained a few steps, exported with its scripted policies. About 10 s."""
+    games, the joint step (joint-mlp) trained a few steps, exported with its scripted policies. About 10 s."""
     import dataclasses
 
-    from dreamgym.export.recipes import simple_tag
+    from dreamgym.export.train.recipes import simple_tag
 
     root = tmp_path_factory.mktemp("tiny-tag")
     r = dataclasses.replace(simple_tag.TINY, run=str(root / "run"), data=str(root / "data"), out=str(root / "bundle"))
@@ -80,7 +80,7 @@ def write_clips(folder: Path, n: int = 3, frames: int = 40, seed: int = 0) -> Pa
 def tiny_genie(tmp_path_factory) -> Path:
     """A tiny latent-action bundle learned by `dreamgym train genie --preset tiny --videos DIR` from clips this
     fixture writes (no actions anywhere). About 10 s."""
-    from dreamgym.export.recipes import main
+    from dreamgym.export.train.recipes import main
 
     root = tmp_path_factory.mktemp("tiny-genie")
     videos = write_clips(root / "videos")

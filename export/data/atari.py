@@ -1,4 +1,4 @@
-"""Collect ALE Pong episodes as 64x64 RGB frames for the Simulus/REM Pong dream (`export/recipes/pong_rem.py`).
+"""Collect ALE Pong episodes as 64x64 RGB frames for the Simulus/REM Pong dream (`export/train/recipes/pong_rem.py`).
 
 The behaviour mixes a scripted paddle that tracks the ball with some noise (so there are rallies, and
 points won and lost) with stretches of random play. Positions come from Pong's RAM (ball x at 49, ball y
@@ -15,7 +15,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from .sources import area_resize
+from dreamgym.export.data.sources import area_resize
 
 PONG_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"]  # RIGHT moves the paddle up
 BALL_X, BALL_Y, PADDLE_Y = 49, 54, 51
@@ -126,7 +126,7 @@ def pong_pixel_policy(size: int = 64):
     return Tracker()
 
 
-# -- Breakout, the source of the Genie dream (export/recipes/genie.py) ------------------------------------
+# -- Breakout, the source of the Genie dream (export/train/recipes/genie.py) ------------------------------------
 BREAKOUT_ACTIONS = ["NOOP", "FIRE", "RIGHT", "LEFT"]
 BREAKOUT_PADDLE_X, BREAKOUT_BALL_X, BREAKOUT_BALL_Y = 72, 99, 101  # RAM: paddle x, ball x and y (0: no ball)
 

@@ -3,9 +3,9 @@ truncations and rendered frames, one compressed ``.npz`` per episode.
 
 Why npz and not Minari: writing Minari needs ``minari[create]``, which pulls in jax (about 600 MB)
 for a feature we do not use; one npz per episode is plain numpy, loads without pickles, and the
-trainer reads Minari datasets anyway (``dreamgym.export.data.load_minari``).
+trainer reads Minari datasets anyway (``dreamgym.export.data.episodes.load_minari``).
 
-MuJoCo frames are rendered offscreen (``MUJOCO_GL=egl``) by `dreamgym.export.sources.MujocoFrames`: the tracking
+MuJoCo frames are rendered offscreen (``MUJOCO_GL=egl``) by `dreamgym.export.data.sources.MujocoFrames`: the tracking
 camera, shadows, reflections and skybox off, and a plain floor. HalfCheetah's observation leaves out the
 x position, so a checker floor's offset under the camera is not a function of anything the dream
 models; a plain floor makes the frame a function of the pose, which a decoder can learn.
@@ -21,7 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from .sources import MujocoFrames, default_gl
+from dreamgym.export.data.sources import MujocoFrames, default_gl
 
 default_gl()  # before gymnasium imports mujoco
 

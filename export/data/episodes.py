@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .collect import load_episodes
+from dreamgym.export.data.collect import load_episodes
 
 
 def align(ep: dict) -> dict[str, np.ndarray]:

@@ -240,8 +240,8 @@ class MpeSource:
     gives dicts by agent; `terminated`/`truncated` are the game's."""
 
     def __init__(self, manifest, seed: int | None = None):
-        from .families import get_family
-        from .joint import SceneDrawer
+        from dreamgym.export.families import get_family
+        from dreamgym.export.families.joint import SceneDrawer
 
         self.manifest, self.seed = manifest, seed
         self.agents = [a.name for a in manifest.agents]

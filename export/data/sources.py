@@ -7,7 +7,7 @@ Three kinds, registered in pyproject.toml under ``[project.entry-points."dreamgy
   and skybox off, a plain floor), exactly as `collect.py` made the training frames. Snapshots are
   (qpos, qvel).
 - ``ale``: an Atari env from ale-py; its observations are the screen area-averaged to the frame shape
-  (`area_resize`, as `collect_atari.py` made them), and the frame is that observation. Snapshots are the
+  (`area_resize`, as `data/atari.py` made them), and the frame is that observation. Snapshots are the
   emulator's cloned state with the frame it shows.
 - ``gym``: any Gymnasium env made with ``render_mode="rgb_array"``; frames resized (nearest) to the frame
   shape. It cannot be rewound (its snapshot is None).

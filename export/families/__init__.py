@@ -1,7 +1,10 @@
 """The model families `dreamgym.export` knows, and what a family is.
 
-A family is one module (`rssm.py`, `tssm.py`, `rem.py`, `joint.py`) holding its config dataclass, its model and, at
-the bottom, `FAMILY`: the `Family` record that training, export, evaluation and the model card read.
+A family is one module of this package (`rssm.py`, `tssm.py`, `rem.py`, `genie.py`, `joint.py`, `ensemble.py`)
+holding its config dataclass, its model and, at the bottom, `FAMILY`: the `Family` record that training,
+export, evaluation and the model card read. The shared pieces sit beside them: `layers.py` (blocks and
+losses), `retnet.py`, `tokenizer.py`. A family imports no measuring code: its record names its evaluator
+("module:Class" under `dreamgym.export.measure`), which `load_evaluator` imports for whoever measures.
 `FAMILIES` names the modules (importing none of them, so the registry costs no torch import);
 `get_family(name)` imports one. Tools outside a family reach it through here without knowing it:
 `model_from_bundle` rebuilds a bundle's torch model from the manifest's config and the weights inside its
@@ -9,7 +12,7 @@ graphs (the exporter keeps every weight under its parameter name), which `dreamg
 eager through `torch_step`.
 
 Adding a family: write its module (config, blocks, model with `loss` and the `WorldModel` surface,
-`FAMILY`), name it in `FAMILIES`, give it a recipe in `recipes/`, and test it with
+`FAMILY`), name it in `FAMILIES`, give it a recipe in `train/recipes/`, and test it with
 `dreamgym.export.testing.check_family`.
 """
 
@@ -27,14 +30,14 @@ import numpy as np
 from dreamgym.manifest import Manifest, NoiseSpec, TensorSpec
 
 FAMILIES: dict[str, str] = {
-    "rssm": "dreamgym.export.rssm",
-    "tssm": "dreamgym.export.tssm",
-    "rem": "dreamgym.export.rem",
-    "joint-rssm": "dreamgym.export.joint",
-    "joint-gru": "dreamgym.export.joint:GRU_FAMILY",
-    "joint-mlp": "dreamgym.export.joint:MLP_FAMILY",
-    "genie": "dreamgym.export.genie",
-    "step-ensemble": "dreamgym.export.ensemble",
+    "rssm": "dreamgym.export.families.rssm",
+    "tssm": "dreamgym.export.families.tssm",
+    "rem": "dreamgym.export.families.rem",
+    "joint-rssm": "dreamgym.export.families.joint",
+    "joint-gru": "dreamgym.export.families.joint_gru",
+    "joint-mlp": "dreamgym.export.families.joint_mlp",
+    "genie": "dreamgym.export.families.genie",
+    "step-ensemble": "dreamgym.export.families.ensemble",
 }
 """family name (the manifest's `family`) -> the module whose `FAMILY` describes it (or "module:RECORD" when
 a module holds more than one family)"""
@@ -97,8 +100,9 @@ class Family:
     """the config dataclass"""
     model: type
     """the model class (a `WorldModel`), built as `model(config)`"""
-    evaluator: Evaluator
-    """how its dreams are measured and how that reads in the card"""
+    evaluator: str
+    """the `Evaluator` that measures its dreams and writes that into the card, as "module:Class" (a name, so
+    that no family module imports measuring code; `load_evaluator` imports it)"""
     card_text: Mapping[str, str]
     """the card's family-specific sentences: action, obs, reward, reset, term (see `card.model_card`); optional:
     action_space, and mean / samples (what the vector evaluator's noise_scale 0 / 1 imagine)"""
@@ -116,6 +120,12 @@ class Family:
         """The config from a manifest's `model.config`; keys an older config had and this one lacks are dropped."""
         names = {f.name for f in dataclasses.fields(self.config)}
         return self.config(**{k: v for k, v in d.items() if k in names})
+
+
+def load_evaluator(path: str) -> Evaluator:
+    """An evaluator from its "module:Class" name (a `Family.evaluator`)."""
+    module, _, cls = path.partition(":")
+    return getattr(importlib.import_module(module), cls)()
 
 
 def get_family(name: str) -> Family:

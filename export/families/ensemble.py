@@ -25,11 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.export.families import Family, vector_batch, vector_spaces
+from dreamgym.export.families.layers import FrameDecoder, frame_loss, to_uint8
 from dreamgym.manifest import NoiseSpec, OutputSpec, TensorSpec
-
-from .evaluate import VectorEvaluator
-from .families import Family, vector_batch, vector_spaces
-from .layers import FrameDecoder, frame_loss, to_uint8
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ FAMILY = Family(
     description="ensemble of memoryless steps in observation space (MBPO/MOPO): random member, disagreement",
     config=EnsembleConfig,
     model=StepEnsemble,
-    evaluator=VectorEvaluator(),
+    evaluator="dreamgym.export.measure.vector:VectorEvaluator",
     card_text=ENSEMBLE_TEXT,
     spaces=vector_spaces,
     example_batch=vector_batch,

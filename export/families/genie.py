@@ -38,11 +38,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.export.families import Family
+from dreamgym.export.families.tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 from dreamgym.manifest import NoiseSpec, TensorSpec
-
-from .evaluate_genie import GenieEvaluator
-from .families import Family
-from .tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 
 
 @dataclass(frozen=True)
@@ -397,30 +395,12 @@ class Genie(nn.Module):
     def step_macs(self) -> int:
         """Multiply-adds of one imagined env-step: `iterations` passes of the transformer over N positions
         (projections, attention, feed-forward, the token head) and the tokenizer's decoder on one frame."""
-        from .rem import decoder_macs
+        from dreamgym.export.families.rem import decoder_macs
 
         c = self.cfg
         d, N = c.d_model, c.tokens
         per_layer = N * (4 * d * d + 2 * c.ffn_mult * d * d) + 2 * N * N * d
         return int(c.iterations * (c.layers * per_layer + N * d * c.vocab) + decoder_macs(self.tokenizer))
-
-
-def export_lam(model: Genie, path) -> None:
-    """lam.onnx beside the graphs: frames (B, W + 1, S, S, 3) float 0..255 -> latent action ids (B,) int64.
-    The evaluator labels real clips with it; the runtime never loads it."""
-    from .exporter import _export
-
-    class _Infer(nn.Module):
-        def __init__(self, lam):
-            super().__init__()
-            self.lam = lam
-
-        def forward(self, frames):
-            return self.lam.infer(frames)
-
-    c = model.cfg
-    ex = torch.zeros(2, c.window + 1, c.frame_size, c.frame_size, 3)
-    _export(_Infer(model.lam), (ex,), path, ["frames"], ["latent_action"])
 
 
 GENIE_TEXT = {
@@ -459,7 +439,7 @@ FAMILY = Family(
     description="Genie: video tokenizer, latent action model learned from frames alone, MaskGIT dynamics",
     config=GenieConfig,
     model=Genie,
-    evaluator=GenieEvaluator(),
+    evaluator="dreamgym.export.measure.genie:GenieEvaluator",
     card_text=GENIE_TEXT,
     spaces=_spaces,
     example_batch=_example_batch,

@@ -35,13 +35,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.export.families import Family
+from dreamgym.export.families.layers import mlp
+from dreamgym.export.families.retnet import RetNetBlock, RetNetConfig
+from dreamgym.export.families.tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 from dreamgym.manifest import NoiseSpec, TensorSpec
-
-from .evaluate import TokenEvaluator
-from .families import Family
-from .layers import mlp
-from .retnet import RetNetBlock, RetNetConfig
-from .tokenizer import ImageTokenizer, ImageTokenizerConfig, frame_reset_example, gumbel_noise
 
 REWARD_VALUES = (-1.0, 0.0, 1.0)
 
@@ -588,7 +586,7 @@ FAMILY = Family(
     description="Simulus/REM: VQ tokenizer, RetNet with parallel observation prediction, pixel dreams",
     config=REMConfig,
     model=REM,
-    evaluator=TokenEvaluator(),
+    evaluator="dreamgym.export.measure.token:TokenEvaluator",
     card_text=TOKEN_TEXT,
     spaces=_spaces,
     example_batch=_example_batch,

@@ -17,11 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dreamgym.manifest import NoiseSpec, OutputSpec, TensorSpec
-
-from .evaluate import VectorEvaluator
-from .families import LATENT_TEXT, Family, vector_batch, vector_spaces
-from .layers import (
+from dreamgym.export.families import LATENT_TEXT, Family, vector_batch, vector_spaces
+from dreamgym.export.families.layers import (
     FrameDecoder,
     balanced_kl,
     categorical_kl,
@@ -34,6 +31,7 @@ from .layers import (
     symlog,
     to_uint8,
 )
+from dreamgym.manifest import NoiseSpec, OutputSpec, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -525,7 +523,7 @@ FAMILY = Family(
     description="RSSM (PlaNet/Dreamer): GRU path and stochastic latent, vector observations",
     config=RSSMConfig,
     model=RSSM,
-    evaluator=VectorEvaluator(),
+    evaluator="dreamgym.export.measure.vector:VectorEvaluator",
     card_text=LATENT_TEXT,
     spaces=vector_spaces,
     example_batch=vector_batch,

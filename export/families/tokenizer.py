@@ -1,4 +1,4 @@
-"""Tokenizers for the Simulus/REM family (`export/rem.py`).
+"""Tokenizers for the Simulus/REM family (`export/families/rem.py`).
 
 Observations become discrete tokens per modality, as in Simulus:
 - images: a VQ-VAE — a convolutional encoder to a grid of vectors, each snapped to the nearest of
@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import symexp, symlog
+from dreamgym.export.families.layers import symexp, symlog
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,12 @@ class ImageTokenizerConfig:
     which removes seams and, measured on Pong, halves the error on the ball and paddles)"""
     ball: bool = False
     """Pong's ball gets two tokens of its own after the grid's, its row and its column (or "no ball"): it is
-    found by colour (the rule of `evaluate_pong.ball_weight`), painted over with the floor before the grid is
+    found by colour (the rule of `measure.pong.ball_weight`), painted over with the floor before the grid is
     encoded, and drawn back as one pixel on the decoded grid. A one- or two-pixel ball inside an 8x8 patch is
     what a patch code rounds away (v0 and v1 kept 83 % and 46 % of real balls); as a position it is exact"""
     paddle: bool = False
     """with `ball`: the player's paddle gets one token of its own after the ball's, its row (or "no paddle"),
-    found by colour (the rule of `evaluate_pong.detect`). The grid still draws the paddle; the token is for the
+    found by colour (the rule of `measure.pong.detect`). The grid still draws the paddle; the token is for the
     world model, which then reads the paddle's place as exactly as the ball's: whether a point is lost is a
     function of three tokens, not of patch codes (v3 to v5 lost as many balls with the paddle under them as
     with it at the far wall, benchmarks/README.md)"""
@@ -84,7 +84,9 @@ class ImageTokenizerConfig:
         return self.codebook + sum(n for _, n in self.slots)
 
 
-# Pong's ball at 64x64 (the detector's rule, `evaluate_pong.ball_weight`): the floor's and the ball's colours
+# Pong's ball at 64x64 (the detector's rule, `measure.pong.ball_weight`): the floor's and the ball's colours
+PONG_FIELD = (11, 59)  # rows of ALE Pong's play field in a 64-pixel frame (the walls are above and below)
+PONG_PLAYER_COLS = (53, 61)  # columns of the player's paddle in a 64-pixel Pong frame, with room around it
 FLOOR_RGB = (144.0, 72.0, 17.0)
 BALL_RGB = (236.0, 236.0, 236.0)
 
@@ -113,19 +115,15 @@ class ImageTokenizer(nn.Module):
         self.codes = nn.Embedding(c.codebook, c.code_dim)
         nn.init.uniform_(self.codes.weight, -1.0 / c.codebook, 1.0 / c.codebook)
         if c.ball:
-            from .evaluate_pong import FIELD as BALL_FIELD  # the play field's rows in a 64-pixel frame
-
             s = c.size / 64.0
             field = torch.zeros(c.size)
-            field[int(BALL_FIELD[0] * s) : int(BALL_FIELD[1] * s)] = 1.0
+            field[int(PONG_FIELD[0] * s) : int(PONG_FIELD[1] * s)] = 1.0
             self.register_buffer("field", field.view(1, -1, 1), persistent=False)
             self.register_buffer("pixel", torch.arange(c.size, dtype=torch.float32), persistent=False)
         if c.paddle:
-            from .evaluate_pong import PLAYER_COLS
-
             s = c.size / 64.0
             cols = torch.zeros(c.size)
-            cols[int(PLAYER_COLS[0] * s) : int(PLAYER_COLS[1] * s)] = 1.0
+            cols[int(PONG_PLAYER_COLS[0] * s) : int(PONG_PLAYER_COLS[1] * s)] = 1.0
             self.register_buffer("player_cols", cols.view(1, 1, -1), persistent=False)
 
     # -- the ball's own tokens (`ball`) ----------------------------------------------------------------
@@ -163,7 +161,7 @@ class ImageTokenizer(nn.Module):
     def paddle_tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, S, S, 3) 0..255 -> (B, 1) ids: the paddle slot's first id + the row of the green centre of the
         player's paddle in its columns of the field (rounded), the row S when too little green is seen; the
-        rule of `evaluate_pong.detect`."""
+        rule of `measure.pong.detect`."""
         c = self.c
         x = frames.float()
         green = torch.clamp(x[..., 1] - x[..., 0] - 10.0, min=0.0) * self.field * self.player_cols  # (B, S, S)

@@ -24,11 +24,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamgym.export.families import LATENT_TEXT, Family, vector_batch, vector_spaces
+from dreamgym.export.families.layers import (
+    FrameDecoder,
+    balanced_kl,
+    frame_loss,
+    gaussian_kl,
+    mlp,
+    symexp,
+    symlog,
+    to_uint8,
+)
 from dreamgym.manifest import NoiseSpec, TensorSpec
-
-from .evaluate import VectorEvaluator
-from .families import LATENT_TEXT, Family, vector_batch, vector_spaces
-from .layers import FrameDecoder, balanced_kl, frame_loss, gaussian_kl, mlp, symexp, symlog, to_uint8
 
 
 @dataclass(frozen=True)
@@ -347,7 +354,7 @@ FAMILY = Family(
     description="TSSM (TransDreamer): causal transformer over (z, a) tokens, KV-cache step",
     config=TSSMConfig,
     model=TSSM,
-    evaluator=VectorEvaluator(),
+    evaluator="dreamgym.export.measure.vector:VectorEvaluator",
     card_text=LATENT_TEXT,
     spaces=vector_spaces,
     example_batch=vector_batch,

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamgym.export.measure.fidelity import _psnr
 from dreamgym.manifest import Manifest, Summary
-
-from .evaluate import _psnr
 
 HORIZONS = (1, 4, 16)
 
@@ -244,11 +243,11 @@ def card_fidelity(m: Manifest) -> list[str]:
 
 class GenieEvaluator:
     """The evaluator of latent-action dreams (the Genie family). Fresh held-out episodes come from ALE
-    Breakout (`collect_atari.collect_breakout`, with every action's effect recorded); a dream of other video is
+    Breakout (`data.atari.collect_breakout`, with every action's effect recorded); a dream of other video is
     measured on a folder of clips given with --episodes (no confusion table without their actions)."""
 
     def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int = 1000) -> None:
-        from .collect_atari import BreakoutCollectConfig, collect_breakout
+        from dreamgym.export.data.atari import BreakoutCollectConfig, collect_breakout
 
         env_id = bundle.manifest.source.env_id
         if env_id != "ALE/Breakout-v5":
@@ -264,7 +263,7 @@ class GenieEvaluator:
         )
 
     def load(self, folder) -> list[dict]:
-        from .collect import load_episodes
+        from dreamgym.export.data.collect import load_episodes
 
         eps = list(load_episodes(folder))
         if not eps:
@@ -278,6 +277,6 @@ class GenieEvaluator:
         return card_fidelity(m)
 
     def card_parity(self, parity: dict) -> list[str]:
-        from .card import token_parity_section
+        from dreamgym.export.measure.token import token_parity_section
 
         return token_parity_section(parity)

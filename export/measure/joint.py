@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamgym.export.measure.fidelity import HORIZONS, _psnr
+from dreamgym.export.measure.vector import VectorEvaluator
 from dreamgym.manifest import Manifest, Summary, figure
-
-from .evaluate import HORIZONS, VectorEvaluator, _psnr
 
 
 def _drawer(bundle):
-    from .families import get_family
-    from .joint import SceneDrawer
+    from dreamgym.export.families import get_family
+    from dreamgym.export.families.joint import SceneDrawer
 
     fam = get_family(bundle.family)
     return SceneDrawer(fam.config_from_dict(bundle.manifest.model.config))
@@ -285,22 +285,22 @@ class JointEvaluator(VectorEvaluator):
     held-out games come from mpe2 under the collector's behaviour mix (`mpe.BEHAVIOURS`)."""
 
     def _check(self, bundle) -> None:
-        from . import mpe
+        from dreamgym.export.data import mpe
 
         if bundle.manifest.source.env_id != mpe.ENV_ID:
             raise ValueError(
                 f"{bundle.id}: the joint evaluator measures dreams of {mpe.ENV_ID} (its real env is built by "
-                f"dreamgym.export.mpe); this bundle's source is {bundle.manifest.source.env_id!r}"
+                f"dreamgym.export.data.mpe); this bundle's source is {bundle.manifest.source.env_id!r}"
             )
 
     def heldout(self, bundle, episodes: int, seed: int, out: Path, max_steps: int = 1000) -> None:
-        from . import mpe
+        from dreamgym.export.data import mpe
 
         self._check(bundle)
         mpe.collect(out, episodes, mpe.BEHAVIOURS, seed=seed, max_cycles=min(max_steps, bundle.max_episode_steps))
 
     def load(self, folder) -> list[dict]:
-        from . import mpe
+        from dreamgym.export.data import mpe
 
         return mpe.load(folder)
 
@@ -308,8 +308,7 @@ class JointEvaluator(VectorEvaluator):
         """Fidelity on `episodes` (open loop, up to 50 steps) and, under "policy_returns", the closed-loop
         comparison from `starts` real starts (100 steps, or the episode length if shorter)."""
         import dreamgym
-
-        from . import mpe
+        from dreamgym.export.data import mpe
 
         b = dreamgym.Bundle.load(bundle_path)
         self._check(b)

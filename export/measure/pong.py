@@ -11,7 +11,7 @@ paddle; the same detector reads the real ALE frames and the dream's, so every fi
 - `control`: from the same real states, UP and DOWN held for k steps move the paddle by how much, in the
   dream and in reality.
 
-The geometry is that of ALE Pong area-resized to 64×64 (`collect_atari.collect_pong`): the play field is
+The geometry is that of ALE Pong area-resized to 64×64 (`data.atari.collect_pong`): the play field is
 rows 11–58 between the walls, the opponent's paddle is at columns 6–7, the player's at 56–57. The ball, 2×4
 pixels at 160×210, covers one or two pixels at 64×64, blended with the brown floor: it is found by how much it
 lifts the blue channel (the floor's blue is 17, the ball's 236) against red (a ball blend raises blue 2.4×
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamgym.export.families.tokenizer import PONG_FIELD as FIELD  # the play field's rows in a 64-pixel frame
+from dreamgym.export.families.tokenizer import PONG_PLAYER_COLS as PLAYER_COLS  # the player's paddle's columns
 from dreamgym.record import make_policy
 
-FIELD = (11, 59)  # rows of the play field in a 64-pixel frame (the walls are above and below)
-PLAYER_COLS = (53, 61)  # the player's paddle, with room around it
 UP, DOWN = 2, 3  # ALE Pong's RIGHT moves the player's paddle up, LEFT down
 HORIZONS = (1, 5, 10)
 # closed-loop env-steps per policy: 12000 steps count about 65 points of the real tracker's and 280 of random
@@ -108,10 +108,9 @@ def _repeats(rewards: np.ndarray) -> tuple[int, int]:
 
 def heldout_game(bundle_path, episodes: list[dict], horizon: int = 20, stride: int = 10, tol: int = 4) -> dict:
     """Ball and paddle position errors at h = 1, 5, 10 and points within ±`tol` steps at h ≤ `horizon`, from
-    held-out real windows (episodes as `evaluate.token_episodes` gives them), the dream's most likely tokens."""
+    held-out real windows (episodes as `measure.token.token_episodes` gives them), the dream's most likely tokens."""
     import dreamgym
-
-    from .evaluate import _events, _windows
+    from dreamgym.export.measure.fidelity import _events, _windows
 
     bundle_path = dreamgym.resolve(bundle_path)
     env, starts, C = _windows(bundle_path, episodes, horizon, stride, noise_scale=0.0, seed=0)
@@ -167,8 +166,7 @@ def tokenizer_ceiling(bundle_path, frames: np.ndarray) -> dict:
     import torch
 
     import dreamgym
-
-    from .families import model_from_bundle
+    from dreamgym.export.families import model_from_bundle
 
     tok = model_from_bundle(dreamgym.Bundle.load(dreamgym.resolve(bundle_path))).tokenizer
     with torch.no_grad():
@@ -218,7 +216,7 @@ def play_dream(bundle_path, act, steps: int, num_envs: int = 8, seed: int = 0, n
 def play_real(act, size: int, steps: int, seed: int = 0):
     """One real ALE Pong, episode after episode, played by `act` on its frames area-averaged to `size` for
     `steps` steps -> (balls seen in each frame, rewards), both (steps, 1)."""
-    from .sources import area_resize
+    from dreamgym.export.data.sources import area_resize
 
     env = _real_env(seed)
     o, _ = env.reset(seed=seed)
@@ -284,8 +282,7 @@ def control(bundle_path, states: int = 24, hold: int = 4, seed: int = 0) -> dict
     the player's paddle displacement after `hold` steps of UP, and of DOWN, in reality (the state restored)
     and in the dream (its context: the C real frames and actions that led to the state)."""
     import dreamgym
-
-    from .sources import area_resize
+    from dreamgym.export.data.sources import area_resize
 
     bundle_path = dreamgym.resolve(bundle_path)
     b = dreamgym.Bundle.load(bundle_path)
@@ -372,6 +369,11 @@ def _f(v, fmt="{:.2f}") -> str:
     return "—" if v is None else fmt.format(v)
 
 
+def game_metrics(bundle_path, episodes: list[dict]) -> dict:
+    """Pong's own measures for the token evaluator (`token.GAMES`): `pong_game` at its default length."""
+    return pong_game(bundle_path, episodes)
+
+
 def card_lines(game: dict) -> list[str]:
     """The game table of a Pong dream's card, with the bars of issue 17 beside each figure."""
     h = game["heldout"]
@@ -380,7 +382,7 @@ def card_lines(game: dict) -> list[str]:
         "## Pong as it is played (game metrics)",
         "",
         "A pixel detector finds the ball and the player's paddle in the dream's and the real frames "
-        "(`dreamgym.export.evaluate_pong`, checked against the real game's RAM in the tests). Position errors "
+        "(`dreamgym.export.measure.pong`, checked against the real game's RAM in the tests). Position errors "
         f"are medians over {h['windows']} held-out windows (C real frames, then the recorded actions; a dream "
         f"frame without the ball where the real one has it counts as {MISS:.0f} px); points are matched within "
         f"±{pts['tolerance']} steps at h ≤ {h['horizon']}; these use the dream's most likely tokens. The "
@@ -438,10 +440,9 @@ def card_lines(game: dict) -> list[str]:
 def write_game(bundle_path, game: dict) -> None:
     """Put the game metrics into the bundle's manifest (`metrics.fidelity.game`) and its card, keeping every
     other figure (the write is atomic: the bundle as it was, or with the new figures)."""
+    from dreamgym.export.card import model_card
+    from dreamgym.export.exporter import finalize, staged
     from dreamgym.manifest import MANIFEST, Manifest
-
-    from .card import model_card
-    from .exporter import finalize, staged
 
     with staged(Path(bundle_path), copy=True) as folder:
         man = Manifest.read(folder / MANIFEST)
@@ -452,14 +453,13 @@ def write_game(bundle_path, game: dict) -> None:
 
 
 def main(argv=None) -> int:
-    """python -m dreamgym.export.evaluate_pong [BUNDLE] [--episodes DIR] [--steps N] [--json OUT] [--write]"""
+    """python -m dreamgym.export.measure.pong [BUNDLE] [--episodes DIR] [--steps N] [--json OUT] [--write]"""
     import argparse
     import json
     import tempfile
 
     import dreamgym
-
-    from .evaluate import TokenEvaluator
+    from dreamgym.export.measure.token import TokenEvaluator
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bundle", nargs="?", default="Dream-Pong-v0")

@@ -420,10 +420,9 @@ def write(bundle_path: Path, res: dict, plot_path: Path) -> None:
     """The results into the bundle: metrics.transfer.ALGO, transfer-ALGO.png, and the model card."""
     import shutil
 
+    from dreamgym.export.card import model_card
+    from dreamgym.export.exporter import finalize
     from dreamgym.manifest import MANIFEST, Manifest
-
-    from .card import model_card
-    from .exporter import finalize
 
     m = Manifest.read(bundle_path / MANIFEST)
     keep = {
@@ -445,7 +444,7 @@ def write(bundle_path: Path, res: dict, plot_path: Path) -> None:
         f"dreamgym transfer {m.id} --algo {res['algo']} --steps {res['steps']} --seeds {res['seeds']} --write"
     )
     transfer = {**m.metrics.get("transfer", {}), res["algo"]: keep}
-    from .exporter import staged
+    from dreamgym.export.exporter import staged
 
     with staged(bundle_path, copy=True) as folder:
         m.replace(metrics={**m.metrics, "transfer": transfer}).write(folder / MANIFEST)

@@ -22,7 +22,7 @@ EXPORT_LOOP = """
 import sys
 from pathlib import Path
 from dreamgym.export.families import get_family
-from dreamgym.export.rssm import RSSMConfig
+from dreamgym.export.families.rssm import RSSMConfig
 from dreamgym.export.testing import check_family
 out = Path(sys.argv[1])
 cfg = RSSMConfig(obs_dim=5, act_dim=2, deter=16, stoch=4, hidden=16, frame_channels=4, frame_size=16)
@@ -36,7 +36,7 @@ while True:  # export over and over into the same folder, each time a different 
 
 def test_staged_write_is_all_or_nothing(tmp_path):
     from dreamgym.export.families import get_family
-    from dreamgym.export.rssm import RSSMConfig
+    from dreamgym.export.families.rssm import RSSMConfig
     from dreamgym.export.testing import check_family
 
     cfg = RSSMConfig(obs_dim=5, act_dim=2, deter=16, stoch=4, hidden=16, frame_channels=4, frame_size=16)
@@ -103,7 +103,7 @@ def test_recipe_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def _step(ckpt: Path) -> int:
-    from dreamgym.export.fit import checkpoint_step
+    from dreamgym.export.train.fit import checkpoint_step
 
     try:
         return checkpoint_step(ckpt)

@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("ale_py")
 
-from dreamgym.export.collect import load_episodes  # noqa: E402
-from dreamgym.export.collect_atari import PongCollectConfig, collect_pong, pong_pixel_policy, tracker_action  # noqa: E402
-from dreamgym.export.sources import area_resize as resize  # noqa: E402  (the collector's frames, and the real env's in play)
+from dreamgym.export.data.atari import PongCollectConfig, collect_pong, pong_pixel_policy, tracker_action  # noqa: E402
+from dreamgym.export.data.collect import load_episodes  # noqa: E402
+from dreamgym.export.data.sources import area_resize as resize  # noqa: E402  (the collector's frames, and the real env's in play)
 
 
 def test_resize_keeps_a_flat_colour():

@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.ensemble import EnsembleConfig, StepEnsemble  # noqa: E402
 from dreamgym.export.families import get_family  # noqa: E402
+from dreamgym.export.families.ensemble import EnsembleConfig, StepEnsemble  # noqa: E402
 from dreamgym.export.testing import check_family  # noqa: E402
 
 TINY = EnsembleConfig(obs_dim=5, act_dim=2, members=3, hidden=16, layers=2, frame_size=16, frame_channels=4)
@@ -114,7 +114,7 @@ def test_tiny_recipe_sets_up_short_dreams_from_the_training_data(tmp_path):
     import json
 
     import dreamgym
-    from dreamgym.export.recipes import halfcheetah_ensemble as recipe
+    from dreamgym.export.train.recipes import halfcheetah_ensemble as recipe
     from dreamgym.testing import check_bundle
 
     out = tmp_path / "bundle"

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ale_py")
 
-from dreamgym.export import evaluate_pong as ep  # noqa: E402
+from dreamgym.export.measure import pong as ep  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +15,8 @@ def real_pong():
     import ale_py
     import gymnasium as gym
 
-    from dreamgym.export.collect_atari import BALL_X, BALL_Y, tracker_action
-    from dreamgym.export.sources import area_resize
+    from dreamgym.export.data.atari import BALL_X, BALL_Y, tracker_action
+    from dreamgym.export.data.sources import area_resize
 
     gym.register_envs(ale_py)
     env = gym.make("ALE/Pong-v5", frameskip=4, repeat_action_probability=0.0)
@@ -86,8 +86,8 @@ def test_points_interval_is_the_95_percent_interval_of_the_count():
 
 
 def test_heldout_game_windows(tmp_path):
-    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
-    from dreamgym.export.evaluate import TokenEvaluator
+    from dreamgym.export.data.atari import PongCollectConfig, collect_pong
+    from dreamgym.export.measure.token import TokenEvaluator
 
     collect_pong(PongCollectConfig(episodes=1, max_steps=160, seed=11), tmp_path, progress=False)
     res = ep.heldout_game("Dream-Pong-v0", TokenEvaluator().load(tmp_path), horizon=10, stride=40)
@@ -101,8 +101,8 @@ def test_game_metrics_go_into_the_manifest_and_the_card(tmp_path):
     import shutil
 
     import dreamgym
-    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
-    from dreamgym.export.evaluate import TokenEvaluator
+    from dreamgym.export.data.atari import PongCollectConfig, collect_pong
+    from dreamgym.export.measure.token import TokenEvaluator
 
     src = dreamgym.resolve("Dream-Pong-v0")
     bundle = shutil.copytree(src, tmp_path / "pong")
@@ -133,7 +133,7 @@ def test_ball_tokens_are_the_detectors_ball(real_pong):
     or that there is none; the grid's frames have no ball left; the decoded frame shows one ball there."""
     import torch
 
-    from dreamgym.export.tokenizer import ImageTokenizer, ImageTokenizerConfig
+    from dreamgym.export.families.tokenizer import ImageTokenizer, ImageTokenizerConfig
 
     frames, _ = real_pong
     tok = ImageTokenizer(ImageTokenizerConfig(ball=True)).eval()
@@ -182,7 +182,7 @@ def test_the_bounce_benchmark_finds_real_bounces_and_misses(tmp_path, monkeypatc
     from pathlib import Path
 
     import dreamgym
-    from dreamgym.export.evaluate_pong import detect
+    from dreamgym.export.measure.pong import detect
     from dreamgym.record import make_policy
 
     monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
@@ -210,7 +210,7 @@ def test_the_contact_ceiling_learns_from_the_decisive_steps_of_real_episodes(tmp
     import json
     from pathlib import Path
 
-    from dreamgym.export.collect_atari import PongCollectConfig, collect_pong
+    from dreamgym.export.data.atari import PongCollectConfig, collect_pong
 
     monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
     ceiling = importlib.import_module("pong_contact_ceiling")
@@ -223,8 +223,8 @@ def test_the_contact_ceiling_learns_from_the_decisive_steps_of_real_episodes(tmp
     # a world model checkpoint (untrained, as the recipe saves it) is scored on the same held-out steps
     import dataclasses
 
-    from dreamgym.export.fit import save_checkpoint
-    from dreamgym.export.rem import REM, REMConfig
+    from dreamgym.export.families.rem import REM, REMConfig
+    from dreamgym.export.train.fit import save_checkpoint
 
     cfg = REMConfig(
         vocab=64, code_dim=8, tok_channels=8, d_model=32, heads=2, layers=1, reward_input=True, ball_tokens=True,

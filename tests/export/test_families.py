@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from dreamgym.export.families import FAMILIES, family_of, get_family  # noqa: E402
+from dreamgym.export.families import FAMILIES, family_of, get_family, load_evaluator  # noqa: E402
 from dreamgym.manifest import Manifest  # noqa: E402
 
 ASSETS = sorted(p for p in (Path(__file__).parents[2] / "assets").iterdir() if (p / "dreamgym.json").exists())
@@ -19,8 +19,11 @@ def test_every_family_has_its_record(name):
     needed = {"action", "obs", "reward", "reset", "term"}
     # optional wording: action_space; mean and samples, what noise_scale 0 and 1 imagine (vector evaluator)
     assert needed <= set(fam.card_text) <= needed | {"action_space", "mean", "samples"}
+    # the evaluator is named, not imported, by the family ("module:Class" under dreamgym.export.measure)
+    assert isinstance(fam.evaluator, str) and fam.evaluator.startswith("dreamgym.export.measure."), fam.evaluator
+    evaluator = load_evaluator(fam.evaluator)
     for method in ("heldout", "load", "evaluate", "card_fidelity", "card_parity"):
-        assert callable(getattr(fam.evaluator, method))
+        assert callable(getattr(evaluator, method))
 
 
 def test_unknown_family_is_named():

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.fit import FitConfig, checkpoint_step, fit, load_checkpoint, lr_at, save_checkpoint  # noqa: E402
+from dreamgym.export.train.fit import FitConfig, checkpoint_step, fit, load_checkpoint, lr_at, save_checkpoint  # noqa: E402
 
 
 def _problem(seed=0):
@@ -96,8 +96,8 @@ def test_fit_resumes_an_older_checkpoint_with_another_optimizer_name(tmp_path):
 
 def test_legacy_rssm_checkpoint_is_split_into_phases(tmp_path):
     """A run trained by the old two-phase loop (one model.npz) resumes as frames.npz and world.npz."""
-    from dreamgym.export.recipes.halfcheetah_rssm import upgrade_checkpoint
-    from dreamgym.export.rssm import RSSM, RSSMConfig
+    from dreamgym.export.families.rssm import RSSM, RSSMConfig
+    from dreamgym.export.train.recipes.halfcheetah_rssm import upgrade_checkpoint
 
     cfg = RSSMConfig(deter=16, stoch=4, hidden=16, frame_channels=4)
     m = RSSM(cfg)
@@ -132,7 +132,7 @@ def test_legacy_rssm_checkpoint_is_split_into_phases(tmp_path):
 
 
 def test_stages_skip_what_is_done_and_keep_timings(tmp_path):
-    from dreamgym.export.recipes import Stages
+    from dreamgym.export.train.recipes import Stages
 
     st = Stages(tmp_path, log=lambda *a: None)
     assert st("a", lambda: 7) == 7 and st("b", lambda: 1 / 0, done=True) is None
@@ -143,7 +143,7 @@ def test_stages_skip_what_is_done_and_keep_timings(tmp_path):
 
 @pytest.mark.parametrize("name", ["halfcheetah_rssm", "halfcheetah_tssm", "pong_rem"])
 def test_every_recipe_takes_the_same_flags(name):
-    from dreamgym.export.recipes import parse
+    from dreamgym.export.train.recipes import parse
 
     _, r = parse(name, ["--preset", "tiny", "--run", "R", "--out", "O", "--world.steps", "7"])
     assert (r.run, r.out, r.world.steps) == ("R", "O", 7)
@@ -162,3 +162,19 @@ def test_commands_do_not_import_torch_and_list_recipes():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert all(n in out.stdout for n in ("halfcheetah_rssm", "halfcheetah_tssm", "pong_rem"))
+
+
+def test_every_recipe_description_names_the_family_of_the_bundle_it_builds():
+    # `dreamgym train --help` once called simple_tag "a joint RSSM" while it built a joint-mlp
+    import re
+    from pathlib import Path
+
+    from dreamgym.export.train.recipes import RECIPES, parse
+    from dreamgym.manifest import Manifest
+
+    root = Path(__file__).resolve().parents[2]
+    for name, (_, desc) in RECIPES.items():
+        _, full = parse(name, [])
+        shipped = Manifest.read(root / full.out / "dreamgym.json")
+        assert desc.startswith(shipped.id), (name, desc)
+        assert re.search(r"\(family `([\w-]+)`", desc).group(1) == shipped.family, (name, desc, shipped.family)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import dreamgym
-from dreamgym.export.evaluate_genie import genie_fidelity, mapping_accuracy
 from dreamgym.export.families import get_family
-from dreamgym.export.genie import Genie, GenieConfig, unmask_schedule
-from dreamgym.export.recipes.genie import latent_keymap, load_videos, name_codes
+from dreamgym.export.families.genie import Genie, GenieConfig, unmask_schedule
+from dreamgym.export.measure.genie import genie_fidelity, mapping_accuracy
 from dreamgym.export.testing import check_family
+from dreamgym.export.train.recipes.genie import latent_keymap, load_videos, name_codes
 from dreamgym.testing import check_bundle, check_latent_actions
 
 TINY = GenieConfig(

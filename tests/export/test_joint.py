@@ -9,18 +9,12 @@ import pytest
 import torch
 
 import dreamgym
-from dreamgym.export import mpe
+from dreamgym.export.data import mpe
 from dreamgym.export.families import family_of, get_family
-from dreamgym.export.joint import (
-    Contacts,
-    JointConfig,
-    JointGRU,
-    JointGRUConfig,
-    JointMLP,
-    JointMLPConfig,
-    SceneDrawer,
-)
-from dreamgym.export.rssm import RSSMConfig
+from dreamgym.export.families.joint import Contacts, JointConfig, SceneDrawer
+from dreamgym.export.families.joint_gru import JointGRU, JointGRUConfig
+from dreamgym.export.families.joint_mlp import JointMLP, JointMLPConfig
+from dreamgym.export.families.rssm import RSSMConfig
 from dreamgym.export.testing import check_family
 
 TINY = JointConfig(
@@ -226,7 +220,7 @@ def test_real_starts_gives_contexts_the_dream_accepts_and_the_real_steps_after_t
     """The real starts of `policy_returns` (and of benchmarks/tag_closeness.py): the same seed gives the same
     starts; the context opens the shipped dream; the real observations after it are the real env's, in each
     agent's own space, and the rewards are the real env's (predators share theirs, the prey's is apart)."""
-    from dreamgym.export.evaluate_joint import real_starts
+    from dreamgym.export.measure.joint import real_starts
 
     b = dreamgym.Bundle.load(dreamgym.resolve("Dream-SimpleTag-v0"))
     games = dreamgym.make_batched(b, 3, autoreset="disabled", noise_scale=0.0, max_episode_steps=10**9)

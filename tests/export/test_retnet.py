@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.retnet import RetNet, RetNetConfig, head_decays  # noqa: E402
+from dreamgym.export.families.retnet import RetNet, RetNetConfig, head_decays  # noqa: E402
 
 
 @pytest.fixture

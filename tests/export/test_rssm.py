@@ -10,13 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dreamgym.export import exporter  # noqa: E402
-from dreamgym.export.collect import CollectConfig, collect, load_episodes  # noqa: E402
-from dreamgym.export.data import SequenceSampler, align  # noqa: E402
+from dreamgym.export.data.collect import CollectConfig, collect, load_episodes  # noqa: E402
+from dreamgym.export.data.episodes import SequenceSampler, align  # noqa: E402
 from dreamgym.export.families import get_family  # noqa: E402
-from dreamgym.export.fit import load_checkpoint, save_checkpoint  # noqa: E402
-from dreamgym.export.layers import symexp, symlog  # noqa: E402
-from dreamgym.export.rssm import RSSM, RSSMConfig  # noqa: E402
+from dreamgym.export.families.layers import symexp, symlog  # noqa: E402
+from dreamgym.export.families.rssm import RSSM, RSSMConfig  # noqa: E402
 from dreamgym.export.testing import check_family  # noqa: E402
+from dreamgym.export.train.fit import load_checkpoint, save_checkpoint  # noqa: E402
 
 TINY = dict(deter=24, stoch=6, hidden=24, frame_channels=4, overshoot=3)
 
@@ -146,7 +146,7 @@ def test_collector_writes_real_episodes(tmp_path):
 def test_tiny_recipe_end_to_end(tmp_path):
     """collect -> train -> export -> load -> step, through the real recipe at toy sizes."""
     import dreamgym
-    from dreamgym.export.recipes import halfcheetah_rssm as recipe
+    from dreamgym.export.train.recipes import halfcheetah_rssm as recipe
     from dreamgym.testing import check_bundle
 
     out = tmp_path / "bundle"
@@ -218,7 +218,7 @@ def test_trainer_reads_minari(tmp_path):
     from minari.data_collector.episode_buffer import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
 
-    from dreamgym.export.data import load_minari
+    from dreamgym.export.data.episodes import load_minari
 
     env = gym.make("HalfCheetah-v5")
     eps = list(load_episodes(_collected(tmp_path)))

@@ -99,7 +99,7 @@ def test_the_sources_module_needs_no_torch():
     import sys
     import tempfile
 
-    code = "import sys, dreamgym.export.sources; assert 'torch' not in sys.modules; print('ok')"
+    code = "import sys, dreamgym.export.data.sources; assert 'torch' not in sys.modules; print('ok')"
     r = subprocess.run(
         [sys.executable, "-c", code], cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=120
     )

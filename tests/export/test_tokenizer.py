@@ -5,7 +5,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dreamgym.export.tokenizer import ImageTokenizer, ImageTokenizerConfig, VectorTokenizer, VectorTokenizerConfig  # noqa: E402
+from dreamgym.export.families.tokenizer import (  # noqa: E402
+    ImageTokenizer,
+    ImageTokenizerConfig,
+    VectorTokenizer,
+    VectorTokenizerConfig,
+)
 
 
 def test_image_tokenizer_shapes_and_ids():

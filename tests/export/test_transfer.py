@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from dreamgym.export.transfer import TransferArgs, real_returns, run, summarize, write  # noqa: E402
+from dreamgym.export.measure.transfer import TransferArgs, real_returns, run, summarize, write  # noqa: E402
 from dreamgym.manifest import MANIFEST, Manifest  # noqa: E402
 
 

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from dreamgym.export import exporter  # noqa: E402
 from dreamgym.export.families import get_family  # noqa: E402
+from dreamgym.export.families.tssm import TSSM, TSSMConfig  # noqa: E402
 from dreamgym.export.testing import check_family  # noqa: E402
-from dreamgym.export.tssm import TSSM, TSSMConfig  # noqa: E402
 
 TINY = dict(d_model=32, layers=2, heads=4, window=6, hidden=32, stoch=8, frame_channels=4)
 
@@ -65,7 +65,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
     import dataclasses
 
     import dreamgym
-    from dreamgym.export.recipes import halfcheetah_tssm as recipe
+    from dreamgym.export.train.recipes import halfcheetah_tssm as recipe
     from dreamgym.testing import check_bundle
 
     out = tmp_path / "bundle"

@@ -1,7 +1,7 @@
 """Recipes: each rebuilds a shipped bundle from nothing, and all take the same command line.
 
     dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps 100 ...]
-    python -m dreamgym.export.recipes.RECIPE [the same flags]
+    python -m dreamgym.export.train.recipes.RECIPE [the same flags]
 
 A recipe module holds one frozen dataclass `Recipe` (every size and path of the rebuild, each field with a
 one-line docstring, so `--help` explains it), named presets `PRESETS = {"full": ..., "tiny": ...}` and
@@ -22,31 +22,31 @@ from typing import Any
 
 RECIPES: dict[str, tuple[str, str]] = {
     "halfcheetah_rssm": (
-        "dreamgym.export.recipes.halfcheetah_rssm",
-        "Dream-HalfCheetah-RSSM-v0: an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
+        "dreamgym.export.train.recipes.halfcheetah_rssm",
+        "Dream-HalfCheetah-RSSM-v0 (family `rssm`): an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
     ),
     "halfcheetah_tssm": (
-        "dreamgym.export.recipes.halfcheetah_tssm",
-        "Dream-HalfCheetah-TSSM-v0: a TSSM (transformer, KV-cache step) of the same data",
+        "dreamgym.export.train.recipes.halfcheetah_tssm",
+        "Dream-HalfCheetah-TSSM-v0 (family `tssm`): a transformer state-space model (KV-cache step) of the same data",
     ),
     "halfcheetah_ensemble": (
-        "dreamgym.export.recipes.halfcheetah_ensemble",
-        "Dream-HalfCheetah-v0 (the default): five memoryless steps of the same data (MBPO/MOPO), short dreams from real states",
+        "dreamgym.export.train.recipes.halfcheetah_ensemble",
+        "Dream-HalfCheetah-v0 (family `step-ensemble`, the default): five memoryless steps of the same data (MBPO/MOPO), short dreams from real states",
     ),
     "simple_tag": (
-        "dreamgym.export.recipes.simple_tag",
-        "Dream-SimpleTag-v0: a joint RSSM of mpe2 simple_tag (two predators, one prey), a PettingZoo dream",
+        "dreamgym.export.train.recipes.simple_tag",
+        "Dream-SimpleTag-v0 (family `joint-mlp`): one memoryless joint step of mpe2 simple_tag (two predators, one prey), a PettingZoo dream",
     ),
     "genie": (
-        "dreamgym.export.recipes.genie",
-        "Dream-Breakout-v0: a Genie dream (latent actions, MaskGIT) learned from Breakout video alone; --videos DIR for yours",
+        "dreamgym.export.train.recipes.genie",
+        "Dream-Breakout-v0 (family `genie`): latent actions and MaskGIT learned from Breakout video alone; --videos DIR for yours",
     ),
     "pong_rem": (
-        "dreamgym.export.recipes.pong_rem",
-        "Dream-Pong-v0: a Simulus/REM token dream of ALE Pong at 64x64 RGB",
+        "dreamgym.export.train.recipes.pong_rem",
+        "Dream-Pong-v0 (family `rem`): a Simulus/REM token dream of ALE Pong at 64x64 RGB",
     ),
 }
-"""recipe name -> (module, one-line description)"""
+"""recipe name -> (module, one-line description: the id it builds and, in backticks, its family)"""
 
 
 def get_recipe(name: str):

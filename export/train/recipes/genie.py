@@ -5,7 +5,7 @@
 Stages (each resumes from what the run folder already holds):
 1. video: without --videos, 120 training and 8 held-out episodes of ALE/Breakout-v5 (frameskip 4, no sticky
    actions) at 64x64, played by a paddle that follows the ball from RAM with 20 % random actions, mixed with
-   stretches of random play (`collect_atari.collect_breakout`). The actions are kept beside the frames but
+   stretches of random play (`data.atari.collect_breakout`). The actions are kept beside the frames but
    no training stage reads them. With --videos DIR, every mp4 and gif file in DIR (any size, resized to
    64x64) is the video, and the last `heldout_share` of the clips is held out;
 2. tokenizer: the image VQ-VAE of the REM family on every frame (foreground-weighted, dead codes restarted);
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fit import FitConfig
-from ..genie import GenieConfig
-from . import Stages
-from . import main as recipe_main
+from dreamgym.export.families.genie import GenieConfig
+from dreamgym.export.train.fit import FitConfig
+from dreamgym.export.train.recipes import Stages
+from dreamgym.export.train.recipes import main as recipe_main
 
 CONTEXT = 4
 
@@ -132,7 +132,7 @@ def load_videos(folder: str | Path, size: int) -> list[dict]:
     of any size are area-averaged (grey and RGBA frames become RGB). Clips shorter than 3 frames are refused."""
     import imageio.v2 as imageio
 
-    from ..sources import area_resize
+    from dreamgym.export.data.sources import area_resize
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -159,7 +159,7 @@ def load_videos(folder: str | Path, size: int) -> list[dict]:
 
 
 def load_episodes(folder: Path) -> list[dict]:
-    from ..collect import load_episodes as load
+    from dreamgym.export.data.collect import load_episodes as load
 
     eps = [dict(e) for e in load(folder)]
     if not eps:
@@ -195,7 +195,7 @@ def train_lam(lam, train: Clips, held: Clips, r: Recipe, out: Path, progress: bo
     evaluation."""
     import torch
 
-    from ..fit import fit
+    from dreamgym.export.train.fit import fit
 
     def phase(quantize: bool, cfg: FitConfig, name: str) -> dict:
         kw = {"quantize": quantize, "noise": r.lam_noise, "prior": r.lam_prior}
@@ -319,13 +319,13 @@ def _package_versions() -> dict:
 def build(r: Recipe, progress: bool = True, log=print) -> dict:
     import torch
 
-    from .. import exporter
-    from ..card import make_preview, model_card
-    from ..collect_atari import BREAKOUT_ACTIONS, BreakoutCollectConfig, collect_breakout
-    from ..evaluate import write_metrics
-    from ..fit import fit, load_checkpoint
-    from ..genie import Genie, export_lam
-    from .pong_rem import tokenize, train_tokenizer
+    from dreamgym.export import exporter
+    from dreamgym.export.card import make_preview, model_card
+    from dreamgym.export.data.atari import BREAKOUT_ACTIONS, BreakoutCollectConfig, collect_breakout
+    from dreamgym.export.families.genie import Genie
+    from dreamgym.export.measure.report import write_metrics
+    from dreamgym.export.train.fit import fit, load_checkpoint
+    from dreamgym.export.train.recipes.pong_rem_tokens import tokenize, train_tokenizer
 
     run, out = Path(r.run), Path(r.out)
     stages = Stages(run, log)
@@ -491,7 +491,7 @@ def build(r: Recipe, progress: bool = True, log=print) -> dict:
     par = stages("export", do_export)
 
     def do_evaluate():
-        from ..evaluate_genie import genie_fidelity
+        from dreamgym.export.measure.genie import genie_fidelity
 
         return genie_fidelity(out, [dict(e) for e in held_eps], samples=True)
 
@@ -517,6 +517,27 @@ def summary(res: dict) -> dict:
 
 def main(argv=None) -> int:
     return recipe_main("genie", argv)
+
+
+def export_lam(model, path) -> None:
+    """lam.onnx beside the graphs: frames (B, W + 1, S, S, 3) float 0..255 -> latent action ids (B,) int64.
+    The evaluator labels real clips with it; the runtime never loads it."""
+    import torch
+    import torch.nn as nn
+
+    from dreamgym.export.exporter import _export
+
+    class _Infer(nn.Module):
+        def __init__(self, lam):
+            super().__init__()
+            self.lam = lam
+
+        def forward(self, frames):
+            return self.lam.infer(frames)
+
+    c = model.cfg
+    ex = torch.zeros(2, c.window + 1, c.frame_size, c.frame_size, 3)
+    _export(_Infer(model.lam), (ex,), path, ["frames"], ["latent_action"])
 
 
 if __name__ == "__main__":

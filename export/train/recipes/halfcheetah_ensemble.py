@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from dreamgym.export.ensemble import EnsembleConfig
-from dreamgym.export.fit import FitConfig
-from dreamgym.export.recipes import main as recipe_main
-from dreamgym.export.recipes.halfcheetah_rssm import TINY as RSSM_TINY
-from dreamgym.export.recipes.halfcheetah_rssm import Recipe as RSSMRecipe
-from dreamgym.export.recipes.halfcheetah_rssm import build, summary
+from dreamgym.export.families.ensemble import EnsembleConfig
+from dreamgym.export.train.fit import FitConfig
+from dreamgym.export.train.recipes import main as recipe_main
+from dreamgym.export.train.recipes.halfcheetah_rssm import TINY as RSSM_TINY
+from dreamgym.export.train.recipes.halfcheetah_rssm import Recipe as RSSMRecipe
+from dreamgym.export.train.recipes.halfcheetah_rssm import build, summary
 
 __all__ = ["Recipe", "PRESETS", "build", "summary", "main"]
 

@@ -27,18 +27,19 @@ import gymnasium as gym
 import numpy as np
 
 from dreamgym.export import exporter
-from dreamgym.export.ars import ARSConfig, LinearPolicy, train_ars
-from dreamgym.export.ars import evaluate as ars_evaluate
 from dreamgym.export.card import make_preview, model_card
-from dreamgym.export.collect import CollectConfig, collect
-from dreamgym.export.data import load_folder
-from dreamgym.export.evaluate import evaluate, uncertainty_report, write_metrics
+from dreamgym.export.data.ars import ARSConfig, LinearPolicy, train_ars
+from dreamgym.export.data.ars import evaluate as ars_evaluate
+from dreamgym.export.data.collect import CollectConfig, collect
+from dreamgym.export.data.episodes import load_folder
+from dreamgym.export.data.sources import MUJOCO_RENDER
 from dreamgym.export.families import family_of
-from dreamgym.export.fit import FitConfig
-from dreamgym.export.recipes import Stages
-from dreamgym.export.recipes import main as recipe_main
-from dreamgym.export.rssm import RSSMConfig
-from dreamgym.export.sources import MUJOCO_RENDER
+from dreamgym.export.families.rssm import RSSMConfig
+from dreamgym.export.measure.report import write_metrics
+from dreamgym.export.measure.vector import evaluate, uncertainty_report
+from dreamgym.export.train.fit import FitConfig
+from dreamgym.export.train.recipes import Stages
+from dreamgym.export.train.recipes import main as recipe_main
 from dreamgym.manifest import MANIFEST, EnvDefaults, Manifest, Source
 
 ENV_ID = "HalfCheetah-v5"
@@ -193,8 +194,8 @@ def _t(x):
 def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages: Stages, progress: bool = True) -> dict:
     """The two phases through `fit`: the frame decoder on (obs, frame) pairs (then frozen), then the rest
     of the model on sequences. Checkpoints RUN/frames.npz and RUN/world.npz; log RUN/log.jsonl."""
-    from dreamgym.export.data import FrameSampler, SequenceSampler
-    from dreamgym.export.fit import fit
+    from dreamgym.export.data.episodes import FrameSampler, SequenceSampler
+    from dreamgym.export.train.fit import fit
 
     run = Path(r.run)
     upgrade_checkpoint(run)
@@ -265,7 +266,7 @@ def upgrade_checkpoint(run: Path) -> None:
     old = run / "model.npz"
     if not old.exists() or (run / "world.npz").exists() or (run / "frames.npz").exists():
         return
-    from dreamgym.export.fit import load_checkpoint
+    from dreamgym.export.train.fit import load_checkpoint
 
     meta = load_checkpoint(old)
     if "train_config" not in meta:

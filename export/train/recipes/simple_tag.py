@@ -3,11 +3,11 @@
     dreamgym train simple_tag [--preset tiny|full] [--run DIR] [--out DIR] [--world.steps N ...]
 
 1. the collector plays mpe2's simple_tag_v3 (two predators, one prey, two obstacles, continuous actions,
-   200 steps a game; `dreamgym.export.mpe`), each agent driven per game by one behaviour of the mix:
+   200 steps a game; `dreamgym.export.data.mpe`), each agent driven per game by one behaviour of the mix:
    the scripted policies with and without noise, random pushes, a smooth random walk, standing still,
    and stretches of scripted and random play;
 2. a joint model of all three agents trains on the games: a memoryless step in observation space
-   (`dreamgym.export.joint.JointMLP`: a linear path plus an MLP on the observation, the actions and every
+   (`dreamgym.export.families.joint_mlp.JointMLP`: a linear path plus an MLP on the observation, the actions and every
    pair of bodies' overlap, each velocity capped at the fastest seen), fitted on real one-step
    transitions, with rewards read from the observation it arrives at. The joint observation holds every
    body's position and velocity, and simple_tag is deterministic given the actions, so one step needs no
@@ -32,14 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamgym.export import exporter, mpe
+from dreamgym.export import exporter
 from dreamgym.export.card import make_preview, parallel_card
-from dreamgym.export.evaluate import write_metrics
-from dreamgym.export.evaluate_joint import JointEvaluator
-from dreamgym.export.fit import FitConfig
-from dreamgym.export.joint import JointMLP, JointMLPConfig, joint_agents
-from dreamgym.export.recipes import Stages
-from dreamgym.export.recipes import main as recipe_main
+from dreamgym.export.data import mpe
+from dreamgym.export.families.joint import joint_agents
+from dreamgym.export.families.joint_mlp import JointMLP, JointMLPConfig
+from dreamgym.export.measure.joint import JointEvaluator
+from dreamgym.export.measure.report import write_metrics
+from dreamgym.export.train.fit import FitConfig
+from dreamgym.export.train.recipes import Stages
+from dreamgym.export.train.recipes import main as recipe_main
 from dreamgym.manifest import Source
 
 AGENT_SIZES = dict(obs_dim=40, act_dim=15, rewards=3, agents=mpe.AGENTS, action_low=0.0, action_high=1.0)
@@ -133,8 +135,8 @@ def _t(x):
 def build(r: Recipe, progress: bool = True) -> dict:
     import torch
 
-    from dreamgym.export.data import SequenceSampler
-    from dreamgym.export.fit import fit
+    from dreamgym.export.data.episodes import SequenceSampler
+    from dreamgym.export.train.fit import fit
 
     data, run, out = Path(r.data), Path(r.run), Path(r.out)
     stages = Stages(run)
