@@ -217,7 +217,7 @@ def test_dreamgym_evaluate_measures_a_multi_agent_dream(tiny_tag, tmp_path):
 
 
 def test_real_starts_gives_contexts_the_dream_accepts_and_the_real_steps_after_them():
-    """The real starts of `policy_returns` (and of benchmarks/tag_closeness.py): the same seed gives the same
+    """The real starts of `policy_returns` (and of benchmarks/studies/tag_closeness.py): the same seed gives the same
     starts; the context opens the shipped dream; the real observations after it are the real env's, in each
     agent's own space, and the rewards are the real env's (predators share theirs, the prey's is apart)."""
     from dreamgym.export.measure.joint import real_starts

@@ -133,16 +133,16 @@ def test_summary_reads_gains_over_random():
 
 @pytest.fixture
 def halt_trial(monkeypatch):
-    """benchmarks/halt_trial.py, imported as a module (benchmarks/ is not a package)."""
+    """benchmarks/studies/halt_trial.py, imported as a module (benchmarks/ is not a package)."""
     import importlib
     from pathlib import Path
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks" / "studies"))
     return importlib.import_module("halt_trial")
 
 
 def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle, halt_trial):
-    """benchmarks/halt_trial.py's wrapper: above the limit the episode *terminates* (no bootstrap) and the
+    """benchmarks/studies/halt_trial.py's wrapper: above the limit the episode *terminates* (no bootstrap) and the
     reward drops by the cost; below it the dream's own step is untouched."""
     import dreamgym
 
@@ -159,7 +159,8 @@ def test_the_halt_trial_terminates_with_its_cost_above_the_limit(default_bundle,
 
 
 def test_the_halt_trials_above_level_penalty_costs_only_the_excess(default_bundle, halt_trial):
-    """benchmarks/halt_trial.py's softer option: reward minus slope * (uncertainty - level), only above level."""
+    """benchmarks/studies/halt_trial.py's softer option: reward minus slope * (uncertainty - level), only above
+    level."""
     import dreamgym
 
     steps = {}

@@ -26,7 +26,7 @@ class Recipe:
     # Sampling temperature 0.56 (baked into the step graph; training does not use it). Sampling keeps the ball
     # that the most likely tokens lose within a few steps (one token's "ball here" never outweighs "floor
     # here"); v0 and v1 sampled at 0.7, and v1's weights at 0.56 are truer on every held-out horizon (PSNR
-    # +0.7 to +1.2 dB) and keep the ball and the points at least as well (benchmarks/pong_temperature.py;
+    # +0.7 to +1.2 dB) and keep the ball and the points at least as well (benchmarks/studies/pong_temperature.py;
     # the table is in benchmarks/README.md).
     # Changed tokens weigh 5x in the token loss and each reward is fed back into the next block (issue 17:
     # the first recipe, without either, lost the ball at h = 1 in 91 % of held-out windows and repeated 57 % of

@@ -1,6 +1,6 @@
 """Model size against fidelity and speed: the trade-off behind the shipped Dream-HalfCheetah-RSSM-v0.
 
-    python benchmarks/size_tradeoff.py [--train large|small|layer|rms|lean|lean96]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~15 / ~22 min)
+    python benchmarks/studies/size_tradeoff.py [--train large|small|layer|rms|lean|lean96]   # builds a variant first (~45 / ~16 / ~17 / ~30 / ~15 / ~22 min)
 
 Builds RSSM variants with the HalfCheetah recipe's data, policy and protocol (bundles in
 runs/halfcheetah/bundle_<variant>, never shipped): `large` (deter 200, hidden 200, symlog observations),

@@ -1,7 +1,7 @@
 """The bundled policies' returns in multi-agent simple_tag dreams against mpe2, on many real starts, for one or
 more bundles on the same starts (issue 14's "policy returns within 25 %").
 
-    python benchmarks/tag_returns.py [BUNDLE ...] [--starts 256] [--horizon 100] [--seed 1000]
+    python benchmarks/studies/tag_returns.py [BUNDLE ...] [--starts 256] [--horizon 100] [--seed 1000]
 
 A tag is a rare event (about one per 10 steps per predator under the bundled policies), so a return over
 64 starts has a standard error near 20 % of its mean; this measures the same comparison as the card's

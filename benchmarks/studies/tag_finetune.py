@@ -1,9 +1,9 @@
 """An experiment on issue 14's policy-return gap: fine-tune the shipped Dream-SimpleTag-v0 with the windows
 that hold a tag oversampled, export it, and compare the bundled policies' returns with
-`benchmarks/tag_returns.py`.
+`benchmarks/studies/tag_returns.py`.
 
-    python benchmarks/tag_finetune.py [--steps 4000] [--share 0.5] [--lr 3e-4] [--out runs/tag-ft]
-    python benchmarks/tag_returns.py Dream-SimpleTag-v0 runs/tag-ft/bundle --starts 256
+    python benchmarks/studies/tag_finetune.py [--steps 4000] [--share 0.5] [--lr 3e-4] [--out runs/tag-ft]
+    python benchmarks/studies/tag_returns.py Dream-SimpleTag-v0 runs/tag-ft/bundle --starts 256
 
 The dream's predators tag the prey half as often as the real ones under the same policies, although the
 reward head reads real observations almost perfectly (on held-out games: predicted 3578 against real 3610,
@@ -76,7 +76,9 @@ def main(argv=None) -> int:
     exporter.write_bundle(
         out / "bundle", model=model, manifest=src.manifest, contexts=ctx, policy=mpe.ScriptedTag(), card=parallel_card
     )
-    print(f"bundle written to {out / 'bundle'}; compare: python benchmarks/tag_returns.py {a.bundle} {out / 'bundle'}")
+    print(
+        f"bundle written to {out / 'bundle'}; compare: python benchmarks/studies/tag_returns.py {a.bundle} {out / 'bundle'}"
+    )
     return 0
 
 

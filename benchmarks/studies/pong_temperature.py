@@ -1,7 +1,7 @@
 """The Pong dream's sampling temperature, swept without retraining: frame PSNR, token accuracy, the share of
 frames with one ball and points per 1000 steps, per temperature, in one run.
 
-    python benchmarks/pong_temperature.py [BUNDLE] [--scales 1,0.8,0.6] [--out runs/pong-temperature.json]
+    python benchmarks/studies/pong_temperature.py [BUNDLE] [--scales 1,0.8,0.6] [--out runs/pong-temperature.json]
 
 The step graph samples each token by Gumbel-max: argmax(logits / T + s·g), where T is the temperature baked
 into the graph and s the env's `noise_scale`. Dividing by s does not move the argmax, so noise_scale s samples

@@ -1,6 +1,6 @@
 """Why Dream-SimpleTag-v0 v1 is a memoryless step with speed caps: a one-step probe on the recipe's games.
 
-    python benchmarks/tag_onestep.py [--hidden 256] [--updates 3000] [--cap] [--margin 0.001]
+    python benchmarks/studies/tag_onestep.py [--hidden 256] [--updates 3000] [--cap] [--margin 0.001]
 
 Fits o' = o + [L(x) + MLP(x)] · std(Δ), x = [standardised o, every action, every pair's overlap]
 (`dreamgym.export.families.joint.Contacts`), on the recipe's 400 training games (batches of 1024 transitions, Adam,

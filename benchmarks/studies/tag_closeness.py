@@ -1,7 +1,7 @@
 """How often the bodies of a simple_tag dream come close, against mpe2 from the same real starts under the
 bundled policies (issue 14: why the dream's predators tag the prey half as often as the real ones).
 
-    python benchmarks/tag_closeness.py [BUNDLE] [--starts 96] [--horizon 100] [--seed 1000]
+    python benchmarks/studies/tag_closeness.py [BUNDLE] [--starts 96] [--horizon 100] [--seed 1000]
 
 The starts are `measure.joint.real_starts`'s (those of `policy_returns`): a real warm-up of random length, its last C steps as the
 dream's context, then `--horizon` steps of the bundled policies on both sides. Printed per side: the first

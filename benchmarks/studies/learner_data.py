@@ -1,6 +1,6 @@
 """An experiment on issue 13: give the HalfCheetah dream the real states that a learner trained in it visits.
 
-    python benchmarks/learner_data.py --learner sac=runs/sac40k/sac-seed0-dream.zip [--steps 2000] [--out runs/learner]
+    python benchmarks/studies/learner_data.py --learner sac=runs/sac40k/sac-seed0-dream.zip [--steps 2000] [--out runs/learner]
     dreamgym transfer runs/learner/bundle --algo sac --steps 40000 --evals 2 --episodes 5 --no-real --out runs/learner/sac
 
 A SAC trained only in the shipped dream finds actions the dream rates as a 4 m/s gait (about 4,000 over 1000

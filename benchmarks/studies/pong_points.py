@@ -1,7 +1,7 @@
 """Points per 1000 steps and one-ball frames of Pong dreams against the real game, over longer closed-loop runs
 than the card's (3000 steps per policy count 15-70 points, so one run's ratio moves by a quarter or more).
 
-    python benchmarks/pong_points.py [BUNDLE ...] [--steps 9000] [--seed 1] [--out runs/pong-points.json]
+    python benchmarks/studies/pong_points.py [BUNDLE ...] [--steps 9000] [--seed 1] [--out runs/pong-points.json]
 
 Each bundle plays `--steps` dream steps per policy (the bundled tracker and uniformly random actions, 8 dreams
 side by side), and the real ALE Pong plays as many with the same policy and seed (`measure.pong.closed_loop`,
@@ -11,6 +11,10 @@ the card's measure). The real rows depend only on the policy and the seed, so th
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for pong_contact's `report`
 
 from pong_contact import report
 

@@ -1,6 +1,6 @@
 """Would HalfCheetah take the step that made Dream-SimpleTag-v0 true? A memoryless one-step probe.
 
-    python benchmarks/cheetah_markov.py [--hidden 256] [--updates 20000] [--out runs/cheetah-markov]
+    python benchmarks/studies/cheetah_markov.py [--hidden 256] [--updates 20000] [--out runs/cheetah-markov]
 
 HalfCheetah-v5's observation is its whole state but the x position (qpos[1:], qvel), and the simulator is
 deterministic, so, as for simple_tag, the next observation is a function of this one and the action. This

@@ -1,8 +1,8 @@
 """Where a dream-trained learner fools a HalfCheetah dream: what the real cheetah does under it, what the
 dream makes of the same actions from the same first real steps, and the dream's uncertainty on both.
 
-    python benchmarks/learner_diag.py runs/sac40k/sac-seed0-dream.zip [--bundle Dream-HalfCheetah-RSSM-v0] [--episodes 4]
-    python benchmarks/learner_diag.py bundle    # the bundle's own policy (the ARS gait), for reference
+    python benchmarks/studies/learner_diag.py runs/sac40k/sac-seed0-dream.zip [--bundle Dream-HalfCheetah-RSSM-v0] [--episodes 4]
+    python benchmarks/studies/learner_diag.py bundle    # the bundle's own policy (the ARS gait), for reference
 
 Prints, per real episode, the real and the raw dream return (no penalty, no limit), the mean forward
 speed and the mean |root angle| (observation 1: about π is on its back) in both; the uncertainty's

@@ -3,8 +3,8 @@ batch shapes through the old loops (a worktree of the commit before, e.g. `git w
 and through `dreamgym.export.train.fit.fit`, on synthetic data of the recipes' shapes (the loop is measured, not the
 data). One process per measurement, one after another:
 
-    python benchmarks/fit_speed.py --old /tmp/old            # all four phases, old then new, a markdown table
-    python benchmarks/fit_speed.py --phase rssm --impl new   # one measurement (JSON)
+    python benchmarks/studies/fit_speed.py --old /tmp/old            # all four phases, old then new, a markdown table
+    python benchmarks/studies/fit_speed.py --phase rssm --impl new   # one measurement (JSON)
 
 Phases: rssm (the shipped lean RSSM config, 200 dynamics updates, 16 x 50), tssm (TSSMConfig(), 100 updates,
 16 x 64), tokenizer (REM's VQ-VAE, 100 updates of 32 frames) and world (the REM world model, 100 updates,

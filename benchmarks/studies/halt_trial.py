@@ -1,6 +1,6 @@
 """Does a halt keep an off-the-shelf learner from fooling the HalfCheetah dream?
 
-    python benchmarks/halt_trial.py --limit 0.125 --cost 100 --steps 100000 --out runs/halt
+    python benchmarks/studies/halt_trial.py --limit 0.125 --cost 100 --steps 100000 --out runs/halt
 
 MOReL ends a rollout in an absorbing HALT state with a large negative reward where its ensemble disagrees.
 The bundle's own `uncertainty_limit` *truncates* instead, and Stable-Baselines3 bootstraps through a
@@ -17,7 +17,7 @@ so that a gait the dream knows pays nothing. `--limit inf` turns the halt off. `
 bundle's own linear penalty (0: only the penalty above U0). With `--above`, the calibration pair's dream
 return is the reward the learner trained on (the penalty above U0 included).
 
-    python benchmarks/halt_trial.py --bundle Dream-HalfCheetah-v0 --limit inf --penalty 0 --above 0.6 --slope 300
+    python benchmarks/studies/halt_trial.py --bundle Dream-HalfCheetah-v0 --limit inf --penalty 0 --above 0.6 --slope 300
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which game should the shipped Genie dream learn from video? A cheap measurement of candidates.
 
-    python benchmarks/genie_sources.py [--games Breakout Freeway Boxing Pong] [--steps 300]
+    python benchmarks/studies/genie_sources.py [--games Breakout Freeway Boxing Pong] [--steps 300]
 
 A latent action model sees only frames. It can learn an action only where the action shows in the frame, and
 its K codes are spent first on whatever changes most. For each ALE game (frameskip 4, no sticky actions, its

@@ -1,6 +1,6 @@
 """Short dreams from many real states: does an off-the-shelf learner then transfer from the HalfCheetah dream?
 
-    python benchmarks/branch_trial.py --horizon 10 --bank 4096 --steps 100000 --out runs/branch-h10
+    python benchmarks/studies/branch_trial.py --horizon 10 --bank 4096 --steps 100000 --out runs/branch-h10
 
 The shipped dream starts every episode from one of 512 real windows of 12 held-out episodes and lets it run
 1000 steps, so a learner has 990 steps in which the model's errors compound, far from any real state. MBPO

@@ -1,6 +1,6 @@
 """Would a MOPO/MBPO-style dream transfer? An ensemble of memoryless HalfCheetah steps, tried before it is built.
 
-    python benchmarks/ensemble_trial.py --horizon 5 --penalty 1.0 --steps 100000 --out runs/ens-h5-l1
+    python benchmarks/studies/ensemble_trial.py --horizon 5 --penalty 1.0 --steps 100000 --out runs/ens-h5-l1
 
 `branch_trial.py` showed that short dreams from real states are not enough with the shipped RSSM: after 20k
 SAC steps in 5-step dreams, the shipped dream rates the learner about 4,400 from real starts, and reality
