@@ -8,7 +8,7 @@ import time
 import pygame
 
 import dreamgym
-from dreamgym.play.app import PlayApp
+from dreamgym.play.single import PlayApp
 
 app = PlayApp(dreamgym.resolve("Dream-HalfCheetah-RSSM-v0"), seed=3)
 app.control("tab")
