@@ -88,6 +88,12 @@ def draw_text(img: np.ndarray, text: str, x: int, y: int, color=(255, 255, 255),
         region[glyph[: region.shape[0], : region.shape[1]]] = color
 
 
+def tile_origins(n: int, h: int, w: int, cols: int | None = None, pad: int = 2) -> list[tuple[int, int]]:
+    """The top-left pixel (y, x) of each of `n` frames of h x w in `tile`'s grid."""
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    return [((i // cols) * (h + pad), (i % cols) * (w + pad)) for i in range(n)]
+
+
 def tile(frames: np.ndarray, cols: int | None = None, pad: int = 2, bg: int = 0) -> np.ndarray:
     """(N, H, W, 3) -> one image of a near-square grid (or `cols` columns) with `pad` pixels between."""
     frames = np.asarray(frames)
@@ -95,9 +101,8 @@ def tile(frames: np.ndarray, cols: int | None = None, pad: int = 2, bg: int = 0)
     cols = cols or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     out = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), bg, np.uint8)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = frames[i]
+    for frame, (y, x) in zip(frames, tile_origins(n, h, w, cols, pad)):
+        out[y : y + h, x : x + w] = frame
     return out
 
 

@@ -20,7 +20,7 @@ from dreamgym.bundle import Bundle
 from dreamgym.multi_agent import BatchedParallelDreamEnv
 from dreamgym.parallel_env import ParallelDreamEnv
 from dreamgym.source import open_source_env
-from dreamgym.video import tile
+from dreamgym.video import tile, tile_origins
 
 FORK_NOISE = 0.3
 """std of the noise on the policy-driven agents' actions in the forks of a deterministic dream"""
@@ -257,17 +257,17 @@ class GameSession:
         """Each game in `view()`, in its order: the top-left pixel of its frame there and its observations by
         agent (None: not known), so a view can mark what a frame does not show."""
         H, W, _ = self.bundle.frame_shape
+        cols = None  # as `view` tiles them
         if self.multiverse is not None:
             st = self.multiverse.get_state()
             k = self.n_multiverse - 1
             games = [dict(self.obs)] + [{a: st[f"obs/{a}"][i] for a in self.agents} for i in range(k)]
-            cols = int(np.ceil(np.sqrt(len(games))))
         elif self.real is not None and self.real_frame is not None:
             real = getattr(self.real, "obs", None)  # the real env's last observations by agent, if it keeps them
             games, cols = [dict(real) if isinstance(real, dict) else None, dict(self.obs)], 2
         else:
-            games, cols = [dict(self.obs)], 1
-        return [((i // cols) * (H + 2), (i % cols) * (W + 2), g) for i, g in enumerate(games)]
+            games = [dict(self.obs)]
+        return [(y, x, g) for (y, x), g in zip(tile_origins(len(games), H, W, cols), games)]
 
     # -- save and replay --------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

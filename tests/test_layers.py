@@ -9,6 +9,7 @@ as `dreamgym.export`, by pyproject.toml's package-dir), so an editable install i
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -150,14 +151,9 @@ def room(module: str) -> str:
 
 
 # -- the contracts ------------------------------------------------------------------------------------------
-EDGES = None
-
-
-def _edges():
-    global EDGES
-    if EDGES is None:
-        EDGES = import_edges()
-    return EDGES
+@functools.cache
+def _edges() -> dict[str, list[str]]:
+    return import_edges()
 
 
 def test_the_graph_covers_runtime_front_end_and_export():
