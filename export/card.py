@@ -96,6 +96,7 @@ def model_card(m: Manifest) -> str:
     if "parity" in met:
         lines += evaluator.card_parity(met["parity"])
     lines += uncertainty_section(m)
+    lines += termination_section(m)
     lines += transfer_section(m)
     if "comparison" in met:
         c = met["comparison"]
@@ -160,6 +161,12 @@ def uncertainty_section(m: Manifest) -> list[str]:
         + "). `uncertainty_penalty=0, uncertainty_limit=None` gives the raw dream.",
         "",
     ]
+    if "horizon_rule" in u:
+        lines += [
+            f"A learner's dreams are `max_episode_steps={d.max_episode_steps}` steps long: {u['horizon_rule']}. "
+            "These defaults come from one rule for every env, applied to this env's data; nothing was tuned by hand.",
+            "",
+        ]
     if "spearman_obs_error" in u:
         lines += [
             f"Does it know what it does not know? From {u['probe_steps']} real states of policies in no training "
@@ -178,6 +185,29 @@ def uncertainty_section(m: Manifest) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def termination_section(m: Manifest) -> list[str]:
+    """How well the dream ends where reality does (`metrics.termination`, `measure.termination`)."""
+    t = m.metrics.get("termination", {})
+    if not t or not t.get("real_terminations"):
+        return []
+    o, f = t["one_step"], t.get("falls")
+    lines = [
+        "## Termination (held-out episodes)",
+        "",
+        f"A predicted end counts when a real one is within ±{t['tolerance_steps']} steps of it. One step from every "
+        f"real state ({o['transitions']} transitions, {o['real']} real ends): precision **{o['precision']:.2f}**, "
+        f"recall **{o['recall']:.2f}**.",
+    ]
+    if f:
+        lines[-1] += (
+            f" Falls: from {t['lead_steps']} steps before each of {f['falls']} real ends, imagining under the recorded "
+            f"actions, the dream ends within ±{t['tolerance_steps']} steps of reality in {f['found']} "
+            f"(recall **{f['recall']:.2f}**, precision **{f['precision']:.2f}** counting {f['early']} early ends and "
+            f"{f['false_ends_in_calm_windows']} false ends in {f['calm_windows']} windows far from any real end)."
+        )
+    return [*lines, ""]
 
 
 def transfer_section(m: Manifest) -> list[str]:

@@ -27,11 +27,17 @@ def train(argv: list[str]) -> int:
     from dreamgym.export.train.recipes import RECIPES, main
 
     argv = list(argv)
+    if argv and argv[0].split("=")[0] in ("--env", "--dataset"):  # the own-env form: the `env` recipe
+        argv = ["env", *argv]
     if not argv or argv[0].startswith("-"):
         print(
-            "usage: dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [--FIELD VALUE ...]\n\n"
-            "Rebuild a bundle from nothing: collect data, train, export, evaluate; every stage resumes from --run.\n"
-            "`dreamgym train RECIPE --help` lists every option of a recipe.\n\nrecipes:\n" + _recipe_list()
+            "usage: dreamgym train --env ENV_ID [--env-kwargs JSON] [--transfer] [--FIELD VALUE ...]\n"
+            "       dreamgym train --dataset PATH (--env ENV_ID | --spaces JSON) [--FIELD VALUE ...]\n"
+            "       dreamgym train RECIPE [--preset tiny|full] [--run DIR] [--out DIR] [--FIELD VALUE ...]\n\n"
+            "Make a dream of your env, or of its logged episodes, or rebuild a shipped bundle from nothing: collect\n"
+            "data, train, export, evaluate; every stage resumes from --run.\n"
+            "`dreamgym train --env X --help` and `dreamgym train RECIPE --help` list every option.\n\nrecipes:\n"
+            + _recipe_list()
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     name = argv[0].replace("-", "_")

@@ -80,16 +80,32 @@ def action_bounds(space) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class LinearPolicyGraph(nn.Module):
-    """The ARS policy a = clip(M (o - mean) / std, -1, 1) as a graph."""
+    """The ARS policy (`dreamgym.export.data.ars.LinearPolicy`) as a graph: y = M (o - mean) / std, then
+    a = clip(y, -1, 1) mapped onto [low, high] (the identity by default), or a = argmax y (`discrete`)."""
 
-    def __init__(self, M, mean, var):
+    def __init__(self, M, mean, var, low=None, high=None, discrete: bool = False):
         super().__init__()
-        self.register_buffer("M", torch.as_tensor(np.asarray(M), dtype=torch.float32))
-        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
-        self.register_buffer("inv_std", torch.as_tensor(1.0 / np.sqrt(np.asarray(var) + 1e-8), dtype=torch.float32))
+        f = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+        self.register_buffer("M", f(M))
+        self.register_buffer("mean", f(mean))
+        self.register_buffer("inv_std", f(1.0 / np.sqrt(np.asarray(var) + 1e-8)))
+        self.discrete = bool(discrete)
+        self.scaled = low is not None
+        if self.scaled:
+            self.register_buffer("low", f(low))
+            self.register_buffer("half_range", f((np.asarray(high) - np.asarray(low)) / 2))
+
+    @classmethod
+    def of(cls, policy) -> LinearPolicyGraph:
+        """The graph of a `LinearPolicy`."""
+        return cls(policy.M, policy.mean, policy.var, policy.low, policy.high, policy.discrete)
 
     def forward(self, obs):
-        return torch.clamp(((obs - self.mean) * self.inv_std) @ self.M.T, -1.0, 1.0)
+        y = ((obs - self.mean) * self.inv_std) @ self.M.T
+        if self.discrete:
+            return torch.argmax(y, -1)
+        y = torch.clamp(y, -1.0, 1.0)
+        return self.low + (y + 1.0) * self.half_range if self.scaled else y
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str]) -> None:
@@ -199,10 +215,17 @@ def context_windows(
 ) -> dict[str, np.ndarray]:
     """n real windows of C steps from aligned episodes (`obs`, and `prev_act`: the action taken before each
     observation, as in a bundle's contexts.npz). A `start_share` of the windows open their episode, so a
-    dream is also reset from rest."""
+    dream is also reset from rest. Episodes shorter than C are passed over; none as long is an error."""
+    long = [e for e in episodes if len(e["obs"]) >= C]
+    if not long:
+        lengths = sorted(len(e["obs"]) for e in episodes)
+        raise ValueError(
+            f"no episode holds the {C}-step context a bundle's bank needs (episode lengths {lengths[:5]} ... "
+            f"{lengths[-1:]}): collect longer episodes, or build with a shorter context_length"
+        )
     obs, act = [], []
     for _ in range(n):
-        e = episodes[int(rng.integers(len(episodes)))]
+        e = long[int(rng.integers(len(long)))]
         s = 0 if start_share and rng.random() < start_share else int(rng.integers(len(e["obs"]) - C + 1))
         obs.append(e["obs"][s : s + C]), act.append(e["prev_act"][s : s + C])
     return {"obs": np.stack(obs).astype(obs_dtype), "actions": np.stack(act).astype(action_dtype)}

@@ -38,18 +38,29 @@ class ARSConfig:
 
 
 class LinearPolicy:
-    """a = clip(M (o - mean) / std, -1, 1); the statistics are updated during search (ARS V2)."""
+    """y = M (o - mean) / std; the statistics are updated during search (ARS V2). Box actions: a = clip(y, -1, 1)
+    mapped onto the space's bounds (`low`, `high`; the identity for [-1, 1]); Discrete actions (`discrete`:
+    M has one row per action): a = argmax y."""
 
-    def __init__(self, obs_dim: int, act_dim: int):
+    def __init__(self, obs_dim: int, act_dim: int, discrete: bool = False, low=None, high=None):
         self.M = np.zeros((act_dim, obs_dim))
         self.mean = np.zeros(obs_dim)
         self.var = np.ones(obs_dim)
         self.count = 1e-4
+        self.discrete = bool(discrete)
+        self.low = None if low is None else np.asarray(low, np.float64)
+        self.high = None if high is None else np.asarray(high, np.float64)
 
     def act(self, obs: np.ndarray, M: np.ndarray | None = None) -> np.ndarray:
         M = self.M if M is None else M
         z = (obs - self.mean) / np.sqrt(self.var + 1e-8)
-        return np.clip(M @ z, -1.0, 1.0)
+        y = M @ z
+        if self.discrete:
+            return np.argmax(y, -1)
+        y = np.clip(y, -1.0, 1.0)
+        if self.low is not None:
+            y = self.low + (y + 1.0) * (self.high - self.low) / 2
+        return y
 
     def update_stats(self, batch: np.ndarray) -> None:
         # parallel variance merge (Chan et al.)
@@ -62,14 +73,39 @@ class LinearPolicy:
         self.count = tot
 
     def to_dict(self) -> dict:
-        return {"M": self.M.tolist(), "mean": self.mean.tolist(), "var": self.var.tolist()}
+        d = {"M": self.M.tolist(), "mean": self.mean.tolist(), "var": self.var.tolist()}
+        if self.discrete:
+            d["discrete"] = True
+        if self.low is not None:
+            d["low"], d["high"] = self.low.tolist(), self.high.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> LinearPolicy:
         M = np.asarray(d["M"])
-        p = cls(M.shape[1], M.shape[0])
+        p = cls(M.shape[1], M.shape[0], d.get("discrete", False), d.get("low"), d.get("high"))
         p.M, p.mean, p.var = M, np.asarray(d["mean"]), np.asarray(d["var"])
         return p
+
+    @classmethod
+    def for_env(cls, env: gym.Env) -> LinearPolicy:
+        """A zero policy for `env`'s spaces: a Box observation, and a Box (bounds other than [-1, 1] mapped) or
+        Discrete action space."""
+        obs, act = env.observation_space, env.action_space
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+            raise ValueError(f"a linear policy needs a flat Box observation space, got {obs}")
+        if isinstance(act, gym.spaces.Discrete):
+            return cls(obs.shape[0], int(act.n), discrete=True)
+        if not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
+            raise ValueError(f"a linear policy needs a flat Box or a Discrete action space, got {act}")
+        unit = np.all(act.low == -1) and np.all(act.high == 1)
+        finite = np.isfinite(act.low).all() and np.isfinite(act.high).all()
+        return cls(
+            obs.shape[0],
+            act.shape[0],
+            low=None if unit or not finite else act.low,
+            high=None if unit or not finite else act.high,
+        )
 
 
 def rollout(env: gym.Env, policy: LinearPolicy, M: np.ndarray, horizon: int, seed: int):
@@ -77,21 +113,34 @@ def rollout(env: gym.Env, policy: LinearPolicy, M: np.ndarray, horizon: int, see
     total, seen = 0.0, []
     for _ in range(horizon):
         seen.append(obs)
-        obs, r, term, trunc, _ = env.step(policy.act(obs, M))
+        a = policy.act(obs, M)
+        obs, r, term, trunc, _ = env.step(int(a) if policy.discrete else a)
         total += r
         if term or trunc:
             break
     return total, np.asarray(seen)
 
 
-def train_ars(cfg: ARSConfig, log=print, snapshots: dict | None = None, every: int = 0) -> LinearPolicy:
+def train_ars(
+    cfg: ARSConfig,
+    log=print,
+    snapshots: dict | None = None,
+    every: int = 0,
+    env_kwargs: dict | None = None,
+    stats: dict | None = None,
+    progress: bool = False,
+) -> LinearPolicy:
     """ARS V2-t. `snapshots`: a dict that receives the policy as it was before every `every`-th update
-    ({iteration: LinearPolicy.to_dict()}): policies of rising skill for a data mix."""
-    env = gym.make(cfg.env_id)
+    ({iteration: LinearPolicy.to_dict()}): policies of rising skill for a data mix. `stats` receives the real
+    env steps the search took ("env_steps"). `progress`: a tqdm bar over the iterations instead of the log."""
+    from tqdm.auto import tqdm
+
+    env = gym.make(cfg.env_id, **(env_kwargs or {}))
     rng = np.random.default_rng(cfg.seed)
-    pol = LinearPolicy(env.observation_space.shape[0], env.action_space.shape[0])
-    t0 = time.time()
-    for it in range(cfg.iterations):
+    pol = LinearPolicy.for_env(env)
+    t0, steps = time.time(), 0
+    bar = tqdm(range(cfg.iterations), desc=f"ARS {cfg.env_id}", unit="it", disable=not progress)
+    for it in bar:
         if snapshots is not None and every and it % every == 0:
             snapshots[it] = pol.to_dict()
         deltas = rng.standard_normal((cfg.directions, *pol.M.shape))
@@ -103,13 +152,18 @@ def train_ars(cfg: ARSConfig, log=print, snapshots: dict | None = None, every: i
             plus.append(rp)
             minus.append(rm)
             obs_seen += [op, om]
+            steps += len(op) + len(om)
         plus, minus = np.asarray(plus), np.asarray(minus)
         order = np.argsort(-np.maximum(plus, minus))[: cfg.top]
         sigma = np.concatenate([plus[order], minus[order]]).std() + 1e-8
         step = ((plus[order] - minus[order])[:, None, None] * deltas[order]).sum(0)
         pol.M += cfg.step_size / (cfg.top * sigma) * step
         pol.update_stats(np.concatenate(obs_seen))
-        if it % 10 == 0 or it == cfg.iterations - 1:
+        if stats is not None:
+            stats["env_steps"] = steps
+        if progress:
+            bar.set_postfix(ret=f"{np.mean(np.r_[plus, minus]):.0f}", steps=steps)
+        elif it % 10 == 0 or it == cfg.iterations - 1:
             log(
                 f"ars iter {it:4d}  mean return {np.mean(np.r_[plus, minus]):9.1f}  "
                 f"best {max(plus.max(), minus.max()):9.1f}  {time.time() - t0:6.0f}s"
@@ -117,8 +171,10 @@ def train_ars(cfg: ARSConfig, log=print, snapshots: dict | None = None, every: i
     return pol
 
 
-def evaluate(env_id: str, pol: LinearPolicy, episodes: int = 3, seed: int = 100) -> float:
-    env = gym.make(env_id)
+def evaluate(
+    env_id: str, pol: LinearPolicy, episodes: int = 3, seed: int = 100, env_kwargs: dict | None = None
+) -> float:
+    env = gym.make(env_id, **(env_kwargs or {}))
     return float(np.mean([rollout(env, pol, pol.M, 1000, seed + i)[0] for i in range(episodes)]))
 
 

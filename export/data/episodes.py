@@ -16,7 +16,9 @@ from dreamgym.export.data.collect import load_episodes
 
 def align(ep: dict) -> dict[str, np.ndarray]:
     T = len(ep["actions"])
-    act = np.asarray(ep["actions"], np.float32).reshape(T, -1)
+    raw = np.asarray(ep["actions"])
+    # Discrete actions stay indices (T,) int64, as a bundle's contexts hold them; Box ones are (T, A) float32
+    act = raw.astype(np.int64) if raw.ndim == 1 and raw.dtype.kind in "iu" else raw.astype(np.float32).reshape(T, -1)
     prev = np.concatenate([np.zeros_like(act[:1]), act], 0)  # (T+1, A)
     rew = np.concatenate([[0.0], np.asarray(ep["rewards"], np.float32)]).astype(np.float32)
     term = np.concatenate([[False], np.asarray(ep["terminations"], bool)])

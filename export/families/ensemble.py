@@ -7,8 +7,15 @@ differ by their initial weights and by an online bootstrap (each member fits its
 batch). A dream step draws one member per env from its noise (MBPO's random member, so a learner cannot
 exploit one member's error), and gives the members' disagreement as `uncertainty` (the norm of their
 standard deviation on the standardised change: MOPO's penalty signal, MOReL's halt signal). The frames come
-from the same outboard decoder of the observation as the RSSM's. There is no termination head: a member
-ensemble is for envs that never terminate (HalfCheetah); `set_stats` refuses data that does.
+from the same outboard decoder of the observation as the RSSM's.
+
+Envs that end (Hopper falls, CartPole tips over) get a termination head (`termination=True`, which
+`set_stats` turns on when the data terminates): a small classifier of the *next* observation, trained on the
+real next observations of every transition, that the step applies to the member's prediction. Most envs'
+own rules are a function of the state they arrive in (Hopper: height and angle in range), so this is the
+env's rule learnt from data, and a dream ends where the predicted body falls. Discrete actions
+(`discrete=True`, `act_dim` = the number of actions) enter the members one-hot; Box actions are scaled from
+the space's bounds to [-1, 1] (`set_action_bounds`).
 
 Why it exists (`benchmarks/README.md`, "Short dreams from real states, and an ensemble of memoryless
 steps"): SAC trained with its defaults in the RSSM dream scored near random in reality, whatever the horizon
@@ -26,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dreamgym.export.families import Family, vector_batch, vector_spaces
-from dreamgym.export.families.layers import FrameDecoder, frame_loss, to_uint8
+from dreamgym.export.families.layers import FrameDecoder, ObservationBars, frame_loss, to_uint8
 from dreamgym.manifest import NoiseSpec, OutputSpec, TensorSpec
 
 
@@ -46,6 +53,16 @@ class EnsembleConfig:
     """each member fits this random share of every batch (1: all of it, members differ by their init only)"""
     frame_size: int = 64
     frame_channels: int = 32
+    discrete: bool = False
+    """the actions are Discrete(act_dim) indices (one-hot inside), not a Box of act_dim"""
+    termination: bool = False
+    """a termination head on the next observation (an env that ends); off: dreams never terminate"""
+    term_hidden: int = 64
+    """width of the termination head's two hidden layers"""
+    clip_obs: bool = False
+    """the observation space has bounds (`set_obs_bounds`): the step clips its prediction into them"""
+    frame_bars: bool = False
+    """no frames in the data: render draws the observation as bars instead of a trained decoder"""
 
     def __post_init__(self):
         if self.members < 2:
@@ -70,21 +87,52 @@ class StepEnsemble(nn.Module):
             nn.Parameter(torch.randn(k, i, o) * (1.0 / i) ** 0.5) for i, o in zip(dims[:-1], dims[1:], strict=True)
         )
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(k, 1, o)) for o in dims[1:])
-        self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
+        if c.frame_bars:
+            self.frame_decoder = ObservationBars(c.obs_dim, c.frame_size)
+        else:
+            self.frame_decoder = FrameDecoder(c.obs_dim, c.frame_size, c.frame_channels)
         for name in ("obs_mean", "delta_mean"):
             self.register_buffer(name, torch.zeros(c.obs_dim))
         for name in ("obs_std", "delta_std"):
             self.register_buffer(name, torch.ones(c.obs_dim))
         self.register_buffer("reward_mean", torch.zeros(()))
         self.register_buffer("reward_std", torch.ones(()))
+        self.register_buffer("act_mid", torch.zeros(c.act_dim))
+        self.register_buffer("act_half", torch.ones(c.act_dim))
+        self.register_buffer("term_pos_weight", torch.ones(()))
+        self.register_buffer("obs_low", torch.full((c.obs_dim,), -3.0e38))
+        self.register_buffer("obs_high", torch.full((c.obs_dim,), 3.0e38))
+        if c.termination:
+            h = c.term_hidden
+            self.term = nn.Sequential(nn.Linear(c.obs_dim, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 1))
+
+    def set_action_bounds(self, low, high) -> None:
+        """Box actions enter the members as 2 (a - low) / (high - low) - 1: [-1, 1] whatever the env's bounds."""
+        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        if self.cfg.discrete or not (np.isfinite(low).all() and np.isfinite(high).all()):
+            return
+        self.act_mid.copy_(torch.as_tensor((high + low) / 2, dtype=torch.float32))
+        self.act_half.copy_(torch.as_tensor(np.maximum((high - low) / 2, 1e-6), dtype=torch.float32))
+
+    def set_obs_bounds(self, low, high) -> None:
+        """The observation space's bounds (infinite ones stay open), which the step clips into (`clip_obs`)."""
+        big = np.float32(3.0e38)
+        self.obs_low.copy_(torch.as_tensor(np.clip(np.asarray(low, np.float64), -big, big), dtype=torch.float32))
+        self.obs_high.copy_(torch.as_tensor(np.clip(np.asarray(high, np.float64), -big, big), dtype=torch.float32))
 
     def set_stats(self, episodes: list[dict]) -> None:
-        """Standardisation from the training episodes (aligned: `reward[t]` for arriving at `obs[t]`)."""
-        if any(float(e["cont"].min()) < 1 for e in episodes):
+        """Standardisation from the training episodes (aligned: `reward[t]` for arriving at `obs[t]`), and the
+        termination head's class weight (episodes that end need a model with `termination=True`)."""
+        ends = sum(int((e["cont"] < 1).sum()) for e in episodes)
+        if ends and not self.cfg.termination:
             raise ValueError(
-                "the step-ensemble family has no termination head, and these episodes terminate; "
-                "use a family with a continue head (rssm, tssm) for this env"
+                f"these episodes terminate ({ends} terminations) and the model has no termination head; "
+                "build it with EnsembleConfig(termination=True)"
             )
+        if self.cfg.termination:
+            steps = sum(len(e["obs"]) - 1 for e in episodes)
+            # the rare class counts as much as sqrt(its rarity): recall without giving up precision
+            self.term_pos_weight.fill_(float(np.sqrt(max(steps - ends, 1) / max(ends, 1))))
         o0 = np.concatenate([e["obs"][:-1] for e in episodes]).astype(np.float64)
         d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes]).astype(np.float64)
         r = np.concatenate([e["reward"][1:] for e in episodes]).astype(np.float64)
@@ -92,10 +140,23 @@ class StepEnsemble(nn.Module):
         self.obs_mean.copy_(t(o0.mean(0))), self.obs_std.copy_(t(np.maximum(o0.std(0), 1e-3)))
         self.delta_mean.copy_(t(d.mean(0))), self.delta_std.copy_(t(np.maximum(d.std(0), 1e-4)))
         self.reward_mean.copy_(t(r.mean())), self.reward_std.copy_(t(max(r.std(), 1e-3)))
+        if self.cfg.frame_bars:
+            self.frame_decoder.mean.copy_(self.obs_mean), self.frame_decoder.std.copy_(self.obs_std)
+
+    def action_input(self, a):
+        """a (B, A) Box actions, or (B,) / (B, 1) Discrete indices -> the members' action input (B, A)."""
+        if self.cfg.discrete:
+            idx = a.reshape(a.shape[0], 1).to(torch.int64)
+            return (idx == torch.arange(self.cfg.act_dim, dtype=torch.int64)).to(torch.float32)
+        return (a - self.act_mid) / self.act_half
 
     def inputs(self, o, a):
-        """(o (B, O), a (B, A)) -> the members' standardised input [std(o), a], (B, O + A)."""
-        return torch.cat([(o - self.obs_mean) / self.obs_std, a], -1)
+        """(o (B, O), a (B, A) or indices) -> the members' standardised input [std(o), a], (B, O + A)."""
+        return torch.cat([(o - self.obs_mean) / self.obs_std, self.action_input(a)], -1)
+
+    def term_logit(self, o):
+        """The termination head on observations o (B, O): the logit that o is terminal, (B,)."""
+        return self.term((o - self.obs_mean) / self.obs_std).squeeze(-1)
 
     def members(self, o, a):
         """(o (B, O), a (B, A)) -> every member's standardised [change, reward], (K, B, O + 1)."""
@@ -124,7 +185,7 @@ class StepEnsemble(nn.Module):
         squared error on its own random share of the transitions, in standardised units."""
         c = self.cfg
         o0 = obs[:, :-1].reshape(-1, c.obs_dim)
-        a = prev_act[:, 1:].reshape(-1, c.act_dim)
+        a = prev_act[:, 1:].reshape(o0.shape[0], -1)
         d = ((obs[:, 1:].reshape(-1, c.obs_dim) - o0) - self.delta_mean) / self.delta_std
         r = (reward[:, 1:].reshape(-1, 1) - self.reward_mean) / self.reward_std
         target = torch.cat([d, r], -1)
@@ -137,7 +198,23 @@ class StepEnsemble(nn.Module):
         with torch.no_grad():
             one = (err[..., : c.obs_dim].mean(-1) * m).sum() / m.sum().clamp(min=1)
             rw = (err[..., -1] * m).sum() / m.sum().clamp(min=1)
-        return total, {"loss": total.item(), "one_step": one.item(), "reward": rw.item()}
+        logs = {"loss": total.item(), "one_step": one.item(), "reward": rw.item()}
+        if c.termination:  # on the real next observation of every transition, whether it ends the episode
+            valid = mask[:, 1:].reshape(-1)
+            ended = 1.0 - cont[:, 1:].reshape(-1)
+            logit = self.term_logit(obs[:, 1:].reshape(-1, c.obs_dim))
+            bce = F.binary_cross_entropy_with_logits(logit, ended, pos_weight=self.term_pos_weight, reduction="none")
+            term = (bce * valid).sum() / valid.sum().clamp(min=1)
+            total = total + term
+            with torch.no_grad():
+                said, real = (logit > 0).float() * valid, ended * valid
+                logs.update(
+                    loss=total.item(),
+                    term=term.item(),
+                    term_recall=float((said * real).sum() / real.sum().clamp(min=1)),
+                    term_precision=float((said * real).sum() / said.sum().clamp(min=1)),
+                )
+        return total, logs
 
     def frame_loss(self, obs, frames):
         return frame_loss(self.frame_decoder, obs, frames)
@@ -146,18 +223,22 @@ class StepEnsemble(nn.Module):
     def reset_graph(self, context_obs, context_actions):
         """The context's last observation is the state (a memoryless model reads the rest only to check its
         shape)."""
-        o = context_obs[:, -1] + 0.0 * context_actions[:, -1, :1]
+        last = context_actions[:, -1:] if self.cfg.discrete else context_actions[:, -1, :1]
+        o = context_obs[:, -1] + 0.0 * last.to(context_obs.dtype)
         return o, o, o
 
     def step_graph(self, o, action, noise_member):
         """One dream step: member floor(K u) of the ensemble (u ~ U[0, 1) per env) moves o; the reward is
-        that member's; the uncertainty is every member's disagreement."""
+        that member's; the uncertainty is every member's disagreement; the episode ends where the termination
+        head calls the predicted observation terminal."""
         c = self.cfg
         y = self.members(o, action)  # (K, B, O + 1)
         k = torch.clamp(torch.floor(noise_member * c.members), 0, c.members - 1)
         pick = (k.unsqueeze(0) == torch.arange(c.members, dtype=k.dtype).unsqueeze(1)).to(y.dtype)  # (K, B)
         nxt, reward = self.outcome(o, (y * pick.unsqueeze(-1)).sum(0))
-        terminated = torch.zeros_like(reward) > 1.0
+        if c.clip_obs:  # a real env never leaves its observation space, so neither does its dream
+            nxt = torch.maximum(torch.minimum(nxt, self.obs_high), self.obs_low)
+        terminated = self.term_logit(nxt) > 0.0 if c.termination else torch.zeros_like(reward) > 1.0
         return nxt, nxt, reward, terminated, nxt, self.disagreement(y)
 
     def render_frame(self, o):
@@ -186,21 +267,48 @@ class StepEnsemble(nn.Module):
     def example_inputs(self, batch: int, context_length: int, rng: np.random.Generator) -> dict:
         c = self.cfg
         o = (rng.standard_normal((batch, c.obs_dim)) * self.obs_std.numpy() + self.obs_mean.numpy()).astype(np.float32)
+        if c.discrete:
+            ctx_a = rng.integers(0, c.act_dim, (batch, context_length)).astype(np.int64)
+            act = rng.integers(0, c.act_dim, (batch,)).astype(np.int64)
+        else:
+            lo, hi = (self.act_mid - self.act_half).numpy(), (self.act_mid + self.act_half).numpy()
+            ctx_a = rng.uniform(lo, hi, (batch, context_length, c.act_dim)).astype(np.float32)
+            act = rng.uniform(lo, hi, (batch, c.act_dim)).astype(np.float32)
         return {
             "reset": {
                 "context_obs": rng.standard_normal((batch, context_length, c.obs_dim)).astype(np.float32),
-                "context_actions": rng.uniform(-1, 1, (batch, context_length, c.act_dim)).astype(np.float32),
+                "context_actions": ctx_a,
             },
             "step": {
                 "o": o,
-                "action": rng.uniform(-1, 1, (batch, c.act_dim)).astype(np.float32),
+                "action": act,
                 "noise_member": rng.uniform(0, 1, (batch,)).astype(np.float32),
             },
             "render": {"o": o},
         }
 
     def step_macs(self) -> int:
-        return sum(int(w.numel()) for w in self.w)
+        term = sum(int(m.weight.numel()) for m in self.term if isinstance(m, nn.Linear)) if self.cfg.termination else 0
+        return sum(int(w.numel()) for w in self.w) + term
+
+
+def ensemble_spaces(cfg) -> tuple:
+    """(observation space, action space) of a bundle of `cfg`: a Box of obs_dim, and Box(-1, 1, act_dim) or
+    Discrete(act_dim) (a recipe writes the real env's own spaces into the manifest)."""
+    from gymnasium import spaces
+
+    obs, act = vector_spaces(cfg)
+    return obs, spaces.Discrete(cfg.act_dim) if cfg.discrete else act
+
+
+def ensemble_batch(cfg, batch: int, rng: np.random.Generator, length: int = 12) -> tuple:
+    """A random batch in `loss`'s layout; discrete actions as indices (B, T, 1), some steps terminal."""
+    obs, act, reward, cont, mask = vector_batch(cfg, batch, rng, length)
+    if cfg.discrete:
+        act = torch.from_numpy(rng.integers(0, cfg.act_dim, (batch, length, 1)).astype(np.float32))
+    if cfg.termination:
+        cont[:, -1] = torch.from_numpy((rng.random(batch) < 0.5).astype(np.float32))
+    return obs, act, reward, cont, mask
 
 
 ENSEMBLE_TEXT = {
@@ -209,7 +317,8 @@ ENSEMBLE_TEXT = {
     "ensemble predicts (a member drawn at random per step)",
     "reward": "Predicted by the same member with the change (regression on the real reward).",
     "reset": "takes its last observation as the state (the model has no memory)",
-    "term": "No termination (the family is for envs that never terminate)",
+    "term": "Termination from a head on the predicted next observation (the env's own rule, learnt from "
+    "data), when the env ends; none when it never does",
     "mean": "member 0 of the ensemble at every step (noise_scale=0)",
     "samples": "a random member per step, as the learner's dream",
 }
@@ -221,6 +330,6 @@ FAMILY = Family(
     model=StepEnsemble,
     evaluator="dreamgym.export.measure.vector:VectorEvaluator",
     card_text=ENSEMBLE_TEXT,
-    spaces=vector_spaces,
-    example_batch=vector_batch,
+    spaces=ensemble_spaces,
+    example_batch=ensemble_batch,
 )

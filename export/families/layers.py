@@ -78,6 +78,29 @@ class FrameDecoder(nn.Module):
         return torch.sigmoid(self.up(x))
 
 
+class ObservationBars(nn.Module):
+    """The frame of a dream whose data has no frames: the standardised observation drawn as a bar chart, one
+    bar per dimension (clipped at ±3 stds), up from a middle line for positive values and down for negative
+    ones; (B, 3, S, S) in [0, 1] like `FrameDecoder`, with no weights to train."""
+
+    def __init__(self, obs_dim: int, size: int = 64):
+        super().__init__()
+        cols = (torch.arange(size) * obs_dim // size).clamp(max=obs_dim - 1)
+        self.register_buffer("pick", (cols.unsqueeze(1) == torch.arange(obs_dim)).float())  # (S, O)
+        self.register_buffer("row", 1.0 - 2.0 * (torch.arange(size).float() + 0.5) / size)  # +1 top .. -1 bottom
+        self.register_buffer("mean", torch.zeros(obs_dim))
+        self.register_buffer("std", torch.ones(obs_dim))
+        self.register_buffer("colour", torch.tensor([0.95, 0.65, 0.2]))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        v = (((obs - self.mean) / self.std).clamp(-3, 3) / 3) @ self.pick.T  # (B, S): each column's value
+        y = self.row.view(1, -1, 1)  # (1, S, 1)
+        v = v.unsqueeze(1)  # (B, 1, S)
+        lit = ((y >= 0) & (y <= v)) | ((y < 0) & (y >= v))
+        on = lit.to(obs.dtype).unsqueeze(1)  # (B, 1, S, S)
+        return 0.08 + on * (self.colour.view(1, 3, 1, 1) - 0.08)
+
+
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
     """Frames in [0, 1], (B, 3, S, S) -> uint8 (B, S, S, 3), what the bundle's render graphs return."""
     return (img.permute(0, 2, 3, 1) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)

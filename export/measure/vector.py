@@ -31,21 +31,30 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
     rng = np.random.default_rng(seed)
     policy = make_policy("bundle", b, rng)
     act = lambda o: policy(np.asarray(o, np.float32).reshape(-1, b.observation_space.shape[0]))  # noqa: E731
-    real_env = gym.make(b.manifest.source.env_id)
+    real_env = gym.make(b.manifest.source.env_id, **dict(b.manifest.source.render.get("make_kwargs") or {}))
     ctx_o, ctx_a, real_ret = [], [], []
     for i in range(n):
-        obs, _ = real_env.reset(seed=seed + i)
         warm = int(rng.integers(0, 400))  # start anywhere in a run, not only from rest
-        o_hist, a_hist = [obs], [np.zeros(b.action_space.shape, np.float32)]
-        for _t in range(warm + C - 1):
-            a = act(obs)[0]
-            obs, *_ = real_env.step(a)
-            o_hist.append(obs), a_hist.append(a)
+        while True:  # an env that ends during the warm-up starts again, warming up less
+            obs, _ = real_env.reset(seed=seed + i)
+            o_hist, a_hist, ended = [obs], [np.zeros(b.action_space.shape, b.action_space.dtype)], False
+            for _t in range(warm + C - 1):
+                a = act(obs)[0]
+                obs, _, term, trunc, _ = real_env.step(a)
+                o_hist.append(obs), a_hist.append(a)
+                if term or trunc:
+                    ended = True
+                    break
+            if not ended or warm == 0:
+                break
+            warm //= 2
         ctx_o.append(np.asarray(o_hist[-C:])), ctx_a.append(np.asarray(a_hist[-C:]))
         ret = 0.0
-        for _t in range(horizon):
+        for _t in range(horizon):  # the return up to the horizon or the episode's end
             obs, r, term, trunc, _ = real_env.step(act(obs)[0])
             ret += r
+            if term or trunc:
+                break
         real_ret.append(ret)
     env = dreamgym.make_vec(
         bundle_path,
@@ -57,10 +66,11 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
         uncertainty_limit=None,
     )
     obs, _ = env.reset(seed=seed, options={"context": {"obs": np.stack(ctx_o), "actions": np.stack(ctx_a)}})
-    dream_ret = np.zeros(n)
+    dream_ret, alive = np.zeros(n), np.ones(n, bool)
     for _t in range(horizon):
-        obs, r, *_ = env.step(act(obs))
-        dream_ret += r
+        obs, r, term, *_ = env.step(act(obs))
+        dream_ret += np.where(alive, r, 0.0)
+        alive &= ~term
     real_ret = np.asarray(real_ret)
     return {
         "real_return_100": float(real_ret.mean()),
@@ -122,9 +132,17 @@ def uncertainty_report(
 
 
 def evaluate(bundle_path, episodes: list[dict], samples: bool = False, with_policy: bool = True) -> dict:
+    """Fidelity over 100 imagined steps (or as many as the longest held-out episode leaves after the context)."""
+    import dreamgym
+
     std = np.concatenate([e["obs"] for e in episodes]).std(0) + 1e-6
     t0 = time.time()
-    res = open_loop(bundle_path, episodes, noise_scale=1.0 if samples else 0.0)
+    C = dreamgym.Bundle.load(bundle_path).context_length
+    horizon = min(100, max(len(e["obs"]) for e in episodes) - C)
+    if horizon < 1:
+        raise ValueError(f"the held-out episodes are too short for the dream's {C}-step context")
+    stride = 50 if horizon == 100 else max(1, horizon // 2)
+    res = open_loop(bundle_path, episodes, horizon=horizon, stride=stride, noise_scale=1.0 if samples else 0.0)
     m = fidelity(res, std)
     from dreamgym.export.families import get_family
 
@@ -133,8 +151,6 @@ def evaluate(bundle_path, episodes: list[dict], samples: bool = False, with_poli
         text.get("samples", "prior samples") if samples else text.get("mean", "prior mean (noise_scale=0)")
     )
     m["heldout_episodes"] = len(episodes)
-    import dreamgym
-
     if with_policy and dreamgym.Bundle.load(bundle_path).has_graph("policy"):
         m["policy_return"] = policy_returns(bundle_path, noise_scale=1.0 if samples else 0.0)
     m["eval_wall_s"] = round(time.time() - t0, 1)

@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 RECIPES: dict[str, tuple[str, str]] = {
+    "env": (
+        "dreamgym.export.train.recipes.any_env",
+        "a dream of any Gymnasium env (family `step-ensemble`): `dreamgym train --env ENV_ID`, or --dataset PATH of logged episodes",
+    ),
     "halfcheetah_rssm": (
         "dreamgym.export.train.recipes.halfcheetah_rssm",
         "Dream-HalfCheetah-RSSM-v0 (family `rssm`): an RSSM of MuJoCo HalfCheetah-v5 (ARS policy, mixed data)",
@@ -115,5 +119,5 @@ def main(name: str, argv: list[str] | None = None) -> int:
     module, recipe = parse(name, argv)
     res = module.build(recipe)
     print(json.dumps(module.summary(res) if hasattr(module, "summary") else res, indent=2, default=str))
-    print(f"bundle written to {recipe.out}")
+    print(f"bundle written to {res.get('out', recipe.out) if isinstance(res, dict) else recipe.out}")
     return 0
