@@ -1,5 +1,7 @@
 """The step-ensemble family: check_family, the random member, the disagreement, standardisation and refusals."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -197,3 +199,103 @@ def test_lambda_windows_of_the_calibration_check():
     assert u == 200.0 and lo == 0.0 and hi == pytest.approx(400 / 200)
     assert w["common"] == [pytest.approx(1.6), pytest.approx(2.0)]
     assert cc.lambda_windows(rows, ["bundle"], EnvDefaults(uncertainty_penalty=4.0)) is None  # no raw run
+
+
+def _falling_episodes(n=40, seed=0):
+    """A body that falls: o' = o + a / 4 + noise, and the episode ends when |o[0]| > 1 (a rule of the next state)."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for _ in range(n):
+        o, obs, act = rng.uniform(-0.5, 0.5, 5).astype(np.float32), [], [np.zeros(2, np.float32)]
+        obs.append(o)
+        for _t in range(60):
+            a = rng.uniform(-1, 1, 2).astype(np.float32)
+            o = (o + np.r_[a, a, a[:1]] / 4).astype(np.float32)
+            obs.append(o), act.append(a)
+            if abs(o[0]) > 1:
+                break
+        T = len(obs)
+        cont = np.ones(T, np.float32)
+        cont[-1] = 0.0 if abs(obs[-1][0]) > 1 else 1.0
+        eps.append(
+            {
+                "obs": np.stack(obs),
+                "prev_act": np.stack(act),
+                "reward": np.ones(T, np.float32),
+                "cont": cont,
+                "mask": np.r_[0.0, np.ones(T - 1)],
+            }
+        )
+    return eps
+
+
+def test_termination_head_learns_the_rule_of_the_next_state():
+    from dreamgym.export.data.episodes import SequenceSampler
+
+    torch.manual_seed(0)
+    eps = _falling_episodes()
+    m = StepEnsemble(
+        EnsembleConfig(
+            obs_dim=5, act_dim=2, members=2, hidden=32, layers=2, termination=True, frame_size=16, frame_channels=4
+        )
+    )
+    m.set_stats(eps)
+    assert float(m.term_pos_weight) > 1  # the rare class is weighted up
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    s = SequenceSampler(eps, 2, 0)
+    for _ in range(400):
+        b = s.sample(256)
+        loss, logs = m.loss(*(torch.from_numpy(b[k]) for k in ("obs", "prev_act", "reward", "cont", "mask")))
+        opt.zero_grad(), loss.backward(), opt.step()
+    with torch.no_grad():
+        inside, outside = torch.zeros(64, 5), torch.zeros(64, 5)
+        inside[:, 0], outside[:, 0] = (
+            torch.linspace(-0.8, 0.8, 64),
+            torch.linspace(1.2, 2.0, 64) * torch.sign(torch.randn(64)),
+        )
+        assert (m.term_logit(inside) < 0).float().mean() > 0.9 and (m.term_logit(outside) > 0).float().mean() > 0.9
+        # the step ends the episodes whose predicted next state is outside
+        o = torch.zeros(4, 5)
+        o[:, 0] = torch.tensor([0.0, 0.1, 0.95, -0.95])
+        a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [-1.0, -1.0]])
+        term = m.eval().step_graph(o, a, torch.zeros(4))[3]
+    assert term.tolist() == [False, False, True, True]
+
+
+def test_discrete_actions_enter_one_hot():
+    m = StepEnsemble(
+        EnsembleConfig(
+            obs_dim=5, act_dim=3, members=2, hidden=8, layers=1, discrete=True, frame_size=16, frame_channels=4
+        )
+    )
+    x = m.action_input(torch.tensor([2, 0, 1]))
+    assert x.tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    # the loss's layout holds indices (B, T, 1) as floats
+    assert torch.equal(m.action_input(torch.tensor([[2.0], [0.0], [1.0]])), x)
+
+
+def test_box_actions_are_scaled_from_the_space_bounds():
+    m = StepEnsemble(TINY)
+    m.set_action_bounds(np.array([-2.0, 0.0]), np.array([2.0, 10.0]))
+    x = m.action_input(torch.tensor([[-2.0, 0.0], [2.0, 10.0], [0.0, 5.0]]))
+    torch.testing.assert_close(x, torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]))
+
+
+def test_the_step_stays_in_a_bounded_observation_space():
+    m = StepEnsemble(dataclasses.replace(TINY, clip_obs=True)).eval()
+    m.set_obs_bounds(np.full(5, -1.0), np.r_[np.ones(4), np.inf])
+    with torch.no_grad():
+        m.b[-1].fill_(100.0)  # every member predicts a huge change
+        nxt = m.step_graph(torch.zeros(3, 5), torch.zeros(3, 2), torch.rand(3))[0]
+    assert torch.all(nxt[:, :4] == 1.0) and torch.all(nxt[:, 4] > 1.0)
+
+
+def test_data_without_frames_draws_the_observation_as_bars():
+    from dreamgym.export.families.layers import ObservationBars
+
+    bars = ObservationBars(obs_dim=4, size=16)
+    img = bars(torch.tensor([[3.0, -3.0, 0.0, 1.5]]))[0]  # (3, 16, 16) in [0, 1]
+    lit = img[0] > 0.5
+    assert lit[:8, :4].all() and not lit[8:, :4].any()  # the first bar fills the top half
+    assert lit[8:, 4:8].all() and not lit[:8, 4:8].any()  # the second the bottom half
+    assert lit[:, 8:12].sum() <= 16 and 2 <= lit[:8, 12:16].sum(0).float().mean() <= 5
