@@ -14,7 +14,9 @@ pytest.importorskip("torch")
 from dreamgym import Bundle, make_env  # noqa: E402
 from dreamgym.export.commands import train  # noqa: E402
 from dreamgym.export.train.recipes.any_env import (  # noqa: E402
+    Recipe,
     default_id,
+    env_info,
     horizon_rule,
     penalty_rule,
     slug,
@@ -141,6 +143,11 @@ def test_names_and_mixes_follow_the_env():
     ]
     km, names = keymap_for(gym.spaces.Box(-1, 1, (3,)))
     assert [d["keys"] for d in km["continuous"]] == [["q", "a"], ["w", "s"], ["e", "d"]] and len(names) == 3
+    info = env_info(Recipe(env="HalfCheetah-v5"))  # made, not stepped: the spaces, the limit, the actuators
+    assert info.mujoco and info.limit == 1000 and info.names[:3] == ("bthigh", "bshin", "bfoot")
+    assert keymap_for(info.action_space, info.names)[0]["continuous"][0]["name"] == "bthigh"
+    with pytest.raises(ValueError, match="flat Box observation"):
+        env_info(Recipe(env="ALE/Pong-v5"))  # pixels
 
 
 def test_train_help_names_the_own_env_form():

@@ -66,8 +66,9 @@ def horizon_rule(curve: list[float], error: float, most: int) -> tuple[int, str]
     return h, f"the most imagined steps (2 to {most}) whose held-out error stays within {error:g} data stds"
 
 
-def keymap_for(action_space) -> tuple[dict, list[str]]:
-    """A keymap from the action space: a key pair per Box dimension (the first nine), or a key per action."""
+def keymap_for(action_space, names: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
+    """A keymap from the action space: a key pair per Box dimension (the first nine, named by `names`), or a
+    key per action; and the action meanings."""
     import gymnasium as gym
 
     if isinstance(action_space, gym.spaces.Discrete):
@@ -76,8 +77,9 @@ def keymap_for(action_space) -> tuple[dict, list[str]]:
         binds = [{"keys": [k], "action": i} for i, k in enumerate(keys)]
         return {"discrete": {"default": 0, "bindings": binds}}, [f"action {i}" for i in range(n)]
     dims = action_space.shape[0]
-    cont = [{"dim": d, "name": f"dim {d}", "keys": list(KEY_PAIRS[d])} for d in range(min(dims, len(KEY_PAIRS)))]
-    return {"continuous": cont}, [f"dim {d}" for d in range(dims)]
+    names = tuple(names) if len(names) == dims else tuple(f"dim {d}" for d in range(dims))
+    cont = [{"dim": d, "name": names[d], "keys": list(KEY_PAIRS[d])} for d in range(min(dims, len(KEY_PAIRS)))]
+    return {"continuous": cont}, list(names)
 
 
 def resolve_mix(mix: tuple[str, ...], snapshots: list[str], perturbations: set[str]) -> list[str]:
@@ -332,7 +334,8 @@ def bank(episodes: list[dict], n: int, rng: np.random.Generator, discrete: bool,
 
 
 # -- export, measurement, the rules ---------------------------------------------------------------------
-def export_and_measure(r, run, out, bundle_id, stages, model, data, obs_space, act_space, max_steps, mujoco) -> dict:
+def export_and_measure(r, run, out, bundle_id, stages, model, data, info, max_steps: int) -> dict:
+    """Export the bundle, measure it on held-out data, set the defaults the rules give, write the card."""
     from dreamgym.export import exporter
     from dreamgym.export.card import make_preview, model_card
     from dreamgym.export.data.sources import MUJOCO_RENDER
@@ -343,12 +346,13 @@ def export_and_measure(r, run, out, bundle_id, stages, model, data, obs_space, a
     from dreamgym.export.train.recipes.halfcheetah_rssm import set_env_defaults
     from dreamgym.manifest import EnvDefaults, Source
 
+    obs_space, act_space = info.observation_space, info.action_space
     discrete = isinstance(act_space, gym.spaces.Discrete)
     kw = json.loads(r.env_kwargs)
-    render = {**MUJOCO_RENDER, "size": r.frame_size} if mujoco else {"kind": "gym"}
+    render = {**MUJOCO_RENDER, "size": r.frame_size} if info.mujoco else {"kind": "gym"}
     if kw:
         render["make_kwargs"] = kw
-    keymap, meanings = keymap_for(act_space)
+    keymap, meanings = keymap_for(act_space, info.names)
     ends = "ends when the predicted state is terminal, " if model.cfg.termination else ""
     manifest = exporter.make_manifest(
         model,
@@ -363,7 +367,7 @@ def export_and_measure(r, run, out, bundle_id, stages, model, data, obs_space, a
         action_space=act_space,
         context_length=1,
         max_episode_steps=max_steps,
-        render_fps=30,
+        render_fps=info.fps,
         keymap=keymap,
         action_meanings=meanings,
     )
