@@ -106,3 +106,23 @@ class FrameSampler:
     def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         i = self.rng.integers(len(self.obs), size=batch)
         return self.obs[i], self.frames[i]
+
+
+class TerminationSampler:
+    """Next observations of every transition and whether they end the episode, for a termination head: each
+    batch is a uniform draw with `extra_share` more rows drawn from the terminal ones only (flagged `extra`)."""
+
+    def __init__(self, episodes: list[dict[str, np.ndarray]], seed: int = 0, extra_share: float = 0.25):
+        self.obs = np.concatenate([e["obs"][1:] for e in episodes]).astype(np.float32)
+        self.ended = np.concatenate([1.0 - e["cont"][1:] for e in episodes]).astype(np.float32)
+        self.ends = np.flatnonzero(self.ended > 0)
+        self.extra_share, self.rng = extra_share, np.random.default_rng(seed)
+
+    def sample(self, batch: int, extra: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = int(round(batch * self.extra_share)) if extra else 0
+        if k and not len(self.ends):
+            raise ValueError("no episode terminates: there is nothing for a termination head to learn")
+        idx = np.concatenate([self.rng.integers(len(self.obs), size=batch - k), self.rng.choice(self.ends, k)])
+        flag = np.zeros(batch, bool)
+        flag[batch - k :] = True
+        return self.obs[idx], self.ended[idx], flag

@@ -100,6 +100,7 @@ class StepEnsemble(nn.Module):
         self.register_buffer("act_mid", torch.zeros(c.act_dim))
         self.register_buffer("act_half", torch.ones(c.act_dim))
         self.register_buffer("term_pos_weight", torch.ones(()))
+        self.register_buffer("term_rate", torch.zeros(()))
         self.register_buffer("obs_low", torch.full((c.obs_dim,), -3.0e38))
         self.register_buffer("obs_high", torch.full((c.obs_dim,), 3.0e38))
         if c.termination:
@@ -133,6 +134,7 @@ class StepEnsemble(nn.Module):
             steps = sum(len(e["obs"]) - 1 for e in episodes)
             # the rare class counts as much as sqrt(its rarity): recall without giving up precision
             self.term_pos_weight.fill_(float(np.sqrt(max(steps - ends, 1) / max(ends, 1))))
+            self.term_rate.fill_(ends / max(steps, 1))
         o0 = np.concatenate([e["obs"][:-1] for e in episodes]).astype(np.float64)
         d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes]).astype(np.float64)
         r = np.concatenate([e["reward"][1:] for e in episodes]).astype(np.float64)
@@ -156,7 +158,7 @@ class StepEnsemble(nn.Module):
 
     def term_logit(self, o):
         """The termination head on observations o (B, O): the logit that o is terminal, (B,)."""
-        return self.term((o - self.obs_mean) / self.obs_std).squeeze(-1)
+        return self.term(((o - self.obs_mean) / self.obs_std).clamp(-5.0, 5.0)).squeeze(-1)
 
     def members(self, o, a):
         """(o (B, O), a (B, A)) -> every member's standardised [change, reward], (K, B, O + 1)."""
@@ -180,9 +182,13 @@ class StepEnsemble(nn.Module):
         """The norm over the observation of the members' standard deviation (standardised change units)."""
         return y[..., : self.cfg.obs_dim].std(0).norm(dim=-1)
 
-    def loss(self, obs, prev_act, reward, cont, mask) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, obs, prev_act, reward, cont, mask, with_termination: bool = True
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Sequences in the vector families' layout; every step t -> t+1 is one transition. Each member's mean
-        squared error on its own random share of the transitions, in standardised units."""
+        squared error on its own random share of the transitions, in standardised units; and the termination
+        head's weighted cross-entropy on the same transitions, unless `with_termination` is False (a recipe
+        then trains the head apart, `termination_loss`)."""
         c = self.cfg
         o0 = obs[:, :-1].reshape(-1, c.obs_dim)
         a = prev_act[:, 1:].reshape(o0.shape[0], -1)
@@ -199,7 +205,7 @@ class StepEnsemble(nn.Module):
             one = (err[..., : c.obs_dim].mean(-1) * m).sum() / m.sum().clamp(min=1)
             rw = (err[..., -1] * m).sum() / m.sum().clamp(min=1)
         logs = {"loss": total.item(), "one_step": one.item(), "reward": rw.item()}
-        if c.termination:  # on the real next observation of every transition, whether it ends the episode
+        if c.termination and with_termination:  # on the real next observation of every transition
             valid = mask[:, 1:].reshape(-1)
             ended = 1.0 - cont[:, 1:].reshape(-1)
             logit = self.term_logit(obs[:, 1:].reshape(-1, c.obs_dim))
@@ -215,6 +221,26 @@ class StepEnsemble(nn.Module):
                     term_precision=float((said * real).sum() / said.sum().clamp(min=1)),
                 )
         return total, logs
+
+    def termination_loss(self, next_obs, ended, extra) -> tuple[torch.Tensor, dict[str, float]]:
+        """The termination head alone, on a batch of next observations of which the rows `extra` are terminal
+        ones drawn on top of a uniform draw (the rare class would otherwise give a batch two or three).
+        Weights keep the uniform part's share of each class: a uniform row counts n / n_uniform, an extra
+        terminal row rate × pos_weight × n / n_extra (pos_weight: the square root of the rarity)."""
+        n = float(len(ended))
+        n_extra = extra.float().sum().clamp(min=1)
+        w = torch.where(extra, self.term_rate * self.term_pos_weight * n / n_extra, n / (n - n_extra).clamp(min=1))
+        logit = self.term_logit(next_obs)
+        loss = (F.binary_cross_entropy_with_logits(logit, ended, reduction="none") * w).mean()
+        with torch.no_grad():
+            said, real = (logit > 0) & ~extra, (ended > 0) & ~extra  # the measures on the uniform rows
+            tp = float((said & real).sum())
+            logs = {
+                "term": loss.item(),
+                "recall": tp / max(float(real.sum()), 1.0),
+                "precision": tp / max(float(said.sum()), 1.0),
+            }
+        return loss, logs
 
     def frame_loss(self, obs, frames):
         return frame_loss(self.frame_decoder, obs, frames)

@@ -83,7 +83,12 @@ def load_checkpoint(
         arrays = {k: z[k] for k in z.files if k != "meta"}
     if model is not None:
         sd = {k[6 + len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model/" + prefix)}
-        model.load_state_dict(sd)
+        # a buffer added to a model after the checkpoint was written (statistics its recipe sets from the data
+        # before training) keeps the value it has; a missing or unknown weight is an error
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        params = {n for n, _ in model.named_parameters()}
+        if unexpected or any(k in params for k in missing):
+            raise RuntimeError(f"{path}: does not fit the model (missing {missing}, unexpected {unexpected})")
     for name, opt in (opts or {}).items():
         state: dict = {}
         for k, v in arrays.items():
@@ -152,8 +157,9 @@ def fit(
         groups = saved.get("opt_groups", {})
         # older checkpoints named their one optimizer after their loop ("tok", "world")
         key = name if name in groups else next(iter(groups)) if len(groups) == 1 else None
-        load_checkpoint(ckpt, module, {key: opt} if key else {})
         step, wall = int(saved["step"]), float(saved.get("wall_s", 0.0))
+        # a finished phase needs its weights only (its optimizer may have held parameters it no longer trains)
+        load_checkpoint(ckpt, module, {key: opt} if key and step < cfg.steps else {})
         if step < cfg.steps:
             log(f"{name}: resumed from {ckpt} at update {step}")
     last = last_eval(out, name)

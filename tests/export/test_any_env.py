@@ -125,10 +125,11 @@ def test_dataset_form_builds_without_stepping_an_env(cartpole, tmp_path, monkeyp
 
 
 def test_the_rules_are_scale_free_and_bounded():
-    lam, text = penalty_rule(reward_std=2.0, heldout_median_uncertainty=0.1, kappa=0.32)
-    assert lam == pytest.approx(6.4) and "0.32" in text
-    # the same env with rewards ten times larger gets a penalty ten times larger
-    assert penalty_rule(20.0, 0.1, 0.32)[0] == pytest.approx(10 * lam)
+    lam, text = penalty_rule(reward_std=2.0, heldout_edge_uncertainty=0.1, kappa=0.78)
+    assert lam == pytest.approx(15.6) and "0.78" in text
+    # rewards ten times larger: a penalty ten times larger; an uncertainty in other units: the same penalty in reward
+    assert penalty_rule(20.0, 0.1, 0.78)[0] == pytest.approx(10 * lam)
+    assert penalty_rule(2.0, 1.0, 0.78)[0] * 1.0 == pytest.approx(lam * 0.1)
     assert horizon_rule([0.1, 0.15, 0.19, 0.25, 0.1], 0.2, 20)[0] == 3
     assert horizon_rule([0.5] * 30, 0.2, 20)[0] == 2  # never under two steps
     assert horizon_rule([0.01] * 30, 0.2, 20)[0] == 20

@@ -299,3 +299,28 @@ def test_data_without_frames_draws_the_observation_as_bars():
     assert lit[:8, :4].all() and not lit[8:, :4].any()  # the first bar fills the top half
     assert lit[8:, 4:8].all() and not lit[:8, 4:8].any()  # the second the bottom half
     assert lit[:, 8:12].sum() <= 16 and 2 <= lit[:8, 12:16].sum(0).float().mean() <= 5
+
+
+def test_termination_phase_with_extra_terminal_rows_learns_the_rule():
+    from dreamgym.export.data.episodes import TerminationSampler
+
+    torch.manual_seed(0)
+    eps = _falling_episodes()
+    cfg = EnsembleConfig(
+        obs_dim=5, act_dim=2, members=2, hidden=8, layers=1, termination=True, frame_size=16, frame_channels=4
+    )
+    m = StepEnsemble(cfg)
+    m.set_stats(eps)
+    ts = TerminationSampler(eps, 0)
+    o, ended, extra = ts.sample(64)
+    assert extra.sum() == 16 and ended[extra].min() == 1  # a quarter drawn from the terminal rows
+    opt = torch.optim.Adam(m.term.parameters(), 3e-3)
+    for _ in range(300):
+        loss, logs = m.termination_loss(*(torch.from_numpy(x) for x in ts.sample(256)))
+        opt.zero_grad(), loss.backward(), opt.step()
+    _, logs = m.termination_loss(*(torch.from_numpy(x) for x in TerminationSampler(eps, 1).sample(4000, extra=False)))
+    assert logs["recall"] > 0.9 and logs["precision"] > 0.6  # exact steps; the card counts ±2
+    # the members' loss leaves the head alone when asked
+    b = _falling_episodes(2)[0]
+    batch = tuple(torch.from_numpy(b[k][None]) for k in ("obs", "prev_act", "reward", "cont", "mask"))
+    assert "term" in m.loss(*batch)[1] and "term" not in m.loss(*batch, with_termination=False)[1]
