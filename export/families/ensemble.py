@@ -343,8 +343,9 @@ ENSEMBLE_TEXT = {
     "ensemble predicts (a member drawn at random per step)",
     "reward": "Predicted by the same member with the change (regression on the real reward).",
     "reset": "takes its last observation as the state (the model has no memory)",
-    "term": "Termination from a head on the predicted next observation (the env's own rule, learnt from "
-    "data), when the env ends; none when it never does",
+    "term": "Where the env ends, a termination head on the predicted next observation (the env's own rule, "
+    "learnt from data) ends the episode; a dream of an env that never ends (`termination` false in the config) "
+    "never terminates",
     "mean": "member 0 of the ensemble at every step (noise_scale=0)",
     "samples": "a random member per step, as the learner's dream",
 }

@@ -224,7 +224,7 @@ def vector_fidelity_section(m: Manifest) -> list[str]:
         f"Observe C = {m.context_length} real steps, then imagine under the recorded actions; "
         f"{f.get('imagination')}; {f.get('windows')} windows from {f.get('heldout_episodes')} held-out episodes. "
         "Standardised RMSE uses the per-dimension std of the held-out observations; frame PSNR compares "
-        "`render()` with the real MuJoCo frame of the same step.",
+        "`render()` with the real frame of the same step.",
         "",
         fidelity_table(f),
         "",

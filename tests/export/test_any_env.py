@@ -52,7 +52,7 @@ def test_pendulum_dream_is_a_checked_bundle_of_the_real_spaces(pendulum):
     # the defaults are what the rules gave, and the card says so
     assert m.env_defaults.uncertainty_penalty == u["penalty"] and m.env_defaults.max_episode_steps == u["horizon"]
     card = (pendulum / "README.md").read_text()
-    assert "nothing was tuned by hand" in card and "real steps of Pendulum-v1" in card
+    assert "nothing was tuned for this env" in card and "real steps of Pendulum-v1" in card
     steps = m.metrics["data"]["real_steps"]
     assert steps["train/frames"] >= 300 and steps["search"] > 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import re
 from pathlib import Path
@@ -208,6 +209,12 @@ def env_data(r, run: Path, stages, act_space, max_steps: int, progress: bool) ->
         "text": text,
         "packages": _packages(run / "data/heldout"),
     }
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _packages(folder: Path) -> dict:
@@ -431,7 +438,7 @@ def export_and_measure(r, run, out, bundle_id, stages, model, data, info, max_st
             "stages": timings,
             "wall_s": sum(timings.values()),
             "wall_time_text": f"{sum(timings.values()) / 60:.1f} min",
-            "machine": f"{platform.machine()} CPU, 2 cores (torch threads default)",
+            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {_threads()}",
             "train_config": {
                 "frames": dataclasses.asdict(r.frames),
                 "world": dataclasses.asdict(r.world),
