@@ -74,7 +74,7 @@ def test_cartpole_dream_has_discrete_actions_and_ends(cartpole):
     t = b.manifest.metrics["termination"]
     assert t["real_terminations"] > 0 and 0 <= t["one_step"]["recall"] <= 1
     assert "## Termination" in (cartpole / "README.md").read_text()
-    assert b.manifest.keymap["discrete"]["bindings"][0]["keys"] == ["left"]
+    assert b.manifest.keymap["discrete"]["bindings"][0]["keys"] == ["a"]
     env = make_env(cartpole, max_episode_steps=500)
     env.reset(seed=0)
     with pytest.raises(Exception, match="outside"):
@@ -160,3 +160,13 @@ def test_train_help_names_the_own_env_form():
 def test_no_env_nor_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="--env ENV_ID"):
         train(["env", "--preset", "tiny", "--run", str(tmp_path)])
+
+
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(2), gym.spaces.Discrete(5), gym.spaces.Box(-1, 1, (12,))])
+def test_the_keymap_is_one_dreamgym_play_takes(space):
+    pygame = pytest.importorskip("pygame")
+    from dreamgym.play.keys import KeyMap
+
+    keymap, _ = keymap_for(space)
+    km = KeyMap(keymap, space, pygame.key.key_code)  # refuses the front end's own keys
+    assert km.kind == ("continuous" if isinstance(space, gym.spaces.Box) else "discrete")

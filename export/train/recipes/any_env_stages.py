@@ -76,7 +76,7 @@ def keymap_for(action_space, names: tuple[str, ...] = ()) -> tuple[dict, list[st
 
     if isinstance(action_space, gym.spaces.Discrete):
         n = int(action_space.n)
-        keys = ["left", "right"] if n == 2 else [str(k + 1) for k in range(min(n, 9))]
+        keys = ["a", "d"] if n == 2 else [str(k + 1) for k in range(min(n, 9))]  # not the front end's arrows
         binds = [{"keys": [k], "action": i} for i, k in enumerate(keys)]
         return {"discrete": {"default": 0, "bindings": binds}}, [f"action {i}" for i in range(n)]
     dims = action_space.shape[0]
