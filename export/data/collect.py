@@ -214,16 +214,20 @@ def run_episode(env, frames, act, seed: int, max_steps: int, perturb: Perturb | 
     obs, _ = env.reset(seed=seed)
     if perturb is not None:
         obs = perturb.start(obs)
-    O, A, R, TE, TR, F = [obs], [], [], [], [], []
+    O, A, R, TE, TR, F, P = [obs], [], [], [], [], [], []
     if frames:
         F.append(frames())
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     for t in range(max_steps):
         a = np.asarray(act(obs, t), dtype=np.int64 if discrete else np.float32)
         obs, r, term, trunc, _ = env.step(int(a) if discrete else a)
+        pushed = False
         if perturb is not None and not (term or trunc):
+            before = obs
             obs = perturb.during(obs, t + 1)  # the kick happens between steps: the next action sees it
+            pushed = obs is not before
         O.append(obs), A.append(a), R.append(r), TE.append(term), TR.append(trunc or t == max_steps - 1)
+        P.append(pushed)
         if frames:
             F.append(frames())
         if term or trunc:
@@ -234,6 +238,9 @@ def run_episode(env, frames, act, seed: int, max_steps: int, perturb: Perturb | 
         "rewards": np.asarray(R, np.float32),
         "terminations": np.asarray(TE, bool),
         "truncations": np.asarray(TR, bool),
+        # the step's outcome was replaced by a push (a kick): obs[t + 1] is not what action t led to, so no model
+        # learns that transition (`episodes.align` masks it); the next one starts from the pushed state
+        "perturbed": np.asarray(P, bool),
     }
     if frames:
         ep["frames"] = np.asarray(F, np.uint8)  # (T+1, H, W, 3)

@@ -24,6 +24,8 @@ def align(ep: dict) -> dict[str, np.ndarray]:
     term = np.concatenate([[False], np.asarray(ep["terminations"], bool)])
     mask = np.ones(T + 1, np.float32)
     mask[0] = 0.0
+    if "perturbed" in ep:  # a push replaced these steps' outcomes: not transitions of the env's dynamics
+        mask[1:][np.asarray(ep["perturbed"], bool)] = 0.0
     out = {
         "obs": np.asarray(ep["obs"], np.float32),
         "prev_act": prev,
@@ -113,8 +115,9 @@ class TerminationSampler:
     batch is a uniform draw with `extra_share` more rows drawn from the terminal ones only (flagged `extra`)."""
 
     def __init__(self, episodes: list[dict[str, np.ndarray]], seed: int = 0, extra_share: float = 0.25):
-        self.obs = np.concatenate([e["obs"][1:] for e in episodes]).astype(np.float32)
-        self.ended = np.concatenate([1.0 - e["cont"][1:] for e in episodes]).astype(np.float32)
+        keep = [e["mask"][1:] > 0 for e in episodes]  # not the outcomes a push replaced
+        self.obs = np.concatenate([e["obs"][1:][k] for e, k in zip(episodes, keep)]).astype(np.float32)
+        self.ended = np.concatenate([1.0 - e["cont"][1:][k] for e, k in zip(episodes, keep)]).astype(np.float32)
         self.ends = np.flatnonzero(self.ended > 0)
         self.extra_share, self.rng = extra_share, np.random.default_rng(seed)
 

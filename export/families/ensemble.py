@@ -135,9 +135,11 @@ class StepEnsemble(nn.Module):
             # the rare class counts as much as sqrt(its rarity): recall without giving up precision
             self.term_pos_weight.fill_(float(np.sqrt(max(steps - ends, 1) / max(ends, 1))))
             self.term_rate.fill_(ends / max(steps, 1))
-        o0 = np.concatenate([e["obs"][:-1] for e in episodes]).astype(np.float64)
-        d = np.concatenate([np.diff(e["obs"], axis=0) for e in episodes]).astype(np.float64)
-        r = np.concatenate([e["reward"][1:] for e in episodes]).astype(np.float64)
+        # the transitions the loss trains on (`mask[t + 1]`: a push that replaced an outcome is not one)
+        keep = [e["mask"][1:] > 0 if "mask" in e else np.ones(len(e["obs"]) - 1, bool) for e in episodes]
+        o0 = np.concatenate([e["obs"][:-1][k] for e, k in zip(episodes, keep)]).astype(np.float64)
+        d = np.concatenate([np.diff(e["obs"], axis=0)[k] for e, k in zip(episodes, keep)]).astype(np.float64)
+        r = np.concatenate([e["reward"][1:][k] for e, k in zip(episodes, keep)]).astype(np.float64)
         t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
         self.obs_mean.copy_(t(o0.mean(0))), self.obs_std.copy_(t(np.maximum(o0.std(0), 1e-3)))
         self.delta_mean.copy_(t(d.mean(0))), self.delta_std.copy_(t(np.maximum(d.std(0), 1e-4)))

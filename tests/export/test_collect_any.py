@@ -89,3 +89,18 @@ def test_a_bank_of_episodes_shorter_than_the_context_says_so():
     assert context_windows(
         eps + [{"obs": np.zeros((12, 3)), "prev_act": np.zeros((12, 1))}], 10, 5, np.random.default_rng(0)
     )["obs"].shape == (5, 10, 3)
+
+
+def test_a_kick_is_no_transition_to_learn(tmp_path):
+    # the pushed state replaces the step's outcome: the model must not learn (obs, action) -> pushed state
+    collect(
+        CollectConfig(env_id="HalfCheetah-v5", behaviours=("kick+random",), episodes=1, max_steps=260, frame_size=0),
+        tmp_path,
+        progress=False,
+    )
+    (ep,) = load_folder(tmp_path)
+    from dreamgym.export.data.collect import load_episodes
+
+    pushed = next(load_episodes(tmp_path))["perturbed"]
+    assert pushed.any() and pushed.sum() < 6
+    assert np.all(ep["mask"][1:][pushed] == 0) and np.all(ep["mask"][1:][~pushed] == 1)
