@@ -207,6 +207,19 @@ def termination_section(m: Manifest) -> list[str]:
             f"(recall **{f['recall']:.2f}**, precision **{f['precision']:.2f}** counting {f['early']} early ends and "
             f"{f['false_ends_in_calm_windows']} false ends in {f['calm_windows']} windows far from any real end)."
         )
+    if t.get("lengths"):
+        L = t["lengths"]
+        who = {"random": "random actions", "bundle": "the bundled policy"}
+        parts = [
+            f"{who[k]} {L[k]['real_mean']:.0f} real against {L[k]['dream_mean']:.0f} dreamt steps "
+            f"({100 * L[k]['real_ended']:.0f} % and {100 * L[k]['dream_ended']:.0f} % of the episodes ended)"
+            for k in ("random", "bundle")
+            if k in L
+        ]
+        lines[-1] += (
+            f" Whole episodes from the same {L['episodes']} real starts (a random member per step, at most "
+            f"{L['max_steps']} steps): " + "; ".join(parts) + "."
+        )
     return [*lines, ""]
 
 

@@ -126,3 +126,62 @@ def termination_report(bundle_path, episodes: list[dict], tol: int = 2, lead: in
         else None,
     }
     return out
+
+
+def episode_lengths(bundle_path, policies: tuple[str, ...] = ("random", "bundle"), n: int = 32, seed: int = 0) -> dict:
+    """How long episodes last, real against dreamt, from the same real starts: each policy (`dreamgym record`'s
+    names) runs `n` real episodes from seeded resets and `n` dreams from those reset states (a random member per
+    step, as a learner sees it; no penalty, no truncation for uncertainty), up to the manifest's episode length."""
+    import dreamgym
+    from dreamgym.record import make_policy
+    from dreamgym.source import open_source_env
+
+    b = dreamgym.Bundle.load(bundle_path)
+    T = int(b.max_episode_steps or 1000)
+    src = open_source_env(b.manifest)
+    out = {"episodes": n, "max_steps": T}
+    try:
+        for name in policies:
+            if name == "bundle" and not b.has_graph("policy"):
+                continue
+            act = make_policy(name, b, np.random.default_rng(seed))
+            starts, real = [], []
+            for i in range(n):
+                o = src.reset(seed=seed + i)
+                starts.append(o)
+                steps, done = 0, False
+                while steps < T and not done:
+                    o, _, term, trunc = src.step(np.asarray(act(np.asarray(o, np.float32)[None]))[0])
+                    steps, done = steps + 1, term or trunc
+                real.append(steps)
+            env = dreamgym.make_vec(
+                bundle_path,
+                n,
+                autoreset_mode="Disabled",
+                max_episode_steps=T,
+                uncertainty_penalty=0.0,
+                uncertainty_limit=None,
+                device="cpu",
+            )
+            zero = np.zeros((n, 1, *b.action_space.shape), b.action_space.dtype)
+            obs, _ = env.reset(
+                seed=seed, options={"context": {"obs": np.stack(starts)[:, None].astype(np.float32), "actions": zero}}
+            )
+            dream, alive = np.full(n, T), np.ones(n, bool)
+            for t in range(1, T + 1):
+                obs, _, term, trunc, _ = env.step(act(obs))
+                dream[alive & (term | trunc)] = t
+                alive &= ~(term | trunc)
+                if not alive.any():
+                    break
+            env.close()
+            real = np.asarray(real)
+            out[name] = {
+                "real_mean": float(real.mean()),
+                "dream_mean": float(dream.mean()),
+                "real_ended": float((real < T).mean()),
+                "dream_ended": float((dream < T).mean()),
+            }
+    finally:
+        src.close()
+    return out

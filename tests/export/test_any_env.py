@@ -73,6 +73,7 @@ def test_cartpole_dream_has_discrete_actions_and_ends(cartpole):
     assert cfg["termination"] is True and cfg["discrete"] is True
     t = b.manifest.metrics["termination"]
     assert t["real_terminations"] > 0 and 0 <= t["one_step"]["recall"] <= 1
+    assert t["lengths"]["random"]["real_ended"] == 1.0  # random actions tip a real CartPole within 100 steps
     assert "## Termination" in (cartpole / "README.md").read_text()
     assert b.manifest.keymap["discrete"]["bindings"][0]["keys"] == ["a"]
     env = make_env(cartpole, max_episode_steps=500)

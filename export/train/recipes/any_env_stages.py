@@ -367,7 +367,7 @@ def export_and_measure(r, run, out, bundle_id, stages, model, data, info, max_st
     from dreamgym.export.data.sources import MUJOCO_RENDER
     from dreamgym.export.measure.fidelity import fidelity, open_loop
     from dreamgym.export.measure.report import write_metrics
-    from dreamgym.export.measure.termination import termination_report
+    from dreamgym.export.measure.termination import episode_lengths, termination_report
     from dreamgym.export.measure.vector import evaluate, uncertainty_report
     from dreamgym.export.train.recipes.halfcheetah_rssm import set_env_defaults
     from dreamgym.manifest import EnvDefaults, Source
@@ -413,6 +413,8 @@ def export_and_measure(r, run, out, bundle_id, stages, model, data, info, max_st
         rule_curve = fidelity(open_loop(out, held, horizon=H, stride=10), std)["curve"]["model"]
         u = uncertainty_report(out, probe, held, stride=max(1, min(10, sum(len(e["obs"]) for e in probe) // 200)))
         t = termination_report(out, held) if model.cfg.termination else None
+        if t is not None and r.env:  # whole episodes, real against dreamt, from the same real starts
+            t["lengths"] = episode_lengths(out)
         return m, rule_curve, u, t
 
     m, curve, u, term = stages("evaluate", measure)
