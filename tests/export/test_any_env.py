@@ -171,3 +171,16 @@ def test_the_keymap_is_one_dreamgym_play_takes(space):
     keymap, _ = keymap_for(space)
     km = KeyMap(keymap, space, pygame.key.key_code)  # refuses the front end's own keys
     assert km.kind == ("continuous" if isinstance(space, gym.spaces.Box) else "discrete")
+
+
+def test_env_kwargs_reach_every_stage(tmp_path):
+    # Sutton and Barto's CartPole reward (0 a step, -1 on the fall): the data, the bank and the source say so
+    out = _build(tmp_path, "--env", "CartPole-v1", "--env-kwargs", '{"sutton_barto_reward": true}', "--frame-size", "0")
+    m = Bundle.load(out).manifest
+    assert m.source.render["make_kwargs"] == {"sutton_barto_reward": True}
+    from dreamgym.export.data.episodes import load_folder
+
+    rewards = np.concatenate([e["reward"][1:] for e in load_folder(tmp_path / "data" / "train" / "wide")])
+    assert set(np.unique(rewards)) <= {0.0, -1.0} and rewards.min() == -1.0
+    assert m.model.config["frame_bars"] is True  # no frames: the observation drawn as bars
+    check_bundle(out)
