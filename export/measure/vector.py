@@ -72,11 +72,16 @@ def policy_returns(bundle_path, n: int = 16, horizon: int = 100, seed: int = 100
         dream_ret += np.where(alive, r, 0.0)
         alive &= ~term
     real_ret = np.asarray(real_ret)
+    some = real_ret != 0  # a relative error has no meaning where the real return is 0 (None where none has one)
     return {
         "real_return_100": float(real_ret.mean()),
         "dream_return_100": float(dream_ret.mean()),
-        "relative_error": float(abs(dream_ret.mean() - real_ret.mean()) / abs(real_ret.mean())),
-        "per_start_relative_error": float(np.mean(np.abs(dream_ret - real_ret) / np.abs(real_ret))),
+        "relative_error": float(abs(dream_ret.mean() - real_ret.mean()) / abs(real_ret.mean()))
+        if real_ret.mean() != 0
+        else None,
+        "per_start_relative_error": float(np.mean(np.abs(dream_ret - real_ret)[some] / np.abs(real_ret[some])))
+        if some.any()
+        else None,
         "starts": n,
     }
 
@@ -199,6 +204,10 @@ class VectorEvaluator:
         return vector_parity_section(parity)
 
 
+def _pct(x: float | None) -> str:
+    return "n/a (a real return of 0)" if x is None else f"{100 * x:.1f}%"
+
+
 def fidelity_table(f: dict) -> str:
     rows = [
         "| horizon h | std. RMSE (dream) | std. RMSE (copy last) | ratio | frame PSNR (dB) |",
@@ -237,8 +246,8 @@ def vector_fidelity_section(m: Manifest) -> list[str]:
         lines += [
             f"Closed loop with the bundled policy from the same real start ({p['starts']} starts): 100-step "
             f"return {p['dream_return_100']:.1f} in the dream vs {p['real_return_100']:.1f} in the real env "
-            f"(relative error of the mean {100 * p['relative_error']:.1f}%, mean per-start "
-            f"{100 * p['per_start_relative_error']:.1f}%).",
+            f"(relative error of the mean {_pct(p['relative_error'])}, mean per-start "
+            f"{_pct(p['per_start_relative_error'])}).",
             "",
         ]
     lines += ["![fidelity over horizon](fidelity.png)", ""]
