@@ -253,6 +253,12 @@ def episode_steps(path: Path) -> int:
         return len(z["rewards"])
 
 
+def episode_behaviour(path: Path) -> str:
+    """The behaviour a written episode was collected with (its meta)."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"]))["behaviour"]
+
+
 def collect(
     cfg: CollectConfig,
     out_dir: str | Path,
@@ -287,14 +293,20 @@ def collect(
         unit="step" if by_steps else "ep",
     )
     i = total = 0
+    # on a step budget every behaviour gets an equal share of the steps, not of the episodes: in an env that
+    # ends, random actions fall in 20 steps where a policy runs 1000, and cycling would leave them 2 % of the data
+    steps_of = dict.fromkeys(cfg.behaviours, 0)
     while (total < cfg.steps) if by_steps else (i < cfg.episodes):
         p = out / f"episode_{i:04d}.npz"
         paths.append(p)
         if p.exists():  # written whole by an earlier, interrupted run (each episode has its own seeds)
-            n = episode_steps(p)
+            n, kind = episode_steps(p), episode_behaviour(p)
         else:
             rng = np.random.default_rng([cfg.seed, i])
-            kind = cfg.behaviours[i % len(cfg.behaviours)]
+            if by_steps:
+                kind = min(cfg.behaviours, key=lambda k: steps_of[k])  # the first of the least collected
+            else:
+                kind = cfg.behaviours[i % len(cfg.behaviours)]
             act = make_behaviour(kind, env.action_space, policy, rng, policies)
             perturb = Perturb(kind.split("+")[0], env, rng) if "+" in kind else None
             ep = run_episode(env, frames, act, cfg.seed * 100_003 + i, cfg.max_steps, perturb)
@@ -304,6 +316,7 @@ def collect(
             tmp.replace(p)
             n = len(ep["rewards"])
             bar.set_postfix(behaviour=kind, ret=f"{ep['rewards'].sum():.0f}")
+        steps_of[kind] = steps_of.get(kind, 0) + n
         i += 1
         total += n
         bar.update(n if by_steps else 1)
