@@ -208,6 +208,9 @@ class CollectConfig:
     """seed of the env resets and the behaviours"""
     steps: int = 0
     """collect episodes until they hold this many steps in all (0: exactly `episodes` episodes)"""
+    share: str = "episodes"
+    """with `steps`: "episodes" cycles the behaviours episode by episode; "steps" gives each the same share of
+    the steps (in an env that ends, a random episode lasts 20 steps where a policy's lasts 1000)"""
 
 
 def run_episode(env, frames, act, seed: int, max_steps: int, perturb: Perturb | None = None) -> dict[str, np.ndarray]:
@@ -293,9 +296,9 @@ def collect(
         unit="step" if by_steps else "ep",
     )
     i = total = 0
-    # on a step budget every behaviour gets an equal share of the steps, not of the episodes: in an env that
-    # ends, random actions fall in 20 steps where a policy runs 1000, and cycling would leave them 2 % of the data
-    steps_of = dict.fromkeys(cfg.behaviours, 0)
+    if cfg.share not in ("episodes", "steps"):
+        raise ValueError(f"share must be 'episodes' or 'steps', got {cfg.share!r}")
+    steps_of = dict.fromkeys(cfg.behaviours, 0)  # for share="steps": each behaviour's steps so far
     while (total < cfg.steps) if by_steps else (i < cfg.episodes):
         p = out / f"episode_{i:04d}.npz"
         paths.append(p)
@@ -303,7 +306,7 @@ def collect(
             n, kind = episode_steps(p), episode_behaviour(p)
         else:
             rng = np.random.default_rng([cfg.seed, i])
-            if by_steps:
+            if by_steps and cfg.share == "steps":
                 kind = min(cfg.behaviours, key=lambda k: steps_of[k])  # the first of the least collected
             else:
                 kind = cfg.behaviours[i % len(cfg.behaviours)]

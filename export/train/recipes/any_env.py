@@ -69,6 +69,9 @@ class Recipe:
     """real steps of held-out data (fidelity, termination, the uncertainty's quantiles)"""
     probe_steps: int = 10_000
     """real steps of policies in no training data (the uncertainty's correlation with the real error)"""
+    share: str = "episodes"
+    """how the behaviours share each budget: "episodes" (cycled episode by episode) or "steps" (equal steps
+    each; on Hopper it made the dreams fall more often but less truly: benchmarks/README.md, "Own-env dreams")"""
     max_steps: int | None = None
     """steps per collected episode at most (default: the env's own limit, else 1000)"""
     frame_size: int = 64

@@ -170,6 +170,7 @@ def env_data(r, run: Path, stages, act_space, max_steps: int, progress: bool) ->
             max_steps=max_steps,
             frame_size=frames,
             seed=seed,
+            share=r.share,
         )
 
         def do(c=c, where=where, done=done):
