@@ -178,22 +178,24 @@ def env_data(r, run: Path, stages, act_space, max_steps: int, progress: bool) ->
             done.write_text("")
 
         stages(f"collect_{folder.replace('/', '_')}", do, done=done.exists())
-    frame_eps = load_folder(run / "data/train/frames")
-    train = frame_eps + load_folder(run / "data/train/wide")
-    steps = {k: sum(len(e["obs"]) - 1 for e in load_folder(run / "data" / k)) for k in splits}
+    loaded = {k: load_folder(run / "data" / k) for k in splits}  # each split once
+    frame_eps = loaded["train/frames"]
+    train = frame_eps + loaded["train/wide"]
+    steps = {k: sum(len(e["obs"]) - 1 for e in eps) for k, eps in loaded.items()}
     steps["search"], steps["probe_search"] = s["env_steps"], s["probe_env_steps"]
     perturbed = (
         ""
         if allowed == {"kick", "flip"}
         else f" ({', '.join(sorted({'kick', 'flip'} - allowed)) or 'none'} left out: the env cannot take it)"
     )
+    shared = "cycled episode by episode" if r.share == "episodes" else "an equal share of the steps each"
     text = (
         f"{sum(steps.values())} real steps of {r.env} in all. Search: ARS ({cfg.iterations} iterations, "
         f"{steps['search']} steps; its final linear policy scores {s['return']:.0f} per episode and ships as "
         f"policy.onnx) and a probe search with another seed ({steps['probe_search']} steps, {s['probe_return']:.0f}). "
         f"Training data: {len(train)} episodes ({steps['train/frames'] + steps['train/wide']} steps): "
-        f"{steps['train/frames']} steps with frames, behaviours {mixes['frames']} (cycled), and "
-        f"{steps['train/wide']} for wide coverage, behaviours {mixes['wide']} (cycled{perturbed}; policy@sN is the "
+        f"{steps['train/frames']} steps with frames, behaviours {mixes['frames']} ({shared}), and "
+        f"{steps['train/wide']} for wide coverage, behaviours {mixes['wide']} ({shared}{perturbed}; policy@sN is the "
         "search's policy after N iterations, :x action noise of std x (for discrete actions: a random action with "
         "probability x), kick+ random pushes to every joint's velocity every 50-200 steps, flip+ a start pitched by a "
         f"random angle). Held out: {steps['heldout']} steps of the frame behaviours; probe: {steps['probe']} steps "
@@ -202,8 +204,8 @@ def env_data(r, run: Path, stages, act_space, max_steps: int, progress: bool) ->
     return {
         "train": train,
         "frame_episodes": len(frame_eps),
-        "heldout": load_folder(run / "data/heldout"),
-        "probe": load_folder(run / "data/probe"),
+        "heldout": loaded["heldout"],
+        "probe": loaded["probe"],
         "probe_text": ", ".join(mixes["probe"]),
         "policy": policy,
         "steps": steps,
