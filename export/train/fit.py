@@ -203,3 +203,24 @@ def fit(
     module.eval()
     # training time only: a resumed run with nothing left to do reports the time it was trained for
     return {"step": step, "wall_s": round(wall, 1), "last_eval": last}
+
+
+def fit_frame_decoder(model, train_eps: list[dict], held_eps: list[dict], cfg: FitConfig, out_dir, **kw) -> dict:
+    """The vector families' first phase: the outboard frame decoder on (obs, frame) pairs of the episodes that
+    carry frames (held out: those of `held_eps`, else the training ones). `kw` goes to `fit` (meta, progress)."""
+    from dreamgym.export.data.episodes import FrameSampler
+
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x))  # noqa: E731
+    frames = FrameSampler(train_eps, cfg.seed)
+    held = FrameSampler([e for e in held_eps if "frames" in e] or train_eps, cfg.seed + 1)
+    loss = lambda b: model.frame_loss(*b)  # noqa: E731
+    return fit(
+        model.frame_decoder,
+        loss,
+        lambda n: tuple(map(t, frames.sample(n))),
+        cfg,
+        out_dir,
+        name="frames",
+        heldout=lambda: loss(tuple(map(t, held.sample(256))))[1],
+        **kw,
+    )

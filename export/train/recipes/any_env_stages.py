@@ -269,9 +269,9 @@ def dataset_data(r, run: Path, stages) -> dict:
 def train_model(r, run: Path, stages, data: dict, obs_space, act_space, progress: bool):
     """The step ensemble of the data: the frame decoder on (obs, frame) pairs (when there are frames), then
     the members and the termination head on transitions."""
-    from dreamgym.export.data.episodes import FrameSampler, SequenceSampler, TerminationSampler
+    from dreamgym.export.data.episodes import SequenceSampler, TerminationSampler
     from dreamgym.export.families.ensemble import StepEnsemble
-    from dreamgym.export.train.fit import fit
+    from dreamgym.export.train.fit import fit, fit_frame_decoder
 
     discrete = isinstance(act_space, gym.spaces.Discrete)
     train, held = data["train"], data["heldout"]
@@ -294,22 +294,7 @@ def train_model(r, run: Path, stages, data: dict, obs_space, act_space, progress
     meta = {"model_config": dataclasses.asdict(cfg)}
     res = {}
     if has_frames:
-        fs, hs = (
-            FrameSampler(train, r.frames.seed),
-            FrameSampler([e for e in held if "frames" in e] or train, r.frames.seed + 1),
-        )
-        loss = lambda b: model.frame_loss(*b)  # noqa: E731
-        res["frames"] = fit(
-            model.frame_decoder,
-            loss,
-            lambda n: tuple(map(_t, fs.sample(n))),
-            r.frames,
-            run,
-            name="frames",
-            heldout=lambda: loss(tuple(map(_t, hs.sample(256))))[1],
-            meta=meta,
-            progress=progress,
-        )
+        res["frames"] = fit_frame_decoder(model, train, held, r.frames, run, meta=meta, progress=progress)
     seqs, hseq = SequenceSampler(train, 2, r.world.seed), SequenceSampler(held, 2, r.world.seed + 1)
     keys = ("obs", "prev_act", "reward", "cont", "mask")
     sample = lambda s, n: tuple(_t(s.sample(n)[k]) for k in keys)  # noqa: E731

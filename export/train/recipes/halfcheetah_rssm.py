@@ -194,27 +194,15 @@ def _t(x):
 def train(model, train_eps: list[dict], held_eps: list[dict], r: Recipe, stages: Stages, progress: bool = True) -> dict:
     """The two phases through `fit`: the frame decoder on (obs, frame) pairs (then frozen), then the rest
     of the model on sequences. Checkpoints RUN/frames.npz and RUN/world.npz; log RUN/log.jsonl."""
-    from dreamgym.export.data.episodes import FrameSampler, SequenceSampler
-    from dreamgym.export.train.fit import fit
+    from dreamgym.export.data.episodes import SequenceSampler
+    from dreamgym.export.train.fit import fit, fit_frame_decoder
 
     run = Path(r.run)
     upgrade_checkpoint(run)
     meta = {"model_config": dataclasses.asdict(r.model)}
     out = {}
     if any("frames" in e for e in train_eps):
-        frames, held_frames = FrameSampler(train_eps, r.frames.seed), FrameSampler(held_eps, r.frames.seed + 1)
-        frame_loss = lambda b: model.frame_loss(*b)  # noqa: E731
-        out["frames"] = fit(
-            model.frame_decoder,
-            frame_loss,
-            lambda n: tuple(map(_t, frames.sample(n))),
-            r.frames,
-            run,
-            name="frames",
-            heldout=lambda: frame_loss(tuple(map(_t, held_frames.sample(256))))[1],
-            meta=meta,
-            progress=progress,
-        )
+        out["frames"] = fit_frame_decoder(model, train_eps, held_eps, r.frames, run, meta=meta, progress=progress)
     seqs, held = (
         SequenceSampler(train_eps, r.seq_len, r.world.seed),
         SequenceSampler(held_eps, r.seq_len, r.world.seed + 1),
